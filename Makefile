@@ -1,0 +1,146 @@
+# ukscope top-level build.
+#
+#   make deps    install Debian packages and fetch lwIP/protobuf-c sources (idempotent)
+#   make         guest images + host tools under $(O)/
+#   make test    build, then run every test; ends with "N passed, N failed"
+#   make run     boot the demo instance in the foreground
+#   make bench   boot/other benchmarks, results printed and appended by hand to BENCHMARKS.md
+#   make clean
+#
+# Quiet unless V=1.  Out of tree: everything goes to $(O) (default build/).
+
+CONFIG_VERSION ?= 0.1.0
+CONFIG_SMP     ?= 2
+CONFIG_MEM     ?= 128
+CONFIG_ACCEL   ?= auto
+CONFIG_OPT     ?= -O2
+
+O ?= build
+V ?= 0
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+.DEFAULT_GOAL := all
+.PHONY: all deps test run bench clean guest host fuzz unit format
+
+# ---------------------------------------------------------------- guest ---
+GCC_INC := $(shell gcc -print-file-name=include)
+
+GUEST_CC := gcc
+GUEST_CPPFLAGS := -nostdinc -isystem $(GCC_INC) -D_LIBC_LIMITS_H_ \
+	-Ikernel-hooks/include -Ikernel-hooks/libc/include -Ikernel-hooks \
+	-DUK_VERSION='"$(CONFIG_VERSION)"'
+GUEST_CFLAGS := -std=gnu11 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
+	-mno-red-zone -mgeneral-regs-only -fno-omit-frame-pointer \
+	-mno-omit-leaf-frame-pointer -fno-common -fno-strict-aliasing -g $(CONFIG_OPT) \
+	-Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -MMD -MP
+GUEST_ASFLAGS := -g -MMD -MP
+GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=sha1 -Wl,-z,max-page-size=4096 \
+	-Wl,-z,noexecstack -Wl,--no-warn-rwx-segments -T kernel-hooks/arch/x86_64/kernel.lds
+LIBGCC := $(shell gcc -print-libgcc-file-name)
+
+# The kernel proper and the hook consumers (gdbstub/, tracing/, guest-agent/) that
+# are linked into every image.  Each consumer may only include kernel-hooks/include.
+KERNEL_DIRS := kernel-hooks/arch/x86_64 kernel-hooks/core kernel-hooks/drivers kernel-hooks/libc
+KERNEL_SRCS := $(foreach d,$(KERNEL_DIRS),$(wildcard $(d)/*.c $(d)/*.S))
+DEMO_SRCS   := $(wildcard kernel-hooks/demo/*.c)
+GTEST_SRCS  := $(wildcard tests/guest/*.c)
+
+gobj = $(patsubst %,$(O)/guest/%.o,$(basename $(1)))
+KERNEL_OBJS := $(call gobj,$(KERNEL_SRCS))
+DEMO_OBJS   := $(call gobj,$(DEMO_SRCS))
+GTEST_OBJS  := $(call gobj,$(GTEST_SRCS))
+
+$(O)/guest/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(GUEST_CC) $(GUEST_CPPFLAGS) $(GUEST_CFLAGS) -c $< -o $@
+
+$(O)/guest/%.o: %.S
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AS      $<")
+	$(Q)$(GUEST_CC) $(GUEST_CPPFLAGS) $(GUEST_ASFLAGS) -c $< -o $@
+
+# Two-pass link: pass 1 has an empty .uksyms section; its function symbols become
+# the symbol table that pass 2 links in.  .uksyms is the last loaded section, so
+# adding it moves no other symbol; mksyms.sh checks that.
+# $(1) image name, $(2) objects
+define IMAGE_template
+$(O)/$(1).pass1.elf: $(2) kernel-hooks/arch/x86_64/kernel.lds
+	@$(if $(Q),echo "  LD      $$@")
+	$(Q)$(GUEST_CC) $(GUEST_LDFLAGS) -o $$@ $(2) $(LIBGCC)
+$(O)/$(1).syms.S: $(O)/$(1).pass1.elf kernel-hooks/arch/x86_64/mksyms.sh
+	$(Q)sh kernel-hooks/arch/x86_64/mksyms.sh gen $$< > $$@
+$(O)/$(1).elf: $(O)/$(1).syms.o
+	@$(if $(Q),echo "  LD      $$@")
+	$(Q)$(GUEST_CC) $(GUEST_LDFLAGS) -o $$@.tmp $(2) $(O)/$(1).syms.o $(LIBGCC)
+	$(Q)sh kernel-hooks/arch/x86_64/mksyms.sh check $(O)/$(1).pass1.elf $$@.tmp
+	$(Q)mv $$@.tmp $$@
+endef
+
+$(O)/%.syms.o: $(O)/%.syms.S
+	$(Q)$(GUEST_CC) -c $< -o $@
+
+$(eval $(call IMAGE_template,kernel,$(KERNEL_OBJS) $(DEMO_OBJS)))
+$(eval $(call IMAGE_template,kernel-test,$(KERNEL_OBJS) $(GTEST_OBJS)))
+
+guest: $(O)/kernel.elf $(O)/kernel-test.elf
+
+# ----------------------------------------------------------------- host ---
+HOST_CC := gcc
+HOST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -MMD -MP \
+	-Ikernel-hooks/include -Ihost-collector
+HOST_LDLIBS := -ljansson
+
+UKCTL_SRCS := $(wildcard host-collector/*.c)
+hobj = $(patsubst %,$(O)/host/%.o,$(basename $(1)))
+UKCTL_OBJS := $(call hobj,$(UKCTL_SRCS))
+
+$(O)/host/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  HOSTCC  $<")
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
+
+$(O)/bin/ukctl: $(UKCTL_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  HOSTLD  $@")
+	$(Q)$(HOST_CC) -o $@ $^ $(HOST_LDLIBS)
+
+host: $(O)/bin/ukctl
+
+include tests/tests.mk
+
+all: guest host
+
+# ------------------------------------------------------------- commands ---
+# deps.sh is idempotent and quick when everything is present; the stamp keeps
+# `make run` / `make test` from asking apt on every call.
+deps:
+	$(Q)sh .ci/deps.sh $(O)
+$(O)/deps.stamp: .ci/deps.sh
+	$(Q)sh .ci/deps.sh $(O)
+
+test: $(O)/deps.stamp
+	$(Q)$(MAKE) --no-print-directory all unit fuzz
+
+	$(Q)python3 tests/run.py --build $(O)
+
+run: $(O)/deps.stamp
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(O)/bin/ukctl run --smp $(CONFIG_SMP) --mem $(CONFIG_MEM) --accel $(CONFIG_ACCEL) \
+		--name demo --run-dir $(O)/run/demo $(O)/kernel.elf
+
+bench: $(O)/deps.stamp
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)python3 tests/bench.py --build $(O)
+
+format:
+	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	$(Q)rm -rf $(O)
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,24 @@
+/*
+ * Device interrupts, routed through the IOAPIC.  GSI n is delivered on
+ * vector VEC_IRQ_BASE + n to the boot CPU.
+ */
+#ifndef UK_IRQ_H
+#define UK_IRQ_H
+
+#include <uk/types.h>
+
+struct uk_trap_frame;
+typedef void (*uk_irq_fn)(unsigned gsi, struct uk_trap_frame *tf, void *arg);
+
+/*
+ * Route GSI `gsi` (0..23), edge-triggered active-high (ISA and microvm
+ * virtio-mmio lines) and call fn on each interrupt, in interrupt context.
+ * One handler per GSI: UK_EBUSY if taken, UK_EINVAL if out of range.
+ */
+uk_result uk_irq_register(unsigned gsi, uk_irq_fn fn, void *arg);
+void uk_irq_mask(unsigned gsi, bool masked);
+
+/* Interrupts taken per vector on all CPUs (for metrics). */
+uint64_t uk_irq_count(unsigned vector);
+
+#endif

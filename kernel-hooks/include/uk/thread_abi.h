@@ -1,0 +1,73 @@
+/*
+ * Thread table layout: ABI for debuggers and host-side crash dumpers.
+ *
+ * The kernel keeps every thread in one static array, `uk_thread_table`
+ * (a struct uk_thread_table, find it by ELF symbol).  A slot with
+ * state == UK_THREAD_FREE is unused.  For a thread that is not running
+ * (state != UK_THREAD_RUNNING), `ctx` holds its callee-saved registers as
+ * saved by the context switch: resuming it means loading ctx and jumping to
+ * ctx.rip with ctx.rsp.  A debugger shows that as the frame inside
+ * uk_sched_switch().  For a running thread, ctx is stale; the CPU's registers
+ * are live (and in a crash dump, in the per-CPU save area).
+ *
+ * Host readers: copy the table, check magic/version/entry_size, bound every
+ * index and string.
+ */
+#ifndef UK_THREAD_ABI_H
+#define UK_THREAD_ABI_H
+
+#include <stdint.h>
+
+#define UK_THREAD_TABLE_MAGIC 0x5448544b55ULL /* "UKTHT" */
+#define UK_THREAD_TABLE_VERSION 1
+#define UK_THREAD_MAX 256
+#define UK_THREAD_NAME 32
+#define UK_THREAD_TABLE_CPUS 16 /* == UK_CPU_MAX */
+
+enum uk_thread_state {
+    UK_THREAD_FREE = 0,     /* slot unused */
+    UK_THREAD_RUNNABLE = 1, /* on a run queue */
+    UK_THREAD_RUNNING = 2,  /* on a CPU (see cpu) */
+    UK_THREAD_BLOCKED = 3,  /* waiting on a wait queue, mutex or join */
+    UK_THREAD_SLEEPING = 4, /* waiting for a deadline */
+    UK_THREAD_EXITED = 5,   /* finished, waiting to be joined */
+};
+
+/* Callee-saved registers stored by the context switch (order is ABI). */
+struct uk_thread_ctx {
+    uint64_t rsp, rbp, rbx, r12, r13, r14, r15, rip;
+};
+
+struct uk_thread {
+    uint32_t state;    /* enum uk_thread_state */
+    uint32_t tid;      /* unique, never reused, 1 = first thread */
+    char name[UK_THREAD_NAME]; /* NUL-terminated */
+    int32_t cpu;       /* CPU running it or that ran it last; -1 never ran */
+    uint32_t flags;    /* enum uk_thread_flags */
+    struct uk_thread_ctx ctx;
+    uint64_t stack_lo, stack_hi; /* usable stack [lo, hi); guard page below lo */
+    uint64_t run_ns;   /* CPU time consumed */
+    uint64_t switches; /* times switched in */
+    uint64_t wake_ns;  /* deadline while SLEEPING */
+    uint64_t created_ns;
+    /* Scheduler-private below; not ABI. */
+    uint64_t priv[12];
+};
+
+enum uk_thread_flags {
+    UK_THREAD_IDLE = 1 << 0,   /* per-CPU idle thread */
+    UK_THREAD_KERNEL = 1 << 1, /* started by the kernel (not the application) */
+    UK_THREAD_PINNED = 1 << 2, /* runs only on `cpu` */
+};
+
+struct uk_thread_table {
+    uint64_t magic;      /* UK_THREAD_TABLE_MAGIC */
+    uint32_t version;    /* UK_THREAD_TABLE_VERSION */
+    uint32_t max;        /* UK_THREAD_MAX */
+    uint32_t entry_size; /* sizeof(struct uk_thread) */
+    uint32_t ncpus;
+    uint64_t current[UK_THREAD_TABLE_CPUS]; /* per CPU: address of the running struct uk_thread */
+    struct uk_thread threads[UK_THREAD_MAX];
+};
+
+#endif
