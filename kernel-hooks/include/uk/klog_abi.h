@@ -45,7 +45,7 @@ struct uk_klog_ring {
     uint32_t rec_size; /* sizeof(struct uk_klog_rec) */
     uint32_t pad;
     uint64_t head;    /* next sequence number to reserve */
-    uint64_t dropped; /* records not written (level filtered out is not counted) */
+    uint64_t reserved; /* 0 */
     struct uk_klog_rec rec[UK_KLOG_SLOTS];
 };
 

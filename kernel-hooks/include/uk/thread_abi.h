@@ -50,8 +50,15 @@ struct uk_thread {
     uint64_t switches; /* times switched in */
     uint64_t wake_ns;  /* deadline while SLEEPING */
     uint64_t created_ns;
-    /* Scheduler-private below; not ABI. */
-    uint64_t priv[12];
+    /* Scheduler-private below; not ABI (host readers must not use it). */
+    struct uk_thread *rq_next;  /* run queue / wait queue link */
+    struct uk_thread *sl_next;  /* sleep list link */
+    void *waitq;                /* struct uk_waitq the thread waits on */
+    void *join_q;               /* struct uk_waitq *: joiner waits here */
+    uint64_t stack_pages;
+    uint32_t wait_result;       /* uk_result of the last wait */
+    uint32_t joined;
+    uint64_t fn, arg;
 };
 
 enum uk_thread_flags {

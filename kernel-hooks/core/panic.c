@@ -1,0 +1,146 @@
+/*
+ * The panic path: report, stop the other CPUs, run the panic hooks (a
+ * post-mortem debugger may take over there), then leave through
+ * isa-debug-exit (`panic=exit`) or notify pvpanic and halt.
+ */
+#include "arch/x86_64/cpu.h"
+#include "core/kernel.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <uk/build.h>
+#include <uk/cmdline.h>
+#include <uk/hooks.h>
+#include <uk/klog.h>
+#include <uk/panic.h>
+
+volatile int panic_cpu = -1;
+
+static struct {
+    uk_panic_hook_fn fn;
+    void *arg;
+} panic_hooks[UK_PANIC_HOOKS_MAX];
+static unsigned panic_hook_count;
+
+uk_result uk_panic_hook_register(uk_panic_hook_fn fn, void *arg)
+{
+    if (!fn)
+        return UK_EINVAL;
+    if (panic_hook_count >= UK_PANIC_HOOKS_MAX)
+        return UK_ENOMEM;
+    panic_hooks[panic_hook_count].fn = fn;
+    panic_hooks[panic_hook_count].arg = arg;
+    panic_hook_count++;
+    return UK_OK;
+}
+
+static UK_NORETURN void halt_forever(void)
+{
+    for (;;) {
+        __asm__ __volatile__("cli");
+        cpu_halt();
+    }
+}
+
+/* Another CPU's NMI while we panic: park it, keeping its frame for dumps. */
+void panic_nmi_stop(struct uk_trap_frame *tf)
+{
+    if (panic_cpu < 0 || panic_cpu == (int)uk_cpu_id())
+        return;
+    halt_forever();
+}
+
+static UK_NORETURN void panic_finish(struct uk_panic_info *info)
+{
+    for (unsigned i = 0; i < panic_hook_count; i++)
+        panic_hooks[i].fn(info, panic_hooks[i].arg);
+
+    const char *mode = uk_cmdline_get("panic");
+    if (mode && strcmp(mode, "exit") == 0) {
+        uk_log(UK_LOG_EMERG, "panic: exiting (panic=exit)");
+        debug_exit(UK_EXIT_PANIC);
+    }
+    uk_log(UK_LOG_EMERG, "panic: notifying the host (pvpanic) and halting");
+    pvpanic_notify();
+    halt_forever();
+}
+
+/* Become the one panicking CPU; a second panic (on any CPU) just halts. */
+static void panic_enter(void)
+{
+    __asm__ __volatile__("cli");
+    int me = (int)uk_cpu_id(), expected = -1;
+    if (!__atomic_compare_exchange_n(&panic_cpu, &expected, me, false, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST)) {
+        if (expected == me)
+            uk_log(UK_LOG_EMERG, "panic: recursive panic, halting");
+        halt_forever();
+    }
+}
+
+void uk_panic(const char *fmt, ...)
+{
+    char msg[200];
+    va_list ap;
+    panic_enter();
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+
+    uk_log(UK_LOG_EMERG, "PANIC on CPU %u: %s", uk_cpu_id(), msg);
+    uk_log(UK_LOG_EMERG, "build-id %s", uk_build_id_hex());
+    uk_backtrace_print((uint64_t)__builtin_return_address(0),
+                       (uint64_t)__builtin_frame_address(1));
+    uk_ipi_nmi_others();
+
+    struct uk_panic_info info = {
+        .reason = UK_PANIC_CALL, .message = msg, .tf = NULL, .cr2 = 0, .cpu = uk_cpu_id()};
+    panic_finish(&info);
+}
+
+void panic_exception(struct uk_trap_frame *tf, uint64_t cr2)
+{
+    char msg[160];
+    panic_enter();
+    snprintf(msg, sizeof(msg), "unhandled exception %s (vector %llu) error code 0x%llx",
+             uk_exception_name((unsigned)tf->vector), (unsigned long long)tf->vector,
+             (unsigned long long)tf->error_code);
+    uk_log(UK_LOG_EMERG, "PANIC on CPU %u: %s", uk_cpu_id(), msg);
+    struct uk_thread *cur = this_cpu()->current;
+    if (cur)
+        uk_log(UK_LOG_EMERG, "thread %u \"%s\"", cur->tid, cur->name);
+    uk_log(UK_LOG_EMERG, "build-id %s", uk_build_id_hex());
+    trap_print_frame(tf, cr2);
+    uk_backtrace_print(tf->rip, tf->rbp);
+    uk_ipi_nmi_others();
+
+    struct uk_panic_info info = {.reason = UK_PANIC_EXCEPTION,
+                                 .message = msg,
+                                 .tf = tf,
+                                 .cr2 = cr2,
+                                 .cpu = uk_cpu_id()};
+    panic_finish(&info);
+}
+
+void trap_print_frame(const struct uk_trap_frame *tf, uint64_t cr2)
+{
+    if (tf->vector == UK_EXC_PF)
+        uk_log(UK_LOG_EMERG, "CR2 0x%016llx (%s %s)", (unsigned long long)cr2,
+               tf->error_code & 2 ? "write" : "read",
+               tf->error_code & 1 ? "protection violation" : "not-present page");
+    uk_log(UK_LOG_EMERG, "RIP 0x%016llx RSP 0x%016llx RFLAGS 0x%08llx",
+           (unsigned long long)tf->rip, (unsigned long long)tf->rsp,
+           (unsigned long long)tf->rflags);
+    uk_log(UK_LOG_EMERG, "RAX 0x%016llx RBX 0x%016llx RCX 0x%016llx", (unsigned long long)tf->rax,
+           (unsigned long long)tf->rbx, (unsigned long long)tf->rcx);
+    uk_log(UK_LOG_EMERG, "RDX 0x%016llx RSI 0x%016llx RDI 0x%016llx", (unsigned long long)tf->rdx,
+           (unsigned long long)tf->rsi, (unsigned long long)tf->rdi);
+    uk_log(UK_LOG_EMERG, "RBP 0x%016llx R8  0x%016llx R9  0x%016llx", (unsigned long long)tf->rbp,
+           (unsigned long long)tf->r8, (unsigned long long)tf->r9);
+    uk_log(UK_LOG_EMERG, "R10 0x%016llx R11 0x%016llx R12 0x%016llx", (unsigned long long)tf->r10,
+           (unsigned long long)tf->r11, (unsigned long long)tf->r12);
+    uk_log(UK_LOG_EMERG, "R13 0x%016llx R14 0x%016llx R15 0x%016llx", (unsigned long long)tf->r13,
+           (unsigned long long)tf->r14, (unsigned long long)tf->r15);
+    uk_log(UK_LOG_EMERG, "CS 0x%llx SS 0x%llx ERR 0x%llx", (unsigned long long)tf->cs,
+           (unsigned long long)tf->ss, (unsigned long long)tf->error_code);
+}
