@@ -42,9 +42,9 @@ static void put_str(struct out *o, const char *s, size_t n)
 
 struct spec {
     unsigned flags;
-    int width;     /* >= 0 */
-    int prec;      /* -1 when not given */
-    char conv;     /* d i u x X o c s p */
+    int width; /* >= 0 */
+    int prec;  /* -1 when not given */
+    char conv; /* d i u x X o c s p */
 };
 
 /* Format an integer: value is the magnitude, neg the sign of signed conversions. */

@@ -24,8 +24,7 @@ static int digit_value(int c)
  * when it did not fit), *neg for a '-' sign and *end just after the digits
  * (or s itself when there were none).
  */
-static unsigned long long parse(const char *s, const char **end, int base, int *neg,
-                                int *over)
+static unsigned long long parse(const char *s, const char **end, int base, int *neg, int *over)
 {
     const char *p = s;
     unsigned long long acc = 0;

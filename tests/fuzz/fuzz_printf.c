@@ -124,13 +124,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ref_memset(mine, 'Z', sizeof(mine));
     ref_memset(ref, 'Z', sizeof(ref));
-    rm = snprintf(mine, bufsize, fmt, args[0], args[1], args[2], args[3], args[4], args[5],
-                  args[6], args[7], args[8], args[9], args[10], args[11], args[12], args[13],
-                  args[14], args[15], args[16], args[17], args[18], args[19], args[20], args[21],
-                  args[22], args[23]);
+    rm = snprintf(mine, bufsize, fmt, args[0], args[1], args[2], args[3], args[4], args[5], args[6],
+                  args[7], args[8], args[9], args[10], args[11], args[12], args[13], args[14],
+                  args[15], args[16], args[17], args[18], args[19], args[20], args[21], args[22],
+                  args[23]);
     rr = ref_snprintf_ll(ref, bufsize, fmt, args);
     if (rm != rr || ref_memcmp(mine, ref, sizeof(mine)) != 0) {
-        fprintf(stderr, "format \"%s\" size %zu: mine %d glibc %d\n  mine  \"%.*s\"\n  glibc \"%.*s\"\n",
+        fprintf(stderr,
+                "format \"%s\" size %zu: mine %d glibc %d\n  mine  \"%.*s\"\n  glibc \"%.*s\"\n",
                 fmt, bufsize, rm, rr, (int)bufsize, mine, (int)bufsize, ref);
         abort();
     }

@@ -44,7 +44,7 @@ static long long ref_strtoll(const char *s, char **e, int b)
     return strtoll(s, e, b);
 }
 static int (*const ref_ctype[])(int) = {isdigit, isxdigit, isalpha, isalnum, isspace, isupper,
-                                        islower, isprint, ispunct, iscntrl, toupper, tolower};
+                                        islower, isprint,  ispunct, iscntrl, toupper, tolower};
 static char *(*const ref_strstr)(const char *, const char *) = strstr;
 static size_t (*const ref_strspn)(const char *, const char *) = strspn;
 static size_t (*const ref_strcspn)(const char *, const char *) = strcspn;
@@ -117,20 +117,35 @@ static void check_int_fmt(const char *fmt, enum argtype t, long long v)
 
 static void test_printf_int_grid(void **state)
 {
-    static const char *const flags[] = {"",   "-",  "0",  "+",   " ",   "#",  "-0", "+ ",
-                                        "0#", "-#", "0+", "- +", "0 #", "-+#"};
+    static const char *const flags[] = {"",   "-",  "0",  "+",  " ",   "#",   "-0",
+                                        "+ ", "0#", "-#", "0+", "- +", "0 #", "-+#"};
     static const char *const widths[] = {"", "1", "6", "24"};
     static const char *const precs[] = {"", ".", ".0", ".1", ".4", ".22"};
     static const struct {
         const char *mod;
         enum argtype t;
-    } mods[] = {{"hh", A_INT}, {"h", A_INT},  {"", A_INT},  {"l", A_LONG},
+    } mods[] = {{"hh", A_INT},   {"h", A_INT},  {"", A_INT},   {"l", A_LONG},
                 {"ll", A_LLONG}, {"z", A_LONG}, {"t", A_LONG}, {"j", A_LLONG}};
     static const char convs[] = "diuxXo";
-    static const long long vals[] = {0,         1,        -1,        7,         8,
-                                     -8,        255,      256,       -129,      32767,
-                                     -32768,    65535,    INT_MAX,   INT_MIN,   UINT_MAX,
-                                     LLONG_MAX, LLONG_MIN, 0x7fedcba9876543LL, -1234567890123LL};
+    static const long long vals[] = {0,
+                                     1,
+                                     -1,
+                                     7,
+                                     8,
+                                     -8,
+                                     255,
+                                     256,
+                                     -129,
+                                     32767,
+                                     -32768,
+                                     65535,
+                                     INT_MAX,
+                                     INT_MIN,
+                                     UINT_MAX,
+                                     LLONG_MAX,
+                                     LLONG_MIN,
+                                     0x7fedcba9876543LL,
+                                     -1234567890123LL};
     char fmt[32];
 
     for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
@@ -138,8 +153,8 @@ static void test_printf_int_grid(void **state)
             for (size_t p = 0; p < sizeof(precs) / sizeof(precs[0]); p++)
                 for (size_t m = 0; m < sizeof(mods) / sizeof(mods[0]); m++)
                     for (size_t c = 0; convs[c]; c++) {
-                        snprintf(fmt, sizeof(fmt), "<%%%s%s%s%s%c>", flags[f], widths[w],
-                                 precs[p], mods[m].mod, convs[c]);
+                        snprintf(fmt, sizeof(fmt), "<%%%s%s%s%s%c>", flags[f], widths[w], precs[p],
+                                 mods[m].mod, convs[c]);
                         for (size_t v = 0; v < sizeof(vals) / sizeof(vals[0]); v++)
                             check_int_fmt(fmt, mods[m].t, vals[v]);
                     }
@@ -200,16 +215,58 @@ static void test_printf_misc(void **state)
 static void test_strto(void **state)
 {
     static const char *const strs[] = {
-        "0", "1", "-1", "+1", "  42", "\t\n\v\f\r 42z", "   -17xyz", "+-5", "-+5", "", "   ",
-        "-", "+", "abc", "0x", "0X", "0x1g", "0xG", "0x7fffffffffffffff", "0x8000000000000000",
-        "0xffffffffffffffff", "0x10000000000000000", "-0x8000000000000000",
-        "-0x8000000000000001", "9223372036854775807", "9223372036854775808",
-        "-9223372036854775808", "-9223372036854775809", "18446744073709551615",
-        "18446744073709551616", "-18446744073709551615", "-18446744073709551616",
-        "99999999999999999999999999999999", "-99999999999999999999999999", "0777", "0778",
-        "08", "0b101", "101012", "zz", "ZZ", "1z", "1Z9", "007", "0x0x1", " 0x 1",
-        "123456789abcdefghijklmnopqrstuvwxyz", "1111111111111111111111111111111111111111111111111111111111111111",
-        "11111111111111111111111111111111111111111111111111111111111111111", "\x80" "1", "1\xff"};
+        "0",
+        "1",
+        "-1",
+        "+1",
+        "  42",
+        "\t\n\v\f\r 42z",
+        "   -17xyz",
+        "+-5",
+        "-+5",
+        "",
+        "   ",
+        "-",
+        "+",
+        "abc",
+        "0x",
+        "0X",
+        "0x1g",
+        "0xG",
+        "0x7fffffffffffffff",
+        "0x8000000000000000",
+        "0xffffffffffffffff",
+        "0x10000000000000000",
+        "-0x8000000000000000",
+        "-0x8000000000000001",
+        "9223372036854775807",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-18446744073709551615",
+        "-18446744073709551616",
+        "99999999999999999999999999999999",
+        "-99999999999999999999999999",
+        "0777",
+        "0778",
+        "08",
+        "0b101",
+        "101012",
+        "zz",
+        "ZZ",
+        "1z",
+        "1Z9",
+        "007",
+        "0x0x1",
+        " 0x 1",
+        "123456789abcdefghijklmnopqrstuvwxyz",
+        "1111111111111111111111111111111111111111111111111111111111111111",
+        "11111111111111111111111111111111111111111111111111111111111111111",
+        "\x80"
+        "1",
+        "1\xff"};
     static const int bases[] = {0, 2, 3, 8, 10, 16, 35, 36};
 
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
@@ -369,8 +426,18 @@ static void test_mem(void **state)
 
 static void test_strings(void **state)
 {
-    static const char *const s[] = {"", "a", "ab", "abc", "aab", "abab", "ababc", "Hello, World",
-                                    "hello, world", "xyz\x80", "needle in haystack", " \t,;"};
+    static const char *const s[] = {"",
+                                    "a",
+                                    "ab",
+                                    "abc",
+                                    "aab",
+                                    "abab",
+                                    "ababc",
+                                    "Hello, World",
+                                    "hello, world",
+                                    "xyz\x80",
+                                    "needle in haystack",
+                                    " \t,;"};
     char buf[32], *save, *tok;
 
     for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
@@ -431,7 +498,7 @@ static void test_strings(void **state)
 static void test_ctype(void **state)
 {
     static int (*const mine[])(int) = {isdigit, isxdigit, isalpha, isalnum, isspace, isupper,
-                                       islower, isprint, ispunct, iscntrl, toupper, tolower};
+                                       islower, isprint,  ispunct, iscntrl, toupper, tolower};
 
     for (size_t f = 0; f < sizeof(mine) / sizeof(mine[0]); f++)
         for (int c = -1; c < 256; c++) {
@@ -445,9 +512,12 @@ static void test_ctype(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_printf_int_grid), cmocka_unit_test(test_printf_misc),
-        cmocka_unit_test(test_strto),           cmocka_unit_test(test_qsort),
-        cmocka_unit_test(test_mem),             cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_printf_int_grid),
+        cmocka_unit_test(test_printf_misc),
+        cmocka_unit_test(test_strto),
+        cmocka_unit_test(test_qsort),
+        cmocka_unit_test(test_mem),
+        cmocka_unit_test(test_strings),
         cmocka_unit_test(test_ctype),
     };
 
