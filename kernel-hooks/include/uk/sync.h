@@ -47,14 +47,13 @@ uk_result uk_waitq_wait(struct uk_waitq *q, struct uk_spinlock *lock, uint64_t d
 unsigned uk_waitq_wake_one(struct uk_waitq *q);
 unsigned uk_waitq_wake_all(struct uk_waitq *q);
 
-/* Sleeping mutex, FIFO hand-off, not recursive. */
+/* Sleeping mutex, FIFO hand-off, not recursive.  waiters.lock guards owner. */
 struct uk_mutex {
-    struct uk_spinlock lock;
     struct uk_thread *owner;
     struct uk_waitq waiters;
     uint64_t contended; /* times a locker had to wait */
 };
-#define UK_MUTEX_INIT {UK_SPINLOCK_INIT, 0, UK_WAITQ_INIT, 0}
+#define UK_MUTEX_INIT {0, UK_WAITQ_INIT, 0}
 
 void uk_mutex_init(struct uk_mutex *m);
 void uk_mutex_lock(struct uk_mutex *m);

@@ -51,7 +51,8 @@ struct uk_thread {
     uint64_t wake_ns;  /* deadline while SLEEPING */
     uint64_t created_ns;
     /* Scheduler-private below; not ABI (host readers must not use it). */
-    struct uk_thread *rq_next;  /* run queue / wait queue link */
+    struct uk_thread *rq_next;  /* run queue link */
+    struct uk_thread *wq_next;  /* wait queue link */
     struct uk_thread *sl_next;  /* sleep list link */
     void *waitq;                /* struct uk_waitq the thread waits on */
     void *join_q;               /* struct uk_waitq *: joiner waits here */

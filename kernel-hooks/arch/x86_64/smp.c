@@ -1,0 +1,155 @@
+/*
+ * SMP: start the other vCPUs (count from fw_cfg) with INIT-SIPI-SIPI, one
+ * at a time; cross-CPU calls and NMIs for stop-the-world.
+ *
+ * APIC ids are assumed to be 0..n-1 (QEMU's default topology), which holds
+ * for microvm, pc and q35 with plain -smp N.
+ */
+#include "arch/x86_64/cpu.h"
+#include "core/kernel.h"
+#include "core/sched.h"
+#include <string.h>
+#include <uk/cmdline.h>
+#include <uk/klog.h>
+#include <uk/mem.h>
+#include <uk/time.h>
+
+struct ap_params {
+    uint64_t cr3, stack, entry, index;
+};
+
+extern const char ap_tramp_start[], ap_tramp_end[], ap_tramp_params[];
+uint64_t mmu_cr3(void);
+void ap_entry64(unsigned index);
+
+static unsigned ncpus = 1;
+
+/* Per-target mailbox for uk_cpu_call. */
+static struct call_box {
+    struct uk_spinlock lock; /* one caller at a time per target */
+    void (*volatile fn)(void *);
+    void *arg;
+    volatile bool done;
+} call_box[UK_CPU_MAX];
+
+unsigned uk_cpu_count(void)
+{
+    return ncpus;
+}
+
+int uk_cpu_apic_id(unsigned cpu)
+{
+    return cpu < ncpus ? (int)percpu_area[cpu].apic_id : -1;
+}
+
+void ap_entry64(unsigned index)
+{
+    cpu_init_ap(index, index);
+    lapic_init_ap();
+    percpu_area[index].apic_id = lapic_id();
+    sched_init_cpu();
+    __atomic_store_n(&percpu_area[index].online, true, __ATOMIC_RELEASE);
+    sched_idle_loop();
+}
+
+static bool start_ap(unsigned index)
+{
+    struct percpu *pc = &percpu_area[index];
+    for (unsigned i = 0; i < 3; i++)
+        if (!(pc->ist_stack[i] = uk_stack_alloc(IST_STACK_SIZE / UK_PAGE_SIZE)))
+            return false;
+    uint8_t *stack = uk_stack_alloc(THREAD_STACK_SIZE / UK_PAGE_SIZE);
+    if (!stack)
+        return false;
+
+    size_t len = (size_t)(ap_tramp_end - ap_tramp_start);
+    memcpy((void *)AP_TRAMPOLINE_PADDR, ap_tramp_start, len);
+    struct ap_params *p =
+        (void *)(AP_TRAMPOLINE_PADDR + (uintptr_t)(ap_tramp_params - ap_tramp_start));
+    p->cr3 = mmu_cr3();
+    p->stack = (uint64_t)(uintptr_t)stack + THREAD_STACK_SIZE;
+    p->entry = (uint64_t)(uintptr_t)ap_entry64;
+    p->index = index;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+
+    unsigned apic = index;
+    lapic_send_init(apic);
+    uk_delay_ns(UK_MSEC(10));
+    for (int i = 0; i < 2 && !pc->online; i++) {
+        lapic_send_sipi(apic, AP_TRAMPOLINE_PADDR >> 12);
+        uint64_t until = uk_time_ns() + UK_MSEC(i == 0 ? 1 : 200);
+        while (!__atomic_load_n(&pc->online, __ATOMIC_ACQUIRE) && uk_time_ns() < until)
+            uk_cpu_relax();
+    }
+    /* A slow (TCG) AP may still be on its way: wait up to a second more. */
+    uint64_t until = uk_time_ns() + UK_MSEC(1000);
+    while (!__atomic_load_n(&pc->online, __ATOMIC_ACQUIRE) && uk_time_ns() < until)
+        uk_cpu_relax();
+    return pc->online;
+}
+
+void smp_start(void)
+{
+    unsigned want = 1;
+    if (fw_cfg_present())
+        want = fw_cfg_read_u16(0x05); /* FW_CFG_NB_CPUS */
+    uint64_t limit = uk_cmdline_get_u64("maxcpus", UK_CPU_MAX);
+    want = (unsigned)UK_MIN(UK_MIN((uint64_t)want, limit), (uint64_t)UK_CPU_MAX);
+    if (want == 0)
+        want = 1;
+    for (unsigned i = 1; i < want; i++) {
+        if (!start_ap(i)) {
+            uk_warn("smp: CPU %u did not start", i);
+            break;
+        }
+        ncpus = i + 1;
+    }
+}
+
+void uk_ipi_nmi_others(void)
+{
+    unsigned me = uk_cpu_id();
+    for (unsigned c = 0; c < ncpus; c++)
+        if (c != me && percpu_area[c].online)
+            lapic_send_nmi(percpu_area[c].apic_id);
+}
+
+void uk_ipi_resched(unsigned cpu)
+{
+    if (cpu < ncpus && cpu != uk_cpu_id())
+        lapic_send_ipi(percpu_area[cpu].apic_id, VEC_RESCHED);
+}
+
+void smp_call_interrupt(void)
+{
+    struct call_box *b = &call_box[uk_cpu_id()];
+    lapic_eoi();
+    void (*fn)(void *) = b->fn;
+    if (fn) {
+        b->fn = NULL;
+        fn(b->arg);
+        __atomic_store_n(&b->done, true, __ATOMIC_RELEASE);
+    }
+}
+
+uk_result uk_cpu_call(unsigned cpu, void (*fn)(void *), void *arg)
+{
+    if (cpu >= ncpus || !fn)
+        return UK_EINVAL;
+    if (cpu == uk_cpu_id()) {
+        unsigned long flags = uk_irq_save();
+        fn(arg);
+        uk_irq_restore(flags);
+        return UK_OK;
+    }
+    struct call_box *b = &call_box[cpu];
+    uk_spin_lock(&b->lock);
+    b->arg = arg;
+    b->done = false;
+    __atomic_store_n(&b->fn, fn, __ATOMIC_RELEASE);
+    lapic_send_ipi(percpu_area[cpu].apic_id, VEC_CALL);
+    while (!__atomic_load_n(&b->done, __ATOMIC_ACQUIRE))
+        uk_cpu_relax();
+    uk_spin_unlock(&b->lock);
+    return UK_OK;
+}
