@@ -65,14 +65,19 @@ static const struct opt_def opt_defs[] = {
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Format the error; control characters (from user input) become '?' so it stays one line. */
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
+    char *p;
 
     if (errlen) {
         va_start(ap, fmt);
         vsnprintf(err, errlen, fmt, ap);
         va_end(ap);
+        for (p = err; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
     }
     return -1;
 }

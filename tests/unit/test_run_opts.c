@@ -110,6 +110,7 @@ static void test_errors(void **state)
     BAD("option --mem needs a value", "x", "--mem");
     BAD("missing IMAGE (see ukctl run --help)", "--smp", "2");
     BAD("unexpected argument 'b' (one IMAGE only)", "a", "b");
+    BAD("unknown option '--m?x' (see ukctl run --help)", "--m\nx", "x");
     BAD("--fwd conflicts with --no-net", "--no-net", "--fwd", "1:2", "x");
 #undef BAD
 }
