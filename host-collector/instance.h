@@ -15,8 +15,8 @@
 /* The fields written; strings are borrowed. */
 struct instance_info {
     const char *name;
-    pid_t pid;       /* QEMU */
-    pid_t ukctl_pid; /* the `ukctl run` that started it */
+    pid_t pid;         /* QEMU */
+    pid_t ukctl_pid;   /* the `ukctl run` that started it */
     const char *accel; /* "kvm" or "tcg" */
     unsigned smp;
     unsigned mem_mib;

@@ -11,15 +11,15 @@
 
 /* Everything the command line depends on, already resolved. */
 struct qemu_plan {
-    const char *qemu;    /* binary, becomes argv[0] */
-    const char *image;   /* absolute path of the PVH ELF */
-    const char *run_dir; /* absolute path; files below it are named in argv */
-    const char *cmdline; /* NULL or "": no -append */
+    const char *qemu;     /* binary, becomes argv[0] */
+    const char *image;    /* absolute path of the PVH ELF */
+    const char *run_dir;  /* absolute path; files below it are named in argv */
+    const char *cmdline;  /* NULL or "": no -append */
     enum run_accel accel; /* RUN_ACCEL_KVM or RUN_ACCEL_TCG, never AUTO */
     unsigned smp;
     unsigned mem_mib;
-    bool detach;  /* console to console.log only, not stdio */
-    bool start_paused; /* -S: ukctl sends "cont" once QMP is up */
+    bool detach;                /* console to console.log only, not stdio */
+    bool start_paused;          /* -S: ukctl sends "cont" once QMP is up */
     const struct run_fwd *fwds; /* host ports all non-zero */
     size_t nfwds;
     bool net; /* false: no NIC at all (fwds ignored) */

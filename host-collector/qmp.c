@@ -187,8 +187,8 @@ int qmp_read(struct qmp *q, struct qmp_msg *msg, int timeout_ms)
         if (ret != 0)
             return ret > 0 ? QMP_OK : ret;
         if (q->eof)
-            return QERR(q, QMP_ERR_EOF, q->len ? "QMP connection closed mid-line"
-                                                : "QMP connection closed");
+            return QERR(q, QMP_ERR_EOF,
+                        q->len ? "QMP connection closed mid-line" : "QMP connection closed");
         if (q->fd < 0)
             return QERR(q, QMP_ERR_IO, "QMP not connected");
         if (timeout_ms >= 0) {
@@ -297,8 +297,8 @@ int qmp_execute(struct qmp *q, const char *cmd, json_t *args, json_t **ret, int 
             qmp_msg_clear(&msg);
             return QMP_OK;
         case QMP_MSG_ERROR: {
-            const char *desc = json_string_value(
-                json_object_get(json_object_get(msg.root, "error"), "desc"));
+            const char *desc =
+                json_string_value(json_object_get(json_object_get(msg.root, "error"), "desc"));
 
             QERR(q, QMP_ERR_CMD, "%s: %s", cmd, desc ? desc : "error without desc");
             qmp_msg_clear(&msg);

@@ -41,8 +41,8 @@ struct qmp_msg {
 typedef void (*qmp_event_fn)(void *ctx, const struct qmp_msg *msg);
 
 struct qmp {
-    int fd;          /* -1 when not connected; qmp owns it */
-    char *buf;       /* received bytes not yet consumed */
+    int fd;    /* -1 when not connected; qmp owns it */
+    char *buf; /* received bytes not yet consumed */
     size_t len, cap;
     size_t max_line; /* QMP_MAX_LINE by default */
     int eof;         /* the peer has closed */

@@ -224,9 +224,18 @@ static void child_exec(struct run_ctx *c, int log_fd)
 static int launch(struct run_ctx *c)
 {
     struct qemu_plan plan = {
-        .qemu = c->qemu, .image = c->image, .run_dir = c->run_dir, .cmdline = c->o.cmdline,
-        .accel = c->accel, .smp = c->o.smp, .mem_mib = c->o.mem_mib, .detach = c->o.detach,
-        .start_paused = true, .fwds = c->fwds, .nfwds = c->nfwds, .net = !c->o.no_net,
+        .qemu = c->qemu,
+        .image = c->image,
+        .run_dir = c->run_dir,
+        .cmdline = c->o.cmdline,
+        .accel = c->accel,
+        .smp = c->o.smp,
+        .mem_mib = c->o.mem_mib,
+        .detach = c->o.detach,
+        .start_paused = true,
+        .fwds = c->fwds,
+        .nfwds = c->nfwds,
+        .net = !c->o.no_net,
     };
     char path[PATH_MAX + 16], started_at[32];
     int log_fd, waited = 0, status;
@@ -272,10 +281,18 @@ static int launch(struct run_ctx *c)
     }
 
     struct instance_info info = {
-        .name = c->name, .pid = c->pid, .ukctl_pid = getpid(),
-        .accel = c->accel == RUN_ACCEL_KVM ? "kvm" : "tcg", .smp = c->o.smp,
-        .mem_mib = c->o.mem_mib, .image = c->image, .cmdline = c->o.cmdline,
-        .run_dir = c->run_dir, .started_at = started_at, .fwds = c->fwds, .nfwds = c->nfwds,
+        .name = c->name,
+        .pid = c->pid,
+        .ukctl_pid = getpid(),
+        .accel = c->accel == RUN_ACCEL_KVM ? "kvm" : "tcg",
+        .smp = c->o.smp,
+        .mem_mib = c->o.mem_mib,
+        .image = c->image,
+        .cmdline = c->o.cmdline,
+        .run_dir = c->run_dir,
+        .started_at = started_at,
+        .fwds = c->fwds,
+        .nfwds = c->nfwds,
         .qemu_argv = c->argv,
     };
     if (instance_write(&info) < 0) {

@@ -53,12 +53,12 @@ struct opt_def {
 };
 
 static const struct opt_def opt_defs[] = {
-    {"--name", OPT_NAME, true},         {"--smp", OPT_SMP, true},
-    {"--mem", OPT_MEM, true},           {"--cmdline", OPT_CMDLINE, true},
-    {"--run-dir", OPT_RUN_DIR, true},   {"--accel", OPT_ACCEL, true},
-    {"--fwd", OPT_FWD, true},           {"--on-panic", OPT_ON_PANIC, true},
-    {"--no-net", OPT_NO_NET, false},    {"--detach", OPT_DETACH, false},
-    {"--keep", OPT_KEEP, false},        {"--help", OPT_HELP, false},
+    {"--name", OPT_NAME, true},       {"--smp", OPT_SMP, true},
+    {"--mem", OPT_MEM, true},         {"--cmdline", OPT_CMDLINE, true},
+    {"--run-dir", OPT_RUN_DIR, true}, {"--accel", OPT_ACCEL, true},
+    {"--fwd", OPT_FWD, true},         {"--on-panic", OPT_ON_PANIC, true},
+    {"--no-net", OPT_NO_NET, false},  {"--detach", OPT_DETACH, false},
+    {"--keep", OPT_KEEP, false},      {"--help", OPT_HELP, false},
     {"-h", OPT_HELP, false},
 };
 

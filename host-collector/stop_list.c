@@ -20,9 +20,10 @@
 static const char stop_usage[] = "Usage: ukctl stop [--keep] RUN_DIR\n"
                                  "Quit the instance in RUN_DIR over QMP, wait for QEMU to exit,\n"
                                  "then remove the run dir unless --keep.\n";
-static const char list_usage[] = "Usage: ukctl list [PARENT_DIR]\n"
-                                 "List instances under PARENT_DIR (default $XDG_RUNTIME_DIR/ukscope\n"
-                                 "or /tmp/ukscope-$UID): name, QEMU pid, alive/dead, accel, run dir.\n";
+static const char list_usage[] =
+    "Usage: ukctl list [PARENT_DIR]\n"
+    "List instances under PARENT_DIR (default $XDG_RUNTIME_DIR/ukscope\n"
+    "or /tmp/ukscope-$UID): name, QEMU pid, alive/dead, accel, run dir.\n";
 
 /* Poll until pid is gone; 0 if it exited within ms, else -1. */
 static int wait_gone(pid_t pid, int ms)
@@ -69,8 +70,7 @@ int stop_main(int argc, char **argv)
         return 1;
     }
     if (util_pid_alive(in.pid)) {
-        if (qmp_connect(&q, in.qmp_socket, 1000) != QMP_OK ||
-            qmp_handshake(&q, 5000) != QMP_OK ||
+        if (qmp_connect(&q, in.qmp_socket, 1000) != QMP_OK || qmp_handshake(&q, 5000) != QMP_OK ||
             qmp_execute(&q, "quit", NULL, NULL, 5000) != QMP_OK) {
             if (q.err[0])
                 ukctl_err("QMP quit failed (%s); sending SIGTERM", q.err);

@@ -20,8 +20,7 @@
 
 /* Files a run dir may hold, all created by ukctl or the QEMU it starts. */
 static const char *const run_dir_files[] = {
-    "ram",     "gdb.sock",    "qmp.sock",         "instance.json",
-    "qemu.log", "console.log", "instance.json.tmp",
+    "ram", "gdb.sock", "qmp.sock", "instance.json", "qemu.log", "console.log", "instance.json.tmp",
 };
 
 void ukctl_err(const char *fmt, ...)
@@ -142,8 +141,9 @@ int util_check_elf(const char *path)
     }
     n = read(fd, magic, sizeof(magic));
     close(fd);
-    if (n != sizeof(magic) || memcmp(magic, "\x7f"
-                                            "ELF",
+    if (n != sizeof(magic) || memcmp(magic,
+                                     "\x7f"
+                                     "ELF",
                                      4) != 0) {
         errno = ENOEXEC;
         return -1;

@@ -39,9 +39,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (!o.help) {
         struct run_fwd fwds[RUN_MAX_FWDS];
         struct qemu_plan p = {
-            .qemu = "qemu", .image = o.image, .run_dir = "/r", .cmdline = o.cmdline,
-            .accel = o.accel == RUN_ACCEL_TCG ? RUN_ACCEL_TCG : RUN_ACCEL_KVM, .smp = o.smp,
-            .mem_mib = o.mem_mib, .detach = o.detach, .fwds = fwds, .nfwds = o.nfwds,
+            .qemu = "qemu",
+            .image = o.image,
+            .run_dir = "/r",
+            .cmdline = o.cmdline,
+            .accel = o.accel == RUN_ACCEL_TCG ? RUN_ACCEL_TCG : RUN_ACCEL_KVM,
+            .smp = o.smp,
+            .mem_mib = o.mem_mib,
+            .detach = o.detach,
+            .fwds = fwds,
+            .nfwds = o.nfwds,
             .net = !o.no_net,
         };
         char **qa;

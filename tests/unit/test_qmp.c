@@ -16,7 +16,8 @@
 
 #include "qmp.h"
 
-#define GREETING "{\"QMP\": {\"version\": {\"qemu\": {\"major\": 7}}, \"capabilities\": [\"oob\"]}}\n"
+#define GREETING                                                                                   \
+    "{\"QMP\": {\"version\": {\"qemu\": {\"major\": 7}}, \"capabilities\": [\"oob\"]}}\n"
 
 struct fixture {
     struct qmp q;

@@ -11,8 +11,8 @@
 #include "qemu_argv.h"
 #include "run_opts.h"
 
-#define ARGV(...) ((char *[]){"run", __VA_ARGS__, NULL})
-#define ARGC(...) ((int)(sizeof((char *[]){"run", __VA_ARGS__}) / sizeof(char *)))
+#define ARGV(...)          ((char *[]){"run", __VA_ARGS__, NULL})
+#define ARGC(...)          ((int)(sizeof((char *[]){"run", __VA_ARGS__}) / sizeof(char *)))
 #define PARSE(o, err, ...) run_opts_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), o, err, sizeof(err))
 
 static void test_defaults(void **state)
@@ -155,8 +155,15 @@ static const struct run_fwd fwds[] = {{40000, 8080}, {40001, 8081}};
 static struct qemu_plan base_plan(void)
 {
     return (struct qemu_plan){
-        .qemu = "qemu-system-x86_64", .image = "/img/k.elf", .run_dir = "/run/u",
-        .accel = RUN_ACCEL_KVM, .smp = 2, .mem_mib = 64, .fwds = fwds, .nfwds = 2, .net = true,
+        .qemu = "qemu-system-x86_64",
+        .image = "/img/k.elf",
+        .run_dir = "/run/u",
+        .accel = RUN_ACCEL_KVM,
+        .smp = 2,
+        .mem_mib = 64,
+        .fwds = fwds,
+        .nfwds = 2,
+        .net = true,
     };
 }
 
@@ -179,10 +186,10 @@ static void test_argv_kvm_foreground(void **state)
     assert_true(argv_pair(argv, "-M", "microvm,acpi=off,memory-backend=mem"));
     assert_true(argv_pair(argv, "-m", "64M"));
     assert_true(argv_pair(argv, "-global", "virtio-mmio.force-legacy=false"));
-    assert_true(argv_pair(argv, "-chardev",
-                          "stdio,id=con,logfile=/run/u/console.log,signal=off"));
+    assert_true(argv_pair(argv, "-chardev", "stdio,id=con,logfile=/run/u/console.log,signal=off"));
     assert_true(argv_pair(argv, "-serial", "chardev:con"));
-    assert_true(argv_pair(argv, "-chardev", "socket,id=gdb,path=/run/u/gdb.sock,server=on,wait=off"));
+    assert_true(
+        argv_pair(argv, "-chardev", "socket,id=gdb,path=/run/u/gdb.sock,server=on,wait=off"));
     assert_true(argv_pair(argv, "-device", "isa-serial,chardev=gdb,iobase=0x2f8,irq=3"));
     assert_true(argv_pair(argv, "-qmp", "unix:/run/u/qmp.sock,server=on,wait=off"));
     assert_true(argv_pair(argv, "-device", "pvpanic"));
