@@ -1,0 +1,174 @@
+/* QEMU argv builder for `ukctl run`; see qemu_argv.h and docs/ukctl.md. */
+#define _GNU_SOURCE
+#include "qemu_argv.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A growable argv; `oom` latches the first allocation failure. */
+struct argv_buf {
+    char **v;
+    size_t n, cap;
+    bool oom;
+};
+
+static void add(struct argv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add(struct argv_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+
+    if (b->oom)
+        return;
+    if (b->n + 2 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        char **v = realloc(b->v, cap * sizeof(*v));
+
+        if (!v) {
+            b->oom = true;
+            return;
+        }
+        b->v = v;
+        b->cap = cap;
+    }
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    if (!s) {
+        b->oom = true;
+        return;
+    }
+    b->v[b->n++] = s;
+    b->v[b->n] = NULL;
+}
+
+/* -netdev user with one hostfwd per forward. */
+static void add_netdev(struct argv_buf *b, const struct qemu_plan *p)
+{
+    char *s = NULL;
+    size_t len = 0, i;
+    FILE *f = open_memstream(&s, &len);
+
+    if (!f) {
+        b->oom = true;
+        return;
+    }
+    fputs("user,id=net0", f);
+    for (i = 0; i < p->nfwds; i++)
+        fprintf(f, ",hostfwd=tcp:127.0.0.1:%u-:%u", p->fwds[i].host, p->fwds[i].guest);
+    if (fclose(f) != 0 || !s) {
+        free(s);
+        b->oom = true;
+        return;
+    }
+    add(b, "-netdev");
+    add(b, "%s", s);
+    free(s);
+    add(b, "-device");
+    add(b, "virtio-net-device,netdev=net0");
+}
+
+char **qemu_argv_build(const struct qemu_plan *p)
+{
+    struct argv_buf b = {0};
+    const char *rd = p->run_dir;
+    size_t i;
+
+    if (!p->qemu || !p->image || !rd || p->smp == 0 || p->mem_mib == 0 ||
+        (p->accel != RUN_ACCEL_KVM && p->accel != RUN_ACCEL_TCG) || (p->nfwds && !p->fwds)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    for (i = 0; p->net && i < p->nfwds; i++) {
+        if (!p->fwds[i].host || p->fwds[i].host > 65535 || !p->fwds[i].guest ||
+            p->fwds[i].guest > 65535) {
+            errno = EINVAL;
+            return NULL;
+        }
+    }
+
+    add(&b, "%s", p->qemu);
+    add(&b, "-nodefaults");
+    add(&b, "-no-user-config");
+    add(&b, "-display");
+    add(&b, "none");
+    add(&b, "-accel");
+    add(&b, "%s", p->accel == RUN_ACCEL_KVM ? "kvm" : "tcg");
+    add(&b, "-cpu");
+    add(&b, "%s", p->accel == RUN_ACCEL_KVM ? "host" : "max");
+    add(&b, "-smp");
+    add(&b, "%u", p->smp);
+
+    /* Guest RAM in a shared file so host tools can map it. */
+    add(&b, "-object");
+    add(&b, "memory-backend-file,id=mem,size=%uM,mem-path=%s/ram,share=on", p->mem_mib, rd);
+    add(&b, "-M");
+    add(&b, "microvm,acpi=off,memory-backend=mem");
+    add(&b, "-m");
+    add(&b, "%uM", p->mem_mib);
+    add(&b, "-global");
+    add(&b, "virtio-mmio.force-legacy=false");
+
+    /* COM1 is microvm's built-in isa-serial, fed by the first -serial. */
+    add(&b, "-chardev");
+    if (p->detach)
+        add(&b, "file,id=con,path=%s/console.log", rd);
+    else
+        add(&b, "stdio,id=con,logfile=%s/console.log,signal=off", rd);
+    add(&b, "-serial");
+    add(&b, "chardev:con");
+
+    /* COM2 for the debugger; a second -serial is ignored on microvm. */
+    add(&b, "-chardev");
+    add(&b, "socket,id=gdb,path=%s/gdb.sock,server=on,wait=off", rd);
+    add(&b, "-device");
+    add(&b, "isa-serial,chardev=gdb,iobase=0x2f8,irq=3");
+
+    add(&b, "-qmp");
+    add(&b, "unix:%s/qmp.sock,server=on,wait=off", rd);
+
+    /* pvpanic (ISA, port 0x505); pause so a panicked guest keeps its RAM. */
+    add(&b, "-device");
+    add(&b, "pvpanic");
+    add(&b, "-action");
+    add(&b, "panic=pause");
+    /* QEMU exits with (status << 1) | 1. */
+    add(&b, "-device");
+    add(&b, "isa-debug-exit,iobase=0xf4,iosize=4");
+
+    if (p->net)
+        add_netdev(&b, p);
+
+    add(&b, "-kernel");
+    add(&b, "%s", p->image);
+    if (p->cmdline && *p->cmdline) {
+        add(&b, "-append");
+        add(&b, "%s", p->cmdline);
+    }
+    add(&b, "-no-reboot");
+    if (p->start_paused)
+        add(&b, "-S");
+
+    if (b.oom) {
+        qemu_argv_free(b.v);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return b.v;
+}
+
+void qemu_argv_free(char **argv)
+{
+    size_t i;
+
+    if (!argv)
+        return;
+    for (i = 0; argv[i]; i++)
+        free(argv[i]);
+    free(argv);
+}

@@ -1,0 +1,46 @@
+/* ukctl: host-side control tool of ukscope; dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "run.h"
+#include "util.h"
+
+static const char usage[] =
+    "Usage: ukctl COMMAND [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  run [OPTIONS] IMAGE   boot a unikernel under QEMU microvm (see ukctl run --help)\n"
+    "  stop [--keep] DIR     quit a (detached) instance and clean up its run dir\n"
+    "  list [PARENT]         list instances and whether they are alive\n"
+    "\n"
+    "See docs/ukctl.md.\n";
+
+struct command {
+    const char *name;
+    int (*main)(int argc, char **argv);
+};
+
+static const struct command commands[] = {
+    {"run", run_main},
+    {"stop", stop_main},
+    {"list", list_main},
+};
+
+int main(int argc, char **argv)
+{
+    size_t i;
+
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return UKCTL_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].main(argc - 1, argv + 1);
+    ukctl_err("unknown command '%s' (see ukctl --help)", argv[1]);
+    return UKCTL_EXIT_USAGE;
+}
