@@ -3,6 +3,7 @@
  * trap hooks in arch/x86_64/trap.c.
  */
 #include "core/kernel.h"
+#include <uk/cpu.h>
 #include <uk/hooks.h>
 #include <uk/sync.h>
 

@@ -57,6 +57,7 @@ struct uk_mem_stats;
 void pmem_stats(struct uk_mem_stats *s);
 void mmu_init_ap(void);
 void mmu_flush_all(void);
+uint64_t mmu_cr3(void);
 void mmu_init(void);
 void heap_init(void);
 void time_init(void);

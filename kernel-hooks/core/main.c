@@ -64,16 +64,25 @@ void kmain(const struct hvm_start_info *si)
     boot_tsc_main = uk_tsc();
     klog_init();
     pmem_init();
+    uk_debug("boot: %s done", "pmem_init");
     mmu_init();
+    uk_debug("boot: %s done", "mmu_init");
     heap_init();
+    uk_debug("boot: %s done", "heap_init");
     lapic_init();
+    uk_debug("boot: %s done", "lapic_init");
     percpu_area[0].apic_id = lapic_id();
     ioapic_init();
+    uk_debug("boot: %s done", "ioapic_init");
     sched_init();
+    uk_debug("boot: %s done", "sched_init");
     __asm__ __volatile__("sti");
     smp_start();
+    uk_debug("boot: %s done", "smp_start");
     uart_init();
+    uk_debug("boot: %s done", "uart_init");
     virtio_init();
+    uk_debug("boot: %s done", "virtio_init");
 
     print_banner();
     initcalls_run();

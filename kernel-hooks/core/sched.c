@@ -44,7 +44,7 @@ void arch_thread_start(void);
 
 /* ------------------------------------------------------------ queues --- */
 
-void rq_push(struct uk_thread *t)
+static void rq_push(struct uk_thread *t)
 {
     t->rq_next = NULL;
     if (rq_tail)
@@ -82,7 +82,7 @@ static void sleep_insert(struct uk_thread *t)
     *pp = t;
 }
 
-void sleep_remove(struct uk_thread *t)
+static void sleep_remove(struct uk_thread *t)
 {
     for (struct uk_thread **pp = &sleep_head; *pp; pp = &(*pp)->sl_next) {
         if (*pp == t) {

@@ -1,7 +1,8 @@
 /*
  * TSC clocksource.  Frequency, in order of preference: CPUID 0x15 (crystal
  * ratio), the hypervisor timing leaf 0x40000010 (KVM/VMware convention:
- * EAX = TSC kHz), CPUID 0x16 (base MHz, approximate), PIT calibration.
+ * EAX = TSC kHz), KVM's pvclock scale (exact, what Linux's kvmclock
+ * uses), PIT calibration, CPUID 0x16 (base MHz, approximate).
  * `tsc_hz=` on the command line overrides everything (for odd hosts).
  */
 #include "arch/x86_64/cpu.h"
@@ -49,6 +50,45 @@ static uint64_t hz_from_hypervisor(void)
     return (uint64_t)a * 1000ULL;
 }
 
+/* KVM pvclock (Documentation/virt/kvm/x86/msr.rst): the scale KVM gives
+ * for TSC -> ns conversion is exactly the TSC frequency KVM uses. */
+struct pvclock_time {
+    uint32_t version, pad0;
+    uint64_t tsc_timestamp, system_time;
+    uint32_t tsc_to_system_mul;
+    int8_t tsc_shift;
+    uint8_t flags, pad[2];
+} __attribute__((aligned(64)));
+enum {
+    KVM_CPUID_FEATURES = 0x40000001,
+    KVM_FEATURE_CLOCKSOURCE2 = 1 << 3,
+    MSR_KVM_SYSTEM_TIME_NEW = 0x4b564d01,
+};
+
+static uint64_t hz_from_kvmclock(void)
+{
+    static struct pvclock_time pv;
+    uint32_t a, b, c, d;
+    cpuid(1, 0, &a, &b, &c, &d);
+    if (!(c & (1u << 31)))
+        return 0;
+    cpuid(0x40000000, 0, &a, &b, &c, &d);
+    if (b != 0x4b4d564b || a < KVM_CPUID_FEATURES) /* "KVMK" */
+        return 0;
+    cpuid(KVM_CPUID_FEATURES, 0, &a, &b, &c, &d);
+    if (!(a & KVM_FEATURE_CLOCKSOURCE2))
+        return 0;
+    wrmsr(MSR_KVM_SYSTEM_TIME_NEW, (uint64_t)(uintptr_t)&pv | 1);
+    uint32_t mul = UK_READ_ONCE(pv.tsc_to_system_mul);
+    int shift = UK_READ_ONCE(pv.tsc_shift);
+    wrmsr(MSR_KVM_SYSTEM_TIME_NEW, 0);
+    if (!mul)
+        return 0;
+    /* ns = (tsc << shift) * mul >> 32  =>  hz = 1e9 * 2^32 / mul >> shift */
+    unsigned __int128 hz = ((unsigned __int128)UK_NSEC_PER_SEC << 32) / mul;
+    return (uint64_t)(shift >= 0 ? hz >> shift : hz << -shift);
+}
+
 static void set_hz(uint64_t hz, const char *src)
 {
     tsc_hz = hz;
@@ -65,6 +105,8 @@ void time_init(void)
         set_hz(hz, "cpuid15");
     else if ((hz = hz_from_hypervisor()))
         set_hz(hz, "hypervisor");
+    else if ((hz = hz_from_kvmclock()))
+        set_hz(hz, "kvmclock");
     else if ((hz = pit_measure_tsc(20000) * 50))
         set_hz(hz, "pit");
     else if ((hz = hz_from_cpuid16()))

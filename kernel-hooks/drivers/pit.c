@@ -1,40 +1,50 @@
 /*
- * i8254 PIT channel 2, used once to calibrate the TSC when no CPUID leaf
- * gives its frequency.  Channel 2's gate is port 0x61 bit 0 and its output
- * is readable at bit 5, so no interrupt is needed.
+ * i8254 PIT, used once to calibrate the TSC when no CPUID leaf or
+ * hypervisor interface gives its frequency (TCG).  microvm has no PC
+ * speaker, so channel 2's output at port 0x61 cannot be read; instead
+ * channel 0 free-runs (mode 2, period 65536) and its latched count is
+ * polled.  Its interrupt stays masked at the IOAPIC.
  */
 #include "arch/x86_64/cpu.h"
 #include "core/kernel.h"
 #include <uk/time.h>
 
 enum {
-    PIT_CH2 = 0x42,
+    PIT_CH0 = 0x40,
     PIT_CMD = 0x43,
-    PIT_GATE = 0x61,
     PIT_HZ = 1193182,
-    GATE_ON = 0x01,
-    SPEAKER = 0x02,
-    OUT2 = 0x20,
+    CMD_CH0_LOHI_MODE2 = 0x34,
+    CMD_CH0_LATCH = 0x00,
 };
+
+static uint16_t pit_read(void)
+{
+    outb(PIT_CMD, CMD_CH0_LATCH);
+    uint16_t lo = inb(PIT_CH0);
+    uint16_t hi = inb(PIT_CH0);
+    return (uint16_t)(lo | (hi << 8));
+}
 
 uint64_t pit_measure_tsc(uint32_t us)
 {
-    uint32_t count = (uint32_t)((uint64_t)PIT_HZ * us / 1000000);
-    if (count == 0 || count > 0xffff)
-        return 0;
-    uint8_t gate = inb(PIT_GATE);
-    outb(PIT_GATE, (gate & ~SPEAKER) & ~GATE_ON);
-    outb(PIT_CMD, 0xb0); /* channel 2, lobyte/hibyte, mode 0, binary */
-    outb(PIT_CH2, count & 0xff);
-    outb(PIT_CH2, count >> 8);
-    outb(PIT_GATE, (gate & ~SPEAKER) | GATE_ON);
-    uint64_t start = uk_tsc();
-    uint64_t spins = 0;
-    while (!(inb(PIT_GATE) & OUT2)) {
-        if (++spins > 100000000ULL) /* no PIT: give up */
-            return 0;
+    uint64_t target = (uint64_t)PIT_HZ * us / 1000000;
+    outb(PIT_CMD, CMD_CH0_LOHI_MODE2);
+    outb(PIT_CH0, 0);
+    outb(PIT_CH0, 0);
+    uint16_t prev = pit_read();
+    uint64_t start = uk_tsc(), elapsed = 0, same = 0;
+    while (elapsed < target) {
+        uint16_t cur = pit_read();
+        if (cur == prev) {
+            if (++same > 1000000) /* not counting: no PIT */
+                return 0;
+            continue;
+        }
+        same = 0;
+        elapsed += (uint16_t)(prev - cur); /* counts down, wraps at 65536 */
+        prev = cur;
     }
     uint64_t ticks = uk_tsc() - start;
-    outb(PIT_GATE, gate);
-    return ticks;
+    /* Scale to exactly `us` worth of PIT counts. */
+    return (uint64_t)((unsigned __int128)ticks * target / elapsed);
 }

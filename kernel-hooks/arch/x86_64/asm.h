@@ -31,6 +31,9 @@
 #define MSR_KERNEL_GS_BASE 0xc0000102
 #define MSR_APIC_BASE   0x0000001b
 #define MSR_TSC_DEADLINE 0x000006e0
+#define MSR_MTRR_DEF_TYPE 0x000002ff
+#define MTRR_ENABLE     0x800
+#define MTRR_TYPE_WB    0x6
 
 /* GDT selectors.  Index 3/4 hold the per-CPU TSS (a 16-byte descriptor). */
 #define GDT_KCODE 0x08

@@ -19,7 +19,6 @@ struct ap_params {
 };
 
 extern const char ap_tramp_start[], ap_tramp_end[], ap_tramp_params[];
-uint64_t mmu_cr3(void);
 void ap_entry64(unsigned index);
 
 static unsigned ncpus = 1;

@@ -8,6 +8,7 @@
 #include <uk/console.h>
 #include <uk/klog.h>
 #include <uk/panic.h>
+#include <uk/irq.h>
 #include <uk/sync.h>
 
 _Static_assert(offsetof(struct uk_trap_frame, vector) == TF_VECTOR, "TF_VECTOR");
