@@ -15,7 +15,7 @@
 #include <uk/thread.h>
 #include <uk/time.h>
 
-uint64_t boot_tsc_entry, boot_tsc_main;
+uint64_t boot_tsc_main; /* boot_tsc_entry is set by boot.S */
 
 void kmain(const struct hvm_start_info *si);
 
@@ -51,7 +51,6 @@ static void print_banner(void)
 
 void kmain(const struct hvm_start_info *si)
 {
-    boot_tsc_entry = uk_tsc(); /* a few hundred instructions after PVH entry */
     cpu_init_bsp();
     console_init();
     if (si->magic != HVM_START_MAGIC) {

@@ -108,8 +108,12 @@ void panic_exception(struct uk_trap_frame *tf, uint64_t cr2)
              (unsigned long long)tf->error_code);
     uk_log(UK_LOG_EMERG, "PANIC on CPU %u: %s", uk_cpu_id(), msg);
     struct uk_thread *cur = this_cpu()->current;
-    if (cur)
+    if (cur) {
         uk_log(UK_LOG_EMERG, "thread %u \"%s\"", cur->tid, cur->name);
+        if (cr2 >= cur->stack_lo - UK_PAGE_SIZE && cr2 < cur->stack_lo)
+            uk_log(UK_LOG_EMERG, "stack overflow: guard page of thread %u hit at 0x%llx",
+                   cur->tid, (unsigned long long)cr2);
+    }
     uk_log(UK_LOG_EMERG, "build-id %s", uk_build_id_hex());
     trap_print_frame(tf, cr2);
     uk_backtrace_print(tf->rip, tf->rbp);

@@ -46,6 +46,18 @@ static inline void page_mark(uint64_t i, bool used)
         bitmap[i / 64] &= ~(1ULL << (i % 64));
 }
 
+/* Mark pages [first, last) used or free, a word at a time where possible. */
+static void mark_range(uint64_t first, uint64_t last, bool used)
+{
+    uint64_t i = first;
+    for (; i < last && i % 64; i++)
+        page_mark(i, used);
+    for (; i + 64 <= last; i += 64)
+        bitmap[i / 64] = used ? ~0ULL : 0;
+    for (; i < last; i++)
+        page_mark(i, used);
+}
+
 void pmem_init(void)
 {
     /* Manage [image end, highest RAM); the bitmap sits at the image end. */
@@ -60,16 +72,17 @@ void pmem_init(void)
     memset(bitmap, 0xff, bm_bytes);
 
     for (unsigned r = 0; r < mem_range_count; r++) {
-        for (uint64_t a = UK_MAX(mem_ranges[r].start, page_base); a < mem_ranges[r].end;
-             a += UK_PAGE_SIZE) {
-            page_mark((a - page_base) / UK_PAGE_SIZE, false);
-            pages_free++;
-        }
+        uint64_t a = UK_MAX(mem_ranges[r].start, page_base);
+        if (a >= mem_ranges[r].end)
+            continue;
+        uint64_t first = (a - page_base) / UK_PAGE_SIZE;
+        uint64_t last = (mem_ranges[r].end - page_base) / UK_PAGE_SIZE;
+        mark_range(first, last, false);
+        pages_free += last - first;
     }
-    for (uint64_t i = 0; i < bm_bytes / UK_PAGE_SIZE; i++) {
-        page_mark(i, true);
-        pages_free--;
-    }
+    uint64_t bm_pages = bm_bytes / UK_PAGE_SIZE;
+    mark_range(0, bm_pages, true);
+    pages_free -= bm_pages;
 }
 
 /* Find npages free pages in a row starting the search at `from`. */

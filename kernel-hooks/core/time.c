@@ -107,7 +107,7 @@ void time_init(void)
         set_hz(hz, "hypervisor");
     else if ((hz = hz_from_kvmclock()))
         set_hz(hz, "kvmclock");
-    else if ((hz = pit_measure_tsc(20000) * 50))
+    else if ((hz = pit_measure_tsc(5000) * 200))
         set_hz(hz, "pit");
     else if ((hz = hz_from_cpuid16()))
         set_hz(hz, "cpuid16");

@@ -28,6 +28,9 @@ pvh_start32:
 	cli
 	cld
 	mov %ebx, %esi                  /* keep start_info across the bss clear */
+	rdtsc                           /* boot benchmark: time of PVH entry */
+	mov %eax, boot_tsc_entry
+	mov %edx, boot_tsc_entry + 4
 
 	/*
 	 * Without firmware (PVH on microvm) the MTRRs are disabled, which makes
@@ -128,6 +131,11 @@ boot_gdt_end:
 boot_gdt_desc:
 	.word boot_gdt_end - boot_gdt - 1
 	.quad boot_gdt
+
+	.section .data
+	.p2align 3
+	.globl boot_tsc_entry
+boot_tsc_entry:	.quad 0                 /* in .data: survives the bss clear */
 
 	.section .bss
 	.p2align 12

@@ -1,6 +1,7 @@
 /*
  * Page tables.  mmu_init replaces the boot tables (4 GiB of 2 MiB pages)
- * with 4 KiB-granular identity mappings:
+ * with identity mappings that are 4 KiB-granular where permissions change
+ * (2 MiB pages elsewhere, split on demand, e.g. for a guard page):
  *   page 0                      unmapped (NULL dereferences fault)
  *   low memory, data, bss, heap RW + NX
  *   kernel text                 R + X
@@ -32,41 +33,71 @@ static uint64_t *table_alloc(void)
     return t;
 }
 
-/* The PTE for va, creating intermediate tables if `create`; NULL if absent. */
-static uint64_t *pte_get(uintptr_t va, bool create)
+/*
+ * Split the 2 MiB mapping in *pde into 512 4 KiB entries with the same
+ * flags.  Called with the world in a state where nobody else edits tables.
+ */
+static void split_2m(uint64_t *pde)
 {
-    uint64_t *t = pml4;
-    for (int level = 3; level > 0; level--) {
-        unsigned idx = (va >> (12 + 9 * level)) & 511;
-        if (!(t[idx] & PTE_P)) {
-            if (!create)
-                return NULL;
-            t[idx] = (uint64_t)(uintptr_t)table_alloc() | PTE_P | PTE_W;
-        }
-        UK_ASSERT(!(t[idx] & PTE_PS));
-        t = (uint64_t *)(uintptr_t)(t[idx] & ADDR_MASK);
-    }
-    return &t[(va >> 12) & 511];
+    uint64_t *pt = table_alloc();
+    uint64_t base = *pde & 0x000fffffffe00000ULL;
+    uint64_t flags = *pde & ~(0x000fffffffe00000ULL | PTE_PS);
+    for (unsigned i = 0; i < PT_ENTRIES; i++)
+        pt[i] = (base + i * UK_PAGE_SIZE) | flags;
+    *pde = (uint64_t)(uintptr_t)pt | PTE_P | PTE_W;
 }
 
+/* The PD entry (level 1) or PTE (level 0) for va, creating tables if `create`. */
+static uint64_t *entry_get(uintptr_t va, int want_level, bool create)
+{
+    uint64_t *t = pml4;
+    for (int level = 3; level > want_level; level--) {
+        uint64_t *e = &t[(va >> (12 + 9 * level)) & 511];
+        if (!(*e & PTE_P)) {
+            if (!create)
+                return NULL;
+            *e = (uint64_t)(uintptr_t)table_alloc() | PTE_P | PTE_W;
+        } else if (*e & PTE_PS) {
+            UK_ASSERT(level == 1); /* only 2 MiB pages are made here */
+            if (!create)
+                return NULL;
+            split_2m(e);
+        }
+        t = (uint64_t *)(uintptr_t)(*e & ADDR_MASK);
+    }
+    return &t[(va >> (12 + 9 * want_level)) & 511];
+}
+
+static uint64_t *pte_get(uintptr_t va, bool create)
+{
+    return entry_get(va, 0, create);
+}
+
+/*
+ * Map [start, end) identity with `flags`, using 2 MiB pages for aligned
+ * 2 MiB blocks that are not yet mapped at a finer grain (fewer tables, and
+ * boot stays fast where the hypervisor emulates the guest).
+ */
 static void map_range(uint64_t start, uint64_t end, uint64_t flags)
 {
-    for (uint64_t a = UK_ALIGN_DOWN(start, UK_PAGE_SIZE); a < end; a += UK_PAGE_SIZE)
+    uint64_t a = UK_ALIGN_DOWN(start, UK_PAGE_SIZE);
+    while (a < end) {
+        if (a % 0x200000 == 0 && a + 0x200000 <= end) {
+            uint64_t *pde = entry_get(a, 1, true);
+            if (!(*pde & PTE_P) || (*pde & PTE_PS)) {
+                *pde = a | flags | PTE_PS;
+                a += 0x200000;
+                continue;
+            }
+        }
         *pte_get(a, true) = a | flags;
+        a += UK_PAGE_SIZE;
+    }
 }
 
 static void map_device_2m(uint64_t start, uint64_t end)
 {
-    for (uint64_t a = start; a < end; a += 0x200000) {
-        uint64_t *t = pml4;
-        for (int level = 3; level > 1; level--) {
-            unsigned idx = (a >> (12 + 9 * level)) & 511;
-            if (!(t[idx] & PTE_P))
-                t[idx] = (uint64_t)(uintptr_t)table_alloc() | PTE_P | PTE_W;
-            t = (uint64_t *)(uintptr_t)(t[idx] & ADDR_MASK);
-        }
-        t[(a >> 21) & 511] = a | PTE_P | PTE_W | PTE_PS | PTE_PCD | PTE_PWT | PTE_NX;
-    }
+    map_range(start, end, PTE_P | PTE_W | PTE_PCD | PTE_PWT | PTE_NX);
 }
 
 void mmu_init(void)
@@ -150,9 +181,9 @@ uk_result uk_mem_set_writable(uintptr_t addr, bool writable)
 {
     if (!canonical(addr))
         return UK_EFAULT;
-    uint64_t *pte = pte_get(UK_ALIGN_DOWN(addr, UK_PAGE_SIZE), false);
-    if (!pte || !(*pte & PTE_P))
+    if (!uk_mem_accessible(addr, 1, UK_MEM_READ))
         return UK_EFAULT;
+    uint64_t *pte = pte_get(UK_ALIGN_DOWN(addr, UK_PAGE_SIZE), true);
     if (writable)
         *pte |= PTE_W;
     else
@@ -177,7 +208,7 @@ void *uk_stack_alloc(size_t npages)
     uint8_t *p = uk_page_alloc(npages + 1);
     if (!p)
         return NULL;
-    *pte_get((uintptr_t)p, false) = 0;
+    *pte_get((uintptr_t)p, true) = 0; /* splits a 2 MiB mapping if needed */
     invlpg((uintptr_t)p);
     return p + UK_PAGE_SIZE;
 }

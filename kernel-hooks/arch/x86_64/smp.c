@@ -73,7 +73,8 @@ static bool start_ap(unsigned index)
 
     unsigned apic = index;
     lapic_send_init(apic);
-    uk_delay_ns(UK_MSEC(10));
+    /* The MP spec's 10 ms INIT delay is for old hardware; vCPUs need none. */
+    uk_delay_ns(UK_USEC(100));
     for (int i = 0; i < 2 && !pc->online; i++) {
         lapic_send_sipi(apic, AP_TRAMPOLINE_PADDR >> 12);
         uint64_t until = uk_time_ns() + UK_MSEC(i == 0 ? 1 : 200);

@@ -85,7 +85,7 @@ void trap_dispatch(struct uk_trap_frame *tf)
             panic_nmi_stop(tf);
             goto out;
         }
-        panic_exception(tf, vec == UK_EXC_PF ? read_cr2() : 0);
+        panic_exception(tf, vec == UK_EXC_PF || vec == UK_EXC_DF ? read_cr2() : 0);
     }
 
     if (vec >= VEC_IRQ_BASE && vec < VEC_IRQ_BASE + VEC_IRQ_COUNT)

@@ -1,0 +1,140 @@
+/*
+ * Memory: heap stress with content checks and exact counters, aligned
+ * allocation, failure accounting, page allocator, and the debugger's
+ * access query against the real page tables.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <uk/mem.h>
+#include <uk/test.h>
+
+extern char __text_start[], __rodata_start[], __data_start[];
+
+static uint32_t rng = 12345;
+static uint32_t rnd(void)
+{
+    rng = rng * 1103515245u + 12345u;
+    return rng >> 8;
+}
+
+#define SLOTS 512
+
+UK_TEST(heap_stress)
+{
+    static uint8_t *ptr[SLOTS];
+    static size_t len[SLOTS];
+    struct uk_mem_stats before, after;
+    uk_mem_stats(&before);
+
+    for (int round = 0; round < 20000; round++) {
+        unsigned i = rnd() % SLOTS;
+        if (ptr[i]) {
+            for (size_t k = 0; k < len[i]; k++)
+                UK_CHECK(ptr[i][k] == (uint8_t)(i + k));
+            if (rnd() % 4 == 0) {
+                size_t n = 1 + rnd() % 9000;
+                uint8_t *p = realloc(ptr[i], n);
+                UK_CHECK(p);
+                for (size_t k = 0; k < UK_MIN(n, len[i]); k++)
+                    UK_CHECK(p[k] == (uint8_t)(i + k));
+                for (size_t k = 0; k < n; k++)
+                    p[k] = (uint8_t)(i + k);
+                ptr[i] = p;
+                len[i] = n;
+            } else {
+                free(ptr[i]);
+                ptr[i] = NULL;
+            }
+        } else {
+            size_t n = (rnd() % 8 == 0) ? 1 + rnd() % 20000 : 1 + rnd() % 300;
+            ptr[i] = malloc(n);
+            UK_CHECK(ptr[i]);
+            UK_CHECK(((uintptr_t)ptr[i] & 15) == 0);
+            len[i] = n;
+            for (size_t k = 0; k < n; k++)
+                ptr[i][k] = (uint8_t)(i + k);
+        }
+    }
+    for (unsigned i = 0; i < SLOTS; i++)
+        free(ptr[i]);
+    uk_mem_stats(&after);
+    uk_info("heap: in use %llu -> %llu, peak %llu, allocs %llu, frees %llu",
+            (unsigned long long)before.heap_in_use, (unsigned long long)after.heap_in_use,
+            (unsigned long long)after.heap_peak, (unsigned long long)after.heap_allocs,
+            (unsigned long long)after.heap_frees);
+    UK_CHECK(after.heap_in_use == before.heap_in_use);
+    UK_CHECK(after.heap_peak > before.heap_in_use);
+    UK_CHECK(after.heap_allocs - before.heap_allocs == after.heap_frees - before.heap_frees);
+    return 0;
+}
+
+UK_TEST(heap_aligned_and_failures)
+{
+    for (size_t align = 32; align <= 8192; align *= 2) {
+        void *p = aligned_alloc(align, 100);
+        UK_CHECK(p && ((uintptr_t)p % align) == 0);
+        memset(p, 0xab, 100);
+        void *q = realloc(p, 5000);
+        UK_CHECK(q && ((uint8_t *)q)[99] == 0xab);
+        free(q);
+    }
+    UK_CHECK(aligned_alloc(48, 10) == NULL); /* not a power of two */
+    struct uk_mem_stats a, b;
+    uk_mem_stats(&a);
+    UK_CHECK(malloc((size_t)1 << 50) == NULL);
+    UK_CHECK(malloc(a.ram_bytes * 2) == NULL);
+    UK_CHECK(calloc((size_t)1 << 40, (size_t)1 << 40) == NULL);
+    uk_mem_stats(&b);
+    UK_CHECK(b.heap_failures == a.heap_failures + 2);
+    return 0;
+}
+
+UK_TEST(mem_access)
+{
+    /* Text: readable and executable, not writable; rodata: no exec. */
+    UK_CHECK(uk_mem_accessible((uintptr_t)__text_start, 16, UK_MEM_READ | UK_MEM_EXEC));
+    UK_CHECK(!uk_mem_accessible((uintptr_t)__text_start, 16, UK_MEM_WRITE));
+    UK_CHECK(!uk_mem_accessible((uintptr_t)__rodata_start, 16, UK_MEM_EXEC));
+    UK_CHECK(!uk_mem_accessible((uintptr_t)__rodata_start, 16, UK_MEM_WRITE));
+    UK_CHECK(uk_mem_accessible((uintptr_t)__data_start, 16, UK_MEM_READ | UK_MEM_WRITE));
+    UK_CHECK(!uk_mem_accessible((uintptr_t)__data_start, 16, UK_MEM_EXEC));
+    /* Page 0, non-canonical, wrap-around, beyond RAM. */
+    UK_CHECK(!uk_mem_accessible(0, 1, UK_MEM_READ));
+    UK_CHECK(!uk_mem_accessible(0x8000000000000000ULL, 1, UK_MEM_READ));
+    UK_CHECK(!uk_mem_accessible(~0ULL - 4, 16, UK_MEM_READ));
+    UK_CHECK(!uk_mem_accessible(0x800000000ULL, 1, UK_MEM_READ));
+    /* A stack's guard page is unmapped, the stack itself is mapped. */
+    uint8_t *stack = uk_stack_alloc(2);
+    UK_CHECK(stack);
+    UK_CHECK(uk_mem_accessible((uintptr_t)stack, 2 * UK_PAGE_SIZE, UK_MEM_WRITE));
+    UK_CHECK(!uk_mem_accessible((uintptr_t)stack - 1, 1, UK_MEM_READ));
+    UK_CHECK(!uk_mem_accessible((uintptr_t)stack - 8, 16, UK_MEM_READ)); /* straddles */
+    uk_stack_free(stack, 2);
+    /* Making text writable for a breakpoint, and back. */
+    uintptr_t t = (uintptr_t)__text_start;
+    UK_CHECK(uk_mem_set_writable(t, true) == UK_OK);
+    UK_CHECK(uk_mem_accessible(t, 1, UK_MEM_WRITE));
+    UK_CHECK(uk_mem_set_writable(t, false) == UK_OK);
+    UK_CHECK(!uk_mem_accessible(t, 1, UK_MEM_WRITE));
+    UK_CHECK(uk_mem_set_writable(0, true) == UK_EFAULT);
+    return 0;
+}
+
+UK_TEST(page_alloc)
+{
+    struct uk_mem_stats a, b;
+    uk_mem_stats(&a);
+    void *p[64];
+    for (int i = 0; i < 64; i++) {
+        p[i] = uk_page_alloc((size_t)1 + (size_t)i % 5);
+        UK_CHECK(p[i] && ((uintptr_t)p[i] % UK_PAGE_SIZE) == 0);
+        UK_CHECK(((uint64_t *)p[i])[100] == 0); /* zeroed */
+        memset(p[i], 0x5a, UK_PAGE_SIZE);
+    }
+    for (int i = 0; i < 64; i++)
+        uk_page_free(p[i], (size_t)1 + (size_t)i % 5);
+    uk_mem_stats(&b);
+    UK_CHECK(a.pages_free == b.pages_free);
+    UK_CHECK(uk_page_alloc(a.pages_total + 1) == NULL);
+    return 0;
+}
