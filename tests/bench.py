@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""ukscope benchmarks.
+
+    python3 tests/bench.py [--build DIR] [--only SECTION]... [--runs N] [--accel kvm|tcg|all]
+
+Sections are functions in SECTIONS; each takes the Bench object, prints its
+table and returns a JSON-able dict written to BUILD/bench-<section>.json.
+To add one (gdb, tracing, metrics...): write `def bench_NAME(b): ...` and
+append ("NAME", bench_NAME) to SECTIONS.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE / "lib"))
+import harness  # noqa: E402
+
+READY_RE = r"ukscope: ready"
+GUEST_RE = re.compile(r"boot: entry_to_main_us=([0-9.eE+-]+) main_to_ready_us=([0-9.eE+-]+)")
+
+
+class Bench:
+    def __init__(self, args, accels, tmp_root):
+        self.args = args
+        self.build = args.build
+        self.accels = accels
+        self.ctx = harness.Context(args.build, ROOT, accels, tmp_root, name="bench")
+
+
+# ---------------------------------------------------------------- machine ---
+
+def machine_description():
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_mib = None
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal:"):
+                mem_mib = int(line.split()[1]) // 1024
+                break
+    except OSError:
+        pass
+    try:
+        qemu = subprocess.run([harness.QEMU, "--version"], capture_output=True, text=True,
+                              timeout=10).stdout.splitlines()[0].strip()
+    except (OSError, IndexError, subprocess.SubprocessError):
+        qemu = "not found"
+    return {"cpu": cpu, "cores": os.cpu_count(), "ram_mib": mem_mib,
+            "kernel": f"{platform.system()} {platform.release()}", "qemu": qemu,
+            "kvm": harness.kvm_available(), "python": platform.python_version()}
+
+
+def print_machine(m):
+    print("Machine")
+    print(f"  CPU:    {m['cpu']} ({m['cores']} cores)")
+    print(f"  RAM:    {m['ram_mib']} MiB")
+    print(f"  Kernel: {m['kernel']}")
+    print(f"  QEMU:   {m['qemu']}")
+    print(f"  KVM:    {'yes' if m['kvm'] else 'no'}")
+    print()
+
+
+# ------------------------------------------------------------------ stats ---
+
+def stats(values):
+    v = [x for x in values if x is not None]
+    if not v:
+        return None
+    return {"n": len(v), "median": statistics.median(v), "min": min(v), "max": max(v)}
+
+
+def fmt(st, unit_div=1.0, prec=1):
+    if not st:
+        return "-"
+    return (f"{st['median'] / unit_div:.{prec}f} "
+            f"({st['min'] / unit_div:.{prec}f}..{st['max'] / unit_div:.{prec}f})")
+
+
+def print_table(headers, rows):
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    print(line)
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)))
+
+
+# ------------------------------------------------------------------- boot ---
+
+def bench_boot(b):
+    """Boot BUILD/kernel.elf with bench_exit=1: host-side start->ready and
+    start->exit, and the guest's own entry->main and main->ready figures."""
+    image = Path(b.args.kernel) if b.args.kernel else b.build / "kernel.elf"
+    if not image.exists():
+        raise SystemExit(f"bench: {image} not found (make guest)")
+    print(f"Boot: {b.args.runs} runs per accel of {image} (microvm, smp 1, 64 MiB, bench_exit=1)")
+    result = {"image": str(image), "runs_per_accel": b.args.runs, "accels": {}}
+    rows = []
+    for accel in [a for a in ("kvm", "tcg") if a in b.accels]:
+        runs = []
+        for i in range(b.args.runs):
+            run = {"run": i}
+            try:
+                vm = harness.boot(b.ctx, image, cmdline="bench_exit=1", accel=accel,
+                                  timeout=30 * b.ctx.scale(accel), expect_exit=False)
+            except AssertionError as e:
+                run["error"] = str(e).splitlines()[0]
+                runs.append(run)
+                continue
+            ready = vm.match_time(READY_RE)
+            m = GUEST_RE.search(vm.output)
+            run.update({
+                "start_to_ready_ms": ready * 1000 if ready is not None else None,
+                "start_to_exit_ms": vm.exit_time * 1000 if not vm.timed_out else None,
+                "entry_to_main_us": float(m.group(1)) if m else None,
+                "main_to_ready_us": float(m.group(2)) if m else None,
+                "status": vm.status, "timed_out": vm.timed_out,
+            })
+            if ready is None or vm.timed_out or vm.status != harness.UK_EXIT_OK:
+                run["error"] = (f"ready={'yes' if ready is not None else 'no'} "
+                                f"status={vm.status} timed_out={vm.timed_out}")
+                run["console_tail"] = vm.tail(10)
+            runs.append(run)
+        keys = ("start_to_ready_ms", "start_to_exit_ms", "entry_to_main_us", "main_to_ready_us")
+        st = {k: stats(r.get(k) for r in runs if "error" not in r) for k in keys}
+        errors = [r for r in runs if "error" in r]
+        result["accels"][accel] = {"stats": st, "runs": runs, "errors": len(errors)}
+        rows.append([accel, f"{len(runs) - len(errors)}/{len(runs)}",
+                     fmt(st["start_to_ready_ms"]), fmt(st["start_to_exit_ms"]),
+                     fmt(st["entry_to_main_us"]), fmt(st["main_to_ready_us"])])
+        for r in errors[:3]:
+            print(f"  {accel} run {r['run']}: {r['error']}")
+            for line in (r.get("console_tail") or "").splitlines():
+                print(f"    | {line}")
+    print()
+    print_table(["accel", "ok", "start->ready ms", "start->exit ms",
+                 "entry->main us", "main->ready us"], rows)
+    print("  median (min..max); host times from QEMU process start, "
+          "guest times as printed by the kernel")
+    print()
+    return result
+
+
+SECTIONS = [
+    ("boot", bench_boot),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser(description="ukscope benchmarks")
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--only", action="append", choices=[n for n, _ in SECTIONS],
+                    help="run only this section (repeatable)")
+    ap.add_argument("--runs", type=int, default=20, help="boots per accel (default 20)")
+    ap.add_argument("--accel", choices=["kvm", "tcg", "all"], default="all")
+    ap.add_argument("--kernel", help="image for the boot section (default BUILD/kernel.elf)")
+    args = ap.parse_args()
+    args.build = Path(args.build).resolve()
+
+    available = harness.detect_accels()
+    accels = available if args.accel == "all" else [a for a in available if a == args.accel]
+    if not accels:
+        print(f"bench: accelerator {args.accel} not available", file=sys.stderr)
+        return 2
+
+    machine = machine_description()
+    print_machine(machine)
+    tmp_root = Path(tempfile.mkdtemp(prefix="ukscope-bench."))
+    b = Bench(args, accels, tmp_root)
+    try:
+        for name, fn in SECTIONS:
+            if args.only and name not in args.only:
+                continue
+            res = fn(b)
+            res = {"section": name, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                   "machine": machine, **res}
+            args.build.mkdir(parents=True, exist_ok=True)
+            out = args.build / f"bench-{name}.json"
+            out.write_text(json.dumps(res, indent=1) + "\n")
+            print(f"results written to {out}")
+    finally:
+        harness.kill_all()
+        shutil.rmtree(tmp_root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
