@@ -34,7 +34,11 @@ static const uint32_t class_size[] = {32,  48,  64,   96,   128,  192,  256, 384
                                       512, 768, 1024, 1536, 2048, 3072, 4096};
 #define NCLASSES UK_ARRAY_SIZE(class_size)
 
+/* A free block keeps the header's magic (FREE_MAGIC) and class; the link
+ * overlays the size field, so double frees stay detectable. */
 struct free_blk {
+    uint32_t magic;
+    uint32_t cls;
     struct free_blk *next;
 };
 
@@ -64,6 +68,8 @@ static bool refill(unsigned c)
     st.heap_size += pages * UK_PAGE_SIZE;
     for (size_t off = 0; off + class_size[c] <= pages * UK_PAGE_SIZE; off += class_size[c]) {
         struct free_blk *b = (struct free_blk *)(p + off);
+        b->magic = FREE_MAGIC;
+        b->cls = c;
         b->next = free_list[c];
         free_list[c] = b;
     }
@@ -157,11 +163,12 @@ void free(void *p)
         uk_page_free(h, pages);
         return;
     }
-    UK_ASSERT(h->cls < NCLASSES);
+    unsigned c = h->cls;
+    UK_ASSERT(c < NCLASSES);
     st.heap_in_use -= h->size;
     struct free_blk *b = (struct free_blk *)h;
-    b->next = free_list[h->cls];
-    free_list[h->cls] = b;
+    b->next = free_list[c];
+    free_list[c] = b;
     uk_spin_unlock_irqrestore(&heap_lock, flags);
 }
 

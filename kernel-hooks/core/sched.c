@@ -54,12 +54,26 @@ static void rq_push(struct uk_thread *t)
     rq_tail = t;
 }
 
+static bool runs_on(const struct uk_thread *t, unsigned cpu)
+{
+    return !(t->flags & UK_THREAD_PINNED) || t->cpu == (int32_t)cpu;
+}
+
+/* Is there a queued thread that `cpu` may run? */
+static bool rq_has_work(unsigned cpu)
+{
+    for (struct uk_thread *t = rq_head; t; t = t->rq_next)
+        if (runs_on(t, cpu))
+            return true;
+    return false;
+}
+
 /* First runnable thread allowed on `cpu`, removed from the queue. */
 static struct uk_thread *rq_pop(unsigned cpu)
 {
     struct uk_thread *prev = NULL;
     for (struct uk_thread *t = rq_head; t; prev = t, t = t->rq_next) {
-        if ((t->flags & UK_THREAD_PINNED) && t->cpu != (int32_t)cpu)
+        if (!runs_on(t, cpu))
             continue;
         if (prev)
             prev->rq_next = t->rq_next;
@@ -220,7 +234,7 @@ void timer_interrupt(struct uk_trap_frame *tf)
     uint64_t now = uk_time_ns();
     uk_spin_lock(&sched_lock);
     wake_sleepers(now);
-    if (pc->current == pc->idle ? rq_head != NULL : now >= pc->slice_end_ns)
+    if (pc->current == pc->idle ? rq_has_work(pc->index) : now >= pc->slice_end_ns)
         pc->need_resched = true;
     if (!pc->need_resched) {
         if (now >= pc->slice_end_ns)
@@ -446,7 +460,7 @@ void sched_idle_loop(void)
         hooks_run_idle(pc->index);
         __asm__ __volatile__("cli");
         uk_spin_lock(&sched_lock);
-        if (rq_head) {
+        if (rq_has_work(pc->index)) {
             schedule_locked();
             uk_spin_unlock(&sched_lock);
             __asm__ __volatile__("sti");

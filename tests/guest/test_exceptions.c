@@ -5,6 +5,13 @@
  */
 #include <uk/test.h>
 
+/* Global names the host looks for in the backtrace. */
+int fault_site_de(volatile int d);
+int fault_site_pf(volatile int *p);
+void fault_site_ud(void);
+void fault_site_gp(void);
+int fault_site_overflow(void);
+
 /* noinline + a volatile operand keep each fault in its own named frame. */
 __attribute__((noinline)) int fault_site_de(volatile int d)
 {
@@ -28,10 +35,14 @@ __attribute__((noinline)) void fault_site_gp(void)
     *p = 1;
 }
 
+static volatile int recurse_forever = 1;
+
 __attribute__((noinline)) static int recurse(int n)
 {
     volatile char pad[512];
     pad[0] = (char)n;
+    if (!recurse_forever) /* opaque to the compiler: no infinite-recursion error */
+        return n;
     return recurse(n + 1) + pad[0];
 }
 

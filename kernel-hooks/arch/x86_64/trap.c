@@ -92,8 +92,10 @@ void trap_dispatch(struct uk_trap_frame *tf)
         irq_handle(vec - VEC_IRQ_BASE, tf);
     else if (vec == VEC_TIMER)
         timer_interrupt(tf);
-    else if (vec == VEC_RESCHED)
+    else if (vec == VEC_RESCHED) {
+        pc->need_resched = true; /* acted on below, on the way out */
         lapic_eoi();
+    }
     else if (vec == VEC_CALL)
         smp_call_interrupt();
     else if (vec != VEC_SPURIOUS)

@@ -10,11 +10,14 @@
 
 #include <uk/types.h>
 
+/* Ticket lock: FIFO among CPUs, so a CPU that re-takes a lock in a loop
+ * cannot starve the others. */
 struct uk_spinlock {
-    volatile uint32_t locked;
-    uint32_t owner_cpu; /* for debugging; valid while locked */
+    volatile uint16_t next;    /* next ticket to hand out */
+    volatile uint16_t serving; /* ticket that holds the lock */
+    uint32_t owner_cpu;        /* for debugging; valid while locked */
 };
-#define UK_SPINLOCK_INIT {0, 0}
+#define UK_SPINLOCK_INIT {0, 0, 0}
 
 void uk_spin_lock(struct uk_spinlock *l);
 void uk_spin_unlock(struct uk_spinlock *l);

@@ -1,0 +1,113 @@
+/*
+ * The demo workload of the default image: a few threads that keep the
+ * kernel busy in recognisable ways, so that a debugger, the tracer and the
+ * metrics have something to show.
+ *
+ *   producer/consumer  a bounded queue under a mutex + condition variable
+ *   cruncherN          CPU-bound prime counting, one per CPU, yielding
+ *   ticker             wakes every second and logs a heartbeat
+ *
+ * demo_work_item() and demo_iterations are stable names for breakpoint and
+ * watchpoint demos (see docs/architecture.md).
+ */
+#include <stdio.h>
+#include "demo/demo.h"
+#include <uk/app.h>
+#include <uk/cpu.h>
+#include <uk/klog.h>
+#include <uk/sync.h>
+#include <uk/thread.h>
+#include <uk/time.h>
+
+volatile uint64_t demo_iterations;   /* written by every work item */
+volatile uint64_t demo_primes_found; /* written by the crunchers */
+
+static struct uk_mutex q_lock = UK_MUTEX_INIT;
+static struct uk_cond q_cond = UK_COND_INIT;
+static unsigned q_items[32], q_len;
+
+__attribute__((noinline)) unsigned demo_work_item(unsigned v)
+{
+    demo_iterations++;
+    return v * 2654435761u;
+}
+
+static void producer(void *arg)
+{
+    for (unsigned i = 0;; i++) {
+        uk_mutex_lock(&q_lock);
+        while (q_len == UK_ARRAY_SIZE(q_items))
+            uk_cond_wait(&q_cond, &q_lock, 0);
+        q_items[q_len++] = i;
+        uk_cond_signal(&q_cond);
+        uk_mutex_unlock(&q_lock);
+        uk_sleep_ms(5);
+    }
+}
+
+static void consumer(void *arg)
+{
+    for (;;) {
+        uk_mutex_lock(&q_lock);
+        while (q_len == 0)
+            uk_cond_wait(&q_cond, &q_lock, 0);
+        unsigned v = q_items[--q_len];
+        uk_cond_signal(&q_cond);
+        uk_mutex_unlock(&q_lock);
+        demo_work_item(v);
+    }
+}
+
+static bool is_prime(uint64_t n)
+{
+    if (n < 2)
+        return false;
+    for (uint64_t d = 2; d * d <= n; d++)
+        if (n % d == 0)
+            return false;
+    return true;
+}
+
+static void cruncher(void *arg)
+{
+    for (uint64_t n = 2;; n++) {
+        if (is_prime(n))
+            __atomic_add_fetch(&demo_primes_found, 1, __ATOMIC_RELAXED);
+        if ((n & 1023) == 0)
+            uk_sleep_ms(10); /* leave the CPU mostly idle */
+    }
+}
+
+static void ticker(void *arg)
+{
+    for (unsigned beat = 1;; beat++) {
+        uk_sleep_ms(1000);
+        if (beat % 10 == 0)
+            uk_info("demo: heartbeat %u, work items %llu, primes %llu", beat,
+                    (unsigned long long)demo_iterations,
+                    (unsigned long long)demo_primes_found);
+    }
+}
+
+static void start(const char *name, uk_thread_fn fn, int cpu)
+{
+    struct uk_thread_attr attr = {.stack_size = 0, .cpu = cpu};
+    uk_result r = uk_thread_create(name, fn, NULL, &attr, NULL);
+    if (r != UK_OK)
+        uk_err("demo: cannot start %s: %s", name, uk_result_str(r));
+}
+
+int uk_app_main(void)
+{
+    start("producer", producer, -1);
+    start("consumer", consumer, -1);
+    start("ticker", ticker, -1);
+    for (unsigned c = 0; c < uk_cpu_count(); c++) {
+        char name[16];
+        snprintf(name, sizeof(name), "cruncher%u", c);
+        start(name, cruncher, (int)c);
+    }
+    uk_info("demo: %u threads started; attach a debugger or read the log",
+            3 + uk_cpu_count());
+    return 0;
+}
