@@ -29,12 +29,40 @@ UK_NORETURN void uk_exit(unsigned status);
             uk_panic("assertion failed: %s at %s:%d", #cond, __FILE__, __LINE__);                  \
     } while (0)
 
-/* Print a backtrace starting at frame pointer `rbp` (and `rip`) to the log. */
+/* Most frames uk_backtrace_print prints, #0 included. */
+#define UK_BACKTRACE_MAX_FRAMES 32
+
+/*
+ * Log (at UK_LOG_ERR, one uk_log call per line) a backtrace: first
+ * "  #0 0x<rip> name+0xoff", then one "  #N 0x<ret> name+0xoff" line per
+ * return address found by following the frame-pointer chain from `rbp`
+ * ([rbp] = caller's rbp, [rbp + 8] = return address).  Return addresses are
+ * symbolized as ret - 1, so a call that ends a function is attributed to it;
+ * the printed address and offset are those of ret.  "?" when no symbol.
+ *
+ * Never faults on a corrupt chain: every frame is checked with
+ * uk_mem_accessible first.  The walk stops at rbp == 0 (thread start), at a
+ * misaligned or unreadable rbp, when the chain does not grow upward, at a
+ * zero return address, or after UK_BACKTRACE_MAX_FRAMES frames.  It
+ * continues through trap frames (the fake frame pushed by trap_common): the
+ * interrupted rip is printed and symbolized as is, marked "(interrupted)",
+ * and the step to the interrupted rbp may go down (IST stacks).
+ * Safe in any context where uk_log is, including NMI and panic.
+ */
 void uk_backtrace_print(uint64_t rip, uint64_t rbp);
 
 /*
+ * uk_backtrace_print of the calling context: #0 is inside uk_backtrace_here
+ * itself, #1 is its caller.  Same guarantees as uk_backtrace_print.
+ */
+void uk_backtrace_here(void);
+
+/*
  * Symbolize addr: the function name containing it and the offset.  Returns
- * false if no symbol covers addr.  Uses the table linked into the image.
+ * false if no symbol covers addr, or if the table linked into the image
+ * (.uksyms, <uk/symtab_abi.h>) is missing or invalid; that is checked on the
+ * first call and logged once.  *name points into the table (never freed).
+ * Lock-free; safe in any context, including NMI and panic.
  */
 bool uk_symbolize(uintptr_t addr, const char **name, uintptr_t *offset);
 

@@ -1,0 +1,2 @@
+test_virtio_parse_SRCS := kernel-hooks/drivers/virtio_mmio_parse.c
+test_virtio_parse_CFLAGS := -Ikernel-hooks/drivers
