@@ -89,9 +89,7 @@ void uk_panic(const char *fmt, ...)
 
     uk_log(UK_LOG_EMERG, "PANIC on CPU %u: %s", uk_cpu_id(), msg);
     uk_log(UK_LOG_EMERG, "build-id %s", uk_build_id_hex());
-    /* Start at our caller: [rbp] is its frame, [rbp+8] the return into it. */
-    const uint64_t *fp = __builtin_frame_address(0);
-    uk_backtrace_print(fp[1], fp[0]);
+    uk_backtrace_here();
     uk_ipi_nmi_others();
 
     struct uk_panic_info info = {

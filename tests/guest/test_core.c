@@ -8,6 +8,7 @@
 #include <uk/klog.h>
 #include <uk/mem.h>
 #include <uk/test.h>
+#include <uk/thread.h>
 #include <uk/time.h>
 #include <uk/trap.h>
 
@@ -100,7 +101,8 @@ UK_TEST(symbolize)
     uintptr_t off;
     UK_CHECK(uk_symbolize((uintptr_t)symbolize_me, &name, &off));
     UK_CHECK(strcmp(name, "symbolize_me") == 0 && off == 0);
-    UK_CHECK(uk_symbolize((uintptr_t)symbolize_me + 1, &name, &off) && off == 1);
+    UK_CHECK(uk_symbolize((uintptr_t)uk_thread_create + 5, &name, &off));
+    UK_CHECK(strcmp(name, "uk_thread_create") == 0 && off == 5);
     UK_CHECK(!uk_symbolize(0x10, &name, &off));
     return 0;
 }
