@@ -143,4 +143,4 @@ format:
 clean:
 	$(Q)rm -rf $(O)
 
--include $(shell find $(O) -name '*.d' 2>/dev/null)
+-include $(shell find $(O)/guest $(O)/host $(O)/tests -name '*.d' -type f 2>/dev/null)

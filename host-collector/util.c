@@ -163,6 +163,11 @@ bool util_kvm_usable(void)
     return ver >= 0;
 }
 
+bool util_kvm_is_pvm(void)
+{
+    return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
 int util_find_program(const char *prog, char *buf, size_t len)
 {
     const char *path = getenv("PATH");

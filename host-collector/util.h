@@ -36,6 +36,13 @@ int util_check_elf(const char *path);
 bool util_kvm_usable(void);
 
 /*
+ * True if the host's KVM is kvm_pvm (Pagetable-based Virtual Machine).  PVM
+ * runs PVM-aware guests natively but emulates other guests instruction by
+ * instruction, so for our kernel it is far slower than TCG.
+ */
+bool util_kvm_is_pvm(void);
+
+/*
  * Resolve a program name the way execvp would (PATH search when it has no
  * slash) into buf.  -1 with ENOENT when no executable file is found.
  */

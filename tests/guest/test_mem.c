@@ -26,7 +26,7 @@ UK_TEST(heap_stress)
     struct uk_mem_stats before, after;
     uk_mem_stats(&before);
 
-    for (int round = 0; round < 20000; round++) {
+    for (int round = 0; round < 5000; round++) {
         unsigned i = rnd() % SLOTS;
         if (ptr[i]) {
             for (size_t k = 0; k < len[i]; k++)
@@ -46,7 +46,7 @@ UK_TEST(heap_stress)
                 ptr[i] = NULL;
             }
         } else {
-            size_t n = (rnd() % 8 == 0) ? 1 + rnd() % 20000 : 1 + rnd() % 300;
+            size_t n = (rnd() % 8 == 0) ? 1 + rnd() % 12000 : 1 + rnd() % 300;
             ptr[i] = malloc(n);
             UK_CHECK(ptr[i]);
             UK_CHECK(((uintptr_t)ptr[i] & 15) == 0);

@@ -56,7 +56,7 @@ UK_TEST(thread_cycles)
 
 static struct uk_mutex mtx = UK_MUTEX_INIT;
 static volatile uint64_t shared_counter;
-#define PER_THREAD 2000
+#define PER_THREAD 500
 
 static void hammer(void *arg)
 {

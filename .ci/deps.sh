@@ -1,0 +1,79 @@
+#!/bin/sh
+# Install what ukscope needs on Debian bookworm (idempotent; quick when done).
+#   1. Debian packages, with apt-get, only if some are missing.
+#   2. The lwIP 2.1.3 and protobuf-c 1.4.1 source packages, unpacked into
+#      $O/third_party/, fetched through a private apt configuration whose
+#      deb-src entries are derived from this machine's own apt sources (no
+#      mirror is named here).
+# Usage: deps.sh [BUILD_DIR]     (default build)
+set -eu
+
+O=${1:-build}
+TP="$O/third_party"
+mkdir -p "$O"
+
+PACKAGES="build-essential gcc make binutils clang libclang-rt-14-dev python3
+  qemu-system-x86 gdb socat dpkg-dev libcmocka-dev libjansson-dev
+  protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libmicrohttpd-dev
+  libzstd-dev libbpf-dev bpftool babeltrace2 python3-bt2 prometheus wrk hyperfine"
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+missing=""
+for p in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+if [ -n "$missing" ]; then
+    echo "deps: installing:$missing"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+
+# ------------------------------------------------------- source packages ---
+fetch_source() { # name version-glob
+    name=$1
+    want=$2
+    if ls -d "$TP/$name-$want"* >/dev/null 2>&1; then
+        return 0
+    fi
+    apt_private
+    echo "deps: fetching the $name source package"
+    (cd "$TP" && apt-get $APTOPTS source "$name" >/dev/null)
+    ls -d "$TP/$name-$want"* >/dev/null 2>&1 || {
+        echo "deps: Failed to fetch $name $want source (got: $(ls "$TP"))" >&2
+        exit 1
+    }
+}
+
+APTOPTS=""
+apt_private() {
+    [ -z "$APTOPTS" ] || return 0
+    A="$(pwd)/$O/apt"
+    mkdir -p "$A/lists/partial" "$A/sources.list.d" "$TP"
+    : >"$A/sources.list"
+    # One-line format: deb URI SUITE COMPONENTS -> deb-src ...
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -f "$f" ] || continue
+        sed -n 's/^[[:space:]]*deb[[:space:]]/deb-src /p' "$f" >>"$A/sources.list"
+    done
+    # deb822 format: Types: deb -> Types: deb-src, keeping each stanza.
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        awk 'BEGIN { RS = ""; ORS = "\n\n" }
+             /(^|\n)Types:[^\n]*deb([ \n]|$)/ && !/(^|\n)Enabled:[ ]*no/ {
+                 gsub(/(^|\n)Types:[^\n]*/, "\nTypes: deb-src"); sub(/^\n/, ""); print }' \
+            "$f" >"$A/sources.list.d/$(basename "$f")"
+    done
+    APTOPTS="-o Dir::Etc::SourceList=$A/sources.list -o Dir::Etc::SourceParts=$A/sources.list.d
+      -o Dir::State::Lists=$A/lists -o APT::Sandbox::User=root -qq"
+    apt-get $APTOPTS update
+}
+
+mkdir -p "$TP"
+fetch_source lwip 2.1.3
+fetch_source protobuf-c 1.4.1
+
+touch "$O/deps.stamp"
