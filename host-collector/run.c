@@ -230,6 +230,8 @@ static void child_exec(struct run_ctx *c, int log_fd)
 }
 
 /* Fork QEMU (paused), connect to QMP, write instance.json, "cont". */
+static void on_event(void *ctx, const struct qmp_msg *msg);
+
 static int launch(struct run_ctx *c)
 {
     struct qemu_plan plan = {
@@ -308,6 +310,10 @@ static int launch(struct run_ctx *c)
         ukctl_err("Failed to write instance.json: %s", strerror(errno));
         return -1;
     }
+    /* Events can arrive with the reply to "cont" (a guest that panics at
+     * once): listen before starting it. */
+    c->qmp.on_event = on_event;
+    c->qmp.event_ctx = c;
     int rc = qmp_execute(&c->qmp, "cont", NULL, NULL, QMP_REPLY_MS);
     /* EOF: "cont" was delivered and the guest ran and exited before QEMU
      * replied (a guest that exits at once); its status is in QEMU's. */
@@ -354,8 +360,6 @@ static int supervise(struct run_ctx *c, int *wstatus)
 {
     int quit_waited = 0;
 
-    c->qmp.on_event = on_event;
-    c->qmp.event_ctx = c;
     for (;;) {
         struct pollfd pfd[2] = {{.fd = sig_pipe[0], .events = POLLIN},
                                 {.fd = c->qmp.fd, .events = POLLIN}};
@@ -365,6 +369,8 @@ static int supervise(struct run_ctx *c, int *wstatus)
 
         if (waitpid(c->pid, wstatus, WNOHANG) == c->pid)
             return 0;
+        if (c->panicked && !c->quitting && c->o.on_panic == RUN_ON_PANIC_QUIT)
+            request_quit(c); /* the event may have come with an earlier reply */
         n = poll(pfd, c->qmp.fd >= 0 ? 2 : 1, c->quitting ? 100 : -1);
         if (n < 0 && errno != EINTR)
             return -1;

@@ -4,7 +4,7 @@
  * %ebx = physical address of struct hvm_start_info.
  *
  * We clear .bss, build boot page tables that identity-map the first 4 GiB
- * with 2 MiB pages, enable long mode (with EFER.NXE so the MMU code can use
+ * (1 GiB pages where the CPU has them, else 2 MiB pages), enable long mode (with EFER.NXE so the MMU code can use
  * NX later) and call kmain(start_info) on the boot stack.  The MMU code
  * replaces these tables with 4 KiB-granular ones once memory is known.
  */
@@ -59,12 +59,30 @@ pvh_start32:
 
 	mov %esi, boot_start_info
 
-	/* PML4[0] -> PDPT; PDPT[0..3] -> four page directories of 2 MiB pages. */
+	/* PML4[0] -> PDPT. */
 	mov $boot_pdpt, %eax
 	or $(PTE_P | PTE_W), %eax
 	mov %eax, boot_pml4
 
-	mov $boot_pd, %edi
+	/*
+	 * With 1 GiB pages (CPUID 0x80000001 EDX bit 26): four PDPT entries.
+	 * Otherwise PDPT[0..3] -> four page directories of 2 MiB pages.  The
+	 * short path matters where the hypervisor emulates the guest.
+	 */
+	mov $0x80000001, %eax
+	cpuid
+	test $(1 << 26), %edx
+	jz 3f
+	mov $boot_pdpt, %edi
+	mov $(PTE_P | PTE_W | PTE_PS), %eax
+	mov $4, %ecx
+4:	mov %eax, (%edi)
+	add $0x40000000, %eax
+	add $8, %edi
+	loop 4b
+	jmp 5f
+
+3:	mov $boot_pd, %edi
 	mov $(PTE_P | PTE_W | PTE_PS), %eax
 	xor %edx, %edx
 	mov $2048, %ecx
@@ -83,7 +101,7 @@ pvh_start32:
 	add $4096, %eax
 	add $8, %edi
 	loop 2b
-
+5:
 	mov %cr4, %eax
 	or $(CR4_PAE | CR4_PGE), %eax
 	mov %eax, %cr4
