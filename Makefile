@@ -46,6 +46,17 @@ LIBGCC := $(shell gcc -print-libgcc-file-name)
 # are linked into every image.  Each consumer may only include kernel-hooks/include.
 KERNEL_DIRS := kernel-hooks/arch/x86_64 kernel-hooks/core kernel-hooks/drivers kernel-hooks/libc
 KERNEL_SRCS := $(foreach d,$(KERNEL_DIRS),$(wildcard $(d)/*.c $(d)/*.S))
+
+# Components carried into other unikernels (gdbstub/, tracing/, guest-agent/):
+#   <comp>/guest/**   compiled into every guest image
+#   <comp>/host/**    linked into ukctl
+#   <comp>/common/**  both (e.g. a protocol core that host tests also use)
+# A component may add a fragment <comp>/build.mk (included below) that
+# appends to GUEST_EXTRA_OBJS, GUEST_CPPFLAGS, UKCTL_EXTRA_OBJS, HOST_LDLIBS...
+COMPONENTS := gdbstub tracing guest-agent
+comp_srcs = $(shell find $(COMPONENTS) -type f \( -name '*.c' -o -name '*.S' \) \
+	\( -path '*/$(1)/*' -o -path '*/common/*' \) 2>/dev/null | sort)
+KERNEL_SRCS += $(call comp_srcs,guest)
 DEMO_SRCS   := $(wildcard kernel-hooks/demo/*.c)
 GTEST_SRCS  := $(wildcard tests/guest/*.c)
 
@@ -84,8 +95,6 @@ endef
 $(O)/%.syms.o: $(O)/%.syms.S
 	$(Q)$(GUEST_CC) -c $< -o $@
 
-$(eval $(call IMAGE_template,kernel,$(KERNEL_OBJS) $(DEMO_OBJS)))
-$(eval $(call IMAGE_template,kernel-test,$(KERNEL_OBJS) $(GTEST_OBJS)))
 
 guest: $(O)/kernel.elf $(O)/kernel-test.elf
 
@@ -95,7 +104,15 @@ HOST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -MM
 	-Ikernel-hooks/include -Ihost-collector
 HOST_LDLIBS := -ljansson
 
-UKCTL_SRCS := $(wildcard host-collector/*.c)
+# Component fragments come after every variable they may append to.
+GUEST_EXTRA_OBJS :=
+UKCTL_EXTRA_OBJS :=
+-include $(wildcard $(addsuffix /build.mk,$(COMPONENTS)))
+
+$(eval $(call IMAGE_template,kernel,$(KERNEL_OBJS) $(GUEST_EXTRA_OBJS) $(DEMO_OBJS)))
+$(eval $(call IMAGE_template,kernel-test,$(KERNEL_OBJS) $(GUEST_EXTRA_OBJS) $(GTEST_OBJS)))
+
+UKCTL_SRCS := $(wildcard host-collector/*.c) $(call comp_srcs,host)
 hobj = $(patsubst %,$(O)/host/%.o,$(basename $(1)))
 UKCTL_OBJS := $(call hobj,$(UKCTL_SRCS))
 
@@ -104,7 +121,7 @@ $(O)/host/%.o: %.c
 	@$(if $(Q),echo "  HOSTCC  $<")
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
 
-$(O)/bin/ukctl: $(UKCTL_OBJS)
+$(O)/bin/ukctl: $(UKCTL_OBJS) $(UKCTL_EXTRA_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  HOSTLD  $@")
 	$(Q)$(HOST_CC) -o $@ $^ $(HOST_LDLIBS)
