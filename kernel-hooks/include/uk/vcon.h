@@ -1,0 +1,61 @@
+/*
+ * virtio-console ports (virtio 1.x, 5.3) with VIRTIO_CONSOLE_F_MULTIPORT:
+ * byte streams to the host, found by the name QEMU gives them
+ * (`-device virtserialport,chardev=X,name=NAME` on a
+ * `-device virtio-serial-device`).  Used by the gdbstub's fast transport
+ * (name UK_VCON_GDB) and the telemetry channel (UK_VCON_TELEMETRY).
+ *
+ * Contract: the driver binds every virtio-console device at UK_INIT_DRIVER
+ * time and learns port names from the device's control queue.  Writes never
+ * block: when the transmit ring is full or no host side is connected, they
+ * take what fits (possibly nothing) and return the count, so a guest never
+ * stalls on a slow host.  Reads never block.  All functions are safe from
+ * thread context; uk_vcon_poll/read/write are also safe with interrupts off
+ * (a stopped-world debugger polls).
+ */
+#ifndef UK_VCON_H
+#define UK_VCON_H
+
+#include <uk/types.h>
+
+#define UK_VCON_GDB "org.ukscope.gdb"
+#define UK_VCON_TELEMETRY "org.ukscope.telemetry"
+
+struct uk_vcon_port;
+struct uk_trap_frame;
+
+/*
+ * Find the port called `name`.  Port names arrive from the host shortly
+ * after the driver starts; this waits up to `timeout_ns` for the name to
+ * appear (0: do not wait).  UK_ENOENT if there is no such port.
+ */
+uk_result uk_vcon_open(const char *name, uint64_t timeout_ns, struct uk_vcon_port **out);
+
+/* Queue up to len bytes for the host; returns how many were accepted. */
+size_t uk_vcon_write(struct uk_vcon_port *p, const void *buf, size_t len);
+
+/* Copy up to len received bytes into buf; returns the count (0: none). */
+size_t uk_vcon_read(struct uk_vcon_port *p, void *buf, size_t len);
+
+/*
+ * Call fn (in interrupt context) when bytes arrive on the port; NULL
+ * removes it.  The trap frame of the interrupted context is passed so a
+ * debugger can stop there.
+ */
+typedef void (*uk_vcon_rx_fn)(struct uk_vcon_port *p, struct uk_trap_frame *tf, void *arg);
+uk_result uk_vcon_set_rx_handler(struct uk_vcon_port *p, uk_vcon_rx_fn fn, void *arg);
+
+/* Reap completed transmit buffers and refill receive buffers without
+ * interrupts (for a debugger polling with the world stopped). */
+void uk_vcon_poll(struct uk_vcon_port *p);
+
+/* True while the host side has the port open (PORT_OPEN from the device). */
+bool uk_vcon_host_connected(const struct uk_vcon_port *p);
+
+struct uk_vcon_stats {
+    uint64_t tx_bytes, rx_bytes;
+    uint64_t tx_dropped; /* bytes refused by uk_vcon_write (ring full or no host) */
+};
+void uk_vcon_stats(const struct uk_vcon_port *p, struct uk_vcon_stats *out);
+
+#endif
