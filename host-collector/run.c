@@ -22,6 +22,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <uk/panic.h>
@@ -215,6 +216,9 @@ static void child_exec(struct run_ctx *c, int log_fd)
         signal(handled_signals[i], SIG_DFL);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    /* A foreground instance must not outlive a killed ukctl. */
+    if (!c->o.detach)
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (c->o.detach) {
         setsid();
         dup2(null_fd, 0);
@@ -323,6 +327,24 @@ static int launch(struct run_ctx *c)
     }
     c->started = true;
     return 0;
+}
+
+/*
+ * Foreground runs tell the person at the terminal where things are (stderr,
+ * so the guest console on stdout stays clean).
+ */
+static void print_wiring(const struct run_ctx *c)
+{
+    fprintf(stderr, "ukctl: instance %s (%s, %u CPU%s, %u MiB), run dir %s\n", c->name,
+            c->accel == RUN_ACCEL_KVM ? "kvm" : "tcg", c->o.smp, c->o.smp == 1 ? "" : "s",
+            c->o.mem_mib, c->run_dir);
+    fprintf(stderr, "ukctl:   console log  %s/console.log\n", c->run_dir);
+    fprintf(stderr, "ukctl:   debugger     gdb %s -ex 'target remote %s/gdb.sock'\n", c->image,
+            c->run_dir);
+    for (size_t i = 0; i < c->nfwds; i++)
+        fprintf(stderr, "ukctl:   port         127.0.0.1:%u -> guest %u\n", c->fwds[i].host,
+                c->fwds[i].guest);
+    fprintf(stderr, "ukctl:   stop         ukctl stop %s\n", c->run_dir);
 }
 
 /* Ask QEMU to quit over QMP (or with SIGTERM if QMP is gone). */
@@ -452,6 +474,7 @@ int run_main(int argc, char **argv)
         ret = 0;
         goto cleanup;
     }
+    print_wiring(&c);
     if (supervise(&c, &ws) < 0) {
         ukctl_err("Failed to wait for QEMU: %s", strerror(errno));
         goto cleanup;
