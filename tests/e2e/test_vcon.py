@@ -4,6 +4,7 @@ The guest side is tests/guest/test_vcon.c."""
 import random
 import re
 import socket
+import subprocess
 import threading
 import time
 
@@ -81,3 +82,15 @@ def test_vcon_nohost(t, accel):
     assert m, vm.describe()
     assert int(m.group(1)) >= 300
 
+
+
+def test_vcon_ukctl_ports(t):
+    """`ukctl run` wires both named ports; the driver learns their names."""
+    run = t.tmpdir() / "run"
+    r = subprocess.run([str(t.build / "bin" / "ukctl"), "run", "--accel", "tcg", "--run-dir",
+                        str(run), "--cmdline", "bench_exit=1", str(t.build / "kernel.elf")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, f"ukctl run: exit {r.returncode}: {r.stderr!r}"
+    log = r.stdout  # the foreground console (the run dir is removed on exit 0)
+    assert re.search(r'vcon: port \d+ is "org\.ukscope\.gdb"', log), log
+    assert re.search(r'vcon: port \d+ is "org\.ukscope\.telemetry"', log), log
