@@ -27,6 +27,13 @@ def connect(path, timeout):
             time.sleep(0.05)
 
 
+def wait_for(vm, regex, timeout):
+    """The first console match of regex, waiting up to timeout seconds."""
+    if not vm._wait_output(regex, time.monotonic() + timeout):
+        raise AssertionError(f"console did not match {regex!r}\n" + vm.describe())
+    return re.search(regex, vm.output)
+
+
 def test_vcon_echo(t, accel):
     """64 KiB host -> guest, echoed uppercased: exact, in order, nothing lost
     (half with the guest's interrupts on, half polled with them off)."""
@@ -94,3 +101,49 @@ def test_vcon_ukctl_ports(t):
     log = r.stdout  # the foreground console (the run dir is removed on exit 0)
     assert re.search(r'vcon: port \d+ is "org\.ukscope\.gdb"', log), log
     assert re.search(r'vcon: port \d+ is "org\.ukscope\.telemetry"', log), log
+
+
+def test_vcon_flow(t, accel):
+    """A host that does not read: the guest's writes fill its ring, are then
+    refused and counted, and never block.  A disconnect is seen (writes
+    refused) and a reconnect works both ways."""
+    d = t.tmpdir()
+    vm = boot(t, t.build / "kernel-test.elf", cmdline="test=vcon_flow panic=exit",
+              accel=accel, timeout=30 * t.scale(accel), extra_args=vcon_args(d, test_port=True),
+              until=r"TEST vcon_flow: start")
+    s = connect(d / "test.sock", 10)
+    m = wait_for(vm, r"vcon_flow: full: accepted (\d+) of (\d+)", 60 * t.scale(accel))
+    accepted = int(m.group(1))
+    # What arrived is a prefix of what the guest accepted (QEMU may still hold
+    # some in a throttled buffer, discarded when we close).
+    s.setblocking(False)
+    got = bytearray()
+    try:
+        while True:
+            b = s.recv(1 << 20)
+            if not b:
+                break
+            got += b
+    except BlockingIOError:
+        pass
+    s.close()
+    pattern = bytes(ord("a") + i % 26 for i in range(4096))
+    assert 0 < len(got) <= accepted, (len(got), accepted)
+    assert all(got[i:i + 4096] == pattern[:len(got[i:i + 4096])] for i in range(0, len(got), 4096))
+    wait_for(vm, r"vcon_flow: host gone", 60 * t.scale(accel))
+    s = connect(d / "test.sock", 10)
+    s.settimeout(60 * t.scale(accel))
+    # Nothing stale: QEMU discards what the guest had queued when the
+    # previous connection closed.
+    want = b"hello again\n"
+    got = bytearray()
+    while len(got) < len(want):
+        b = s.recv(64)
+        if not b:
+            break
+        got += b
+    assert bytes(got) == want, got[:64]
+    s.sendall(b"ping")
+    vm.wait(timeout=30 * t.scale(accel))
+    s.close()
+    assert "TEST vcon_flow: PASS" in vm.output and vm.status == UK_EXIT_OK, vm.describe()

@@ -6,6 +6,9 @@
  *    then (second half) with interrupts off, polling like a debugger.
  *  - vcon_bench: guest -> host throughput (tests/bench.py, section vcon):
  *    vcon_mib=N MiB in 4 KiB writes, retried while the ring is full.
+ *  - vcon_flow: the host connects but does not read: writes fill the ring,
+ *    then are refused and counted without blocking; the host disconnects
+ *    (writes refused), reconnects, and data flows again both ways.
  *  - vcon_nohost: nobody connected: writes are dropped and counted, never
  *    block; an absent name gives UK_ENOENT after sleeping the timeout.
  */
@@ -209,5 +212,61 @@ UK_TEST(vcon_bench)
             (unsigned long)(took / 1000), (unsigned long)st.tx_dropped);
     UK_CHECK(st.tx_bytes == total);
     uk_sleep_ns(UK_MSEC(200)); /* the host reads the tail */
+    return 0;
+}
+
+static bool wait_connected(struct uk_vcon_port *p, bool want, uint64_t deadline)
+{
+    while (uk_vcon_host_connected(p) != want && uk_time_ns() < deadline)
+        uk_sleep_ns(UK_MSEC(5));
+    return uk_vcon_host_connected(p) == want;
+}
+
+UK_TEST(vcon_flow)
+{
+    static uint8_t chunk[4096];
+    static const char hello[] = "hello again\n";
+    struct uk_vcon_port *p;
+    struct uk_vcon_stats st0, st;
+    uint64_t deadline = uk_time_ns() + UK_MSEC(600000);
+    size_t accepted = 0, total = 4u << 20;
+    char ping[8];
+
+    UK_CHECK(uk_vcon_open(TEST_PORT, UK_MSEC(60000), &p) == UK_OK);
+    UK_CHECK(wait_connected(p, true, deadline));
+    for (size_t i = 0; i < sizeof(chunk); i++)
+        chunk[i] = (uint8_t)('a' + i % 26);
+    /* Host connected but not reading: 4 MiB, never retried. */
+    uk_vcon_stats(p, &st0);
+    uint64_t t0 = uk_time_ns();
+    for (size_t off = 0; off < total; off += sizeof(chunk))
+        accepted += uk_vcon_write(p, chunk, sizeof(chunk));
+    uint64_t took = uk_time_ns() - t0;
+    uk_vcon_stats(p, &st);
+    uk_info("vcon_flow: full: accepted %lu of %lu in %lu us, refused %lu",
+            (unsigned long)accepted, (unsigned long)total, (unsigned long)(took / 1000),
+            (unsigned long)(st.tx_dropped - st0.tx_dropped));
+    UK_CHECK(accepted >= 16 * 4096 && accepted < total);
+    UK_CHECK(st.tx_dropped - st0.tx_dropped == total - accepted);
+    UK_CHECK(st.tx_bytes - st0.tx_bytes == accepted);
+
+    /* The host goes away: everything refused. */
+    UK_CHECK(wait_connected(p, false, deadline));
+    UK_CHECK(uk_vcon_write(p, chunk, sizeof(chunk)) == 0);
+    uk_info("vcon_flow: host gone"); /* the host reconnects on this line */
+
+    /* And comes back: both directions work again. */
+    UK_CHECK(wait_connected(p, true, deadline));
+    UK_CHECK(write_all(p, (const uint8_t *)hello, sizeof(hello) - 1, deadline));
+    size_t got = 0;
+    while (got < 4 && uk_time_ns() < deadline) {
+        size_t n = uk_vcon_read(p, ping + got, 4 - got);
+        got += n;
+        if (!n)
+            uk_sleep_ns(UK_MSEC(2));
+    }
+    UK_CHECK(got == 4 && !memcmp(ping, "ping", 4));
+    uk_info("vcon_flow: reconnected");
+    uk_sleep_ns(UK_MSEC(200));
     return 0;
 }
