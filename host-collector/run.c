@@ -138,7 +138,9 @@ static int prepare(struct run_ctx *c)
         ukctl_err("Failed to resolve run dir %s: %s", tmp, strerror(errno));
         return -1;
     }
-    if (strlen(c->run_dir) + sizeof("/qmp.sock") > sizeof(((struct sockaddr_un *)0)->sun_path)) {
+    /* The longest socket name in the run dir (see util.c run_dir_files). */
+    if (strlen(c->run_dir) + sizeof("/gdb-virtio.sock") >
+        sizeof(((struct sockaddr_un *)0)->sun_path)) {
         ukctl_err("run dir path too long for unix sockets: %s", c->run_dir);
         return -1;
     }
