@@ -22,7 +22,7 @@
 #include <uk/vcon.h>
 
 #define TEST_PORT "org.ukscope.test"
-#define EOT 0x04
+#define EOT       0x04
 
 static struct uk_spinlock rx_lock = UK_SPINLOCK_INIT;
 static struct uk_waitq rx_wq = UK_WAITQ_INIT;
@@ -243,8 +243,8 @@ UK_TEST(vcon_flow)
         accepted += uk_vcon_write(p, chunk, sizeof(chunk));
     uint64_t took = uk_time_ns() - t0;
     uk_vcon_stats(p, &st);
-    uk_info("vcon_flow: full: accepted %lu of %lu in %lu us, refused %lu",
-            (unsigned long)accepted, (unsigned long)total, (unsigned long)(took / 1000),
+    uk_info("vcon_flow: full: accepted %lu of %lu in %lu us, refused %lu", (unsigned long)accepted,
+            (unsigned long)total, (unsigned long)(took / 1000),
             (unsigned long)(st.tx_dropped - st0.tx_dropped));
     UK_CHECK(accepted >= 16 * 4096 && accepted < total);
     UK_CHECK(st.tx_dropped - st0.tx_dropped == total - accepted);
