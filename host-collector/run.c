@@ -307,11 +307,6 @@ static int launch(struct run_ctx *c)
     return 0;
 }
 
-
-
-
-
-
 int run_main(int argc, char **argv)
 {
     struct run_ctx c = {.pid = -1, .qmp = {.fd = -1}};

@@ -84,7 +84,10 @@ int supervise(struct run_ctx *c, int *wstatus)
             return 0;
         if (c->panicked && !c->quitting && c->o.on_panic == RUN_ON_PANIC_QUIT)
             request_quit(c); /* the event may have come with an earlier reply */
-        n = poll(pfd, c->qmp.fd >= 0 ? 2 : 1, c->quitting ? 100 : -1);
+        /* A complete message may already be buffered (an event read in the
+         * same chunk as an earlier reply): handle it before sleeping. */
+        bool buffered = c->qmp.fd >= 0 && c->qmp.len && memchr(c->qmp.buf, '\n', c->qmp.len);
+        n = poll(pfd, c->qmp.fd >= 0 ? 2 : 1, buffered ? 0 : c->quitting ? 100 : -1);
         if (n < 0 && errno != EINTR)
             return -1;
         if (c->quitting && n == 0 && (quit_waited += 100) >= QUIT_GRACE_MS)

@@ -21,8 +21,14 @@ enum vcon_cfg_offset {
 
 /* Queue numbers (5.3.2): port 0 uses 0/1, control 2/3, port n>=1 2n+2/2n+3. */
 enum { VCON_CTRL_RXQ = 2, VCON_CTRL_TXQ = 3 };
-static inline unsigned vcon_port_rxq(unsigned port) { return port == 0 ? 0 : 2 * port + 2; }
-static inline unsigned vcon_port_txq(unsigned port) { return port == 0 ? 1 : 2 * port + 3; }
+static inline unsigned vcon_port_rxq(unsigned port)
+{
+    return port == 0 ? 0 : 2 * port + 2;
+}
+static inline unsigned vcon_port_txq(unsigned port)
+{
+    return port == 0 ? 1 : 2 * port + 3;
+}
 
 /* Control events (5.3.6.2). */
 enum vcon_ctrl_event {

@@ -83,11 +83,16 @@ def test_vcon_echo(t, accel):
 
 def test_vcon_nohost(t, accel):
     """No host connected: 1 MiB of writes refused and counted without
-    blocking; an absent port name is UK_ENOENT after the timeout."""
+    blocking; an absent port name is UK_ENOENT after the timeout; with
+    interrupts off and the driver's locks held (a frozen CPU), poll/read/
+    write give up after a bounded wait."""
     vm = guest_test(t, "vcon_nohost", accel, extra_args=vcon_args(t.tmpdir(), test_port=True))
     m = re.search(r"vcon_nohost: ENOENT after (\d+) ms; 1 MiB refused in (\d+) us", vm.output)
     assert m, vm.describe()
     assert int(m.group(1)) >= 300
+    m = re.search(r"vcon_nohost: locks held: write/read/poll x2 gave up after (\d+) ms", vm.output)
+    assert m, vm.describe()
+    t.log(m.group(0))
 
 
 
