@@ -93,8 +93,8 @@ def test_guest_sync(t, accel):
 
 def test_guest_smp_1_and_4(t, accel):
     for smp in (1, 4):
-        guest_test(t, "smp", accel, smp=smp, cmdline=f"expect_cpus={smp}", timeout=60)
-        guest_test(t, "mutex_all_cpus", accel, smp=smp, timeout=120)
+        guest_test(t, "smp", accel, smp=smp, cmdline=f"expect_cpus={smp}", timeout=180)
+        guest_test(t, "mutex_all_cpus", accel, smp=smp, timeout=180)
 
 
 def test_guest_sleep_vs_host_clock(t, accel):
