@@ -203,6 +203,9 @@ void gdbx_enter(struct uk_trap_frame *tf, const struct gdb_stop *why, int first)
     struct gdb_stop stop = *why;
     int expected = -1;
 
+    /* The stub's own memory accesses must not hit a watchpoint. */
+    __asm__ __volatile__("mov %0, %%dr7" ::"r"(0ULL));
+
     if (owner == (int)me && step_cpu != (int)me) {
         uk_err("gdb: re-entered the stub on CPU %u (rip 0x%llx), ignored", me,
                (unsigned long long)tf->rip);
@@ -257,6 +260,8 @@ static enum uk_trap_action db_hook(struct uk_trap_frame *tf, void *arg)
     __asm__ __volatile__("mov %%dr6, %0" : "=r"(dr6));
     __asm__ __volatile__("mov %0, %%dr6" ::"r"(0xffff0ff0ULL));
     struct gdb_stop why = {.signo = GDB_SIGTRAP};
+    if (owner == (int)uk_cpu_id() && step_cpu != (int)uk_cpu_id())
+        return UK_TRAP_HANDLED; /* inside the stub: a stale debug register */
     if ((dr6 & GDBX_DR6_BS) && step_cpu == (int)uk_cpu_id()) {
         gdbx_enter(tf, &why, -1);
         return UK_TRAP_HANDLED;
