@@ -75,7 +75,8 @@ def test_gdb_attach_smp4(t):
 
 
 def test_gdb_break_step_watch(t):
-    vm, sock, d = _boot(t, "tcg", 1)
+    # smp=4: the hit may be on any CPU; the others are stopped by NMI.
+    vm, sock, d = _boot(t, "tcg", 4)
     out = _gdb(t, d, sock, """\
 break demo_work_item
 continue
