@@ -158,3 +158,37 @@ def test_gdb_postmortem(t):
     assert re.search(r"#0 .*fault_site_pf", out), out
     assert '"main"' in out, out
     vm.kill()
+
+
+def test_ukctl_gdb_helper(t):
+    """ukctl gdb: image + socket from instance.json; uk-gdb.py reads the
+    thread table and the log ring from memory."""
+    import json
+    vm, sock, d = _boot(t, "tcg", 2)
+    (d / "instance.json").write_text(json.dumps(
+        {"image": str(t.build / "kernel.elf"), "gdb_socket": str(sock)}))
+    script = d / "batch.gdb"
+    script.write_text("uk threads\nuk dmesg 5\ndetach\n")
+    ukctl = str(t.build / "bin" / "ukctl")
+    p = subprocess.run([ukctl, "gdb", str(d), "--batch-file", str(script)],
+                       capture_output=True, text=True, timeout=60)
+    out = p.stdout + p.stderr
+    t.log(out)
+    assert p.returncode == 0, out
+    assert re.search(r"\d+ consumer\s+(running|runnable|blocked|sleeping)", out), out
+    assert re.search(r"\d+ cruncher1 ", out), out
+    assert "demo: 5 threads started" in out or "ukscope: ready" in out, out
+    assert "detached" in out, out
+    vm.kill()
+    # Usage and missing-file errors.
+    p = subprocess.run([ukctl, "gdb"], capture_output=True, text=True)
+    assert p.returncode == 2 and "Usage" in p.stderr, p.stderr
+    p = subprocess.run([ukctl, "gdb", str(d), "--transport", "carrier-pigeon"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2, p.stderr
+    empty = t.tmpdir()
+    p = subprocess.run([ukctl, "gdb", str(empty)], capture_output=True, text=True)
+    assert p.returncode == 1 and "ukctl: Failed to read" in p.stderr, p.stderr
+    (empty / "instance.json").write_text('{"image": "x"}')
+    p = subprocess.run([ukctl, "gdb", str(empty)], capture_output=True, text=True)
+    assert p.returncode == 1 and "gdb_socket" in p.stderr, p.stderr
