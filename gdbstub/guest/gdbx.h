@@ -36,6 +36,11 @@ extern bool gdbx_use_int3; /* gdb.swbreak=int3; default ud2 (see docs/gdb.md) */
 
 /* Make t the transport that entries use (replaces the previous one). */
 void gdbx_set_transport(const struct gdbx_transport *t);
+/* A further transport: used when its RX interrupt enters the stub, and for
+ * post-mortem when the command line says gdb.transport=virtio. */
+void gdbx_add_transport(const struct gdbx_transport *t);
+/* False with gdb=off on the command line. */
+bool gdbx_enabled(void);
 
 /*
  * Enter the stub from a trap/interrupt on this CPU: stop the world, report
@@ -44,7 +49,7 @@ void gdbx_set_transport(const struct gdbx_transport *t);
  */
 void gdbx_enter(struct uk_trap_frame *tf, const struct gdb_stop *why, int first);
 /* A byte arrived while running (transport RX interrupt). */
-void gdbx_rx_byte(struct uk_trap_frame *tf, int c);
+void gdbx_rx_byte(const struct gdbx_transport *from, struct uk_trap_frame *tf, int c);
 
 /* Transports: UART (COM2) at init; virtio-console later if asked for. */
 void gdbx_uart_init(void);

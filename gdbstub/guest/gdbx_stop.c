@@ -38,9 +38,23 @@ static void tr_write(void *ctx, const uint8_t *buf, size_t len)
 }
 static const struct gdb_transport_ops core_tr = {.write = tr_write};
 
+static bool enabled;
+
+bool gdbx_enabled(void)
+{
+    return enabled;
+}
+
 void gdbx_set_transport(const struct gdbx_transport *t)
 {
     transport = t;
+}
+
+void gdbx_add_transport(const struct gdbx_transport *t)
+{
+    const char *want = uk_cmdline_get("gdb.transport");
+    if (!transport || (want && !strcmp(want, "virtio")))
+        transport = t;
 }
 
 void gdbx_save_segments(struct gdbx_cpu *c)
@@ -231,9 +245,17 @@ void gdbx_enter(struct uk_trap_frame *tf, const struct gdb_stop *why, int first)
     serve(tf, first);
 }
 
-void gdbx_rx_byte(struct uk_trap_frame *tf, int c)
+void gdbx_rx_byte(const struct gdbx_transport *from, struct uk_trap_frame *tf, int c)
 {
     struct gdb_stop why = {.signo = GDB_SIGINT};
+    if (c != 0x03 && c != '$')
+        return; /* '+', '-' and noise while running are dropped */
+    if (owner < 0 && from != transport) {
+        /* gdb moved to another transport: a new session there. */
+        transport = from;
+        gdb_reset_session(&gdbx_state);
+        waiting = false;
+    }
     if (c == 0x03) {
         gdbx_enter(tf, &why, -1);
     } else if (c == '$') {
@@ -346,6 +368,7 @@ static void gdbx_init(void)
         return;
     const char *sw = uk_cmdline_get("gdb.swbreak");
     gdbx_use_int3 = sw && !strcmp(sw, "int3");
+    enabled = true;
     gdb_init(&gdbx_state, &gdbx_arch_ops, NULL, &core_tr, NULL);
     gdbx_uart_init();
     uk_trap_hook_register(UK_EXC_NMI, nmi_hook, NULL);

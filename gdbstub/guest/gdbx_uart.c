@@ -27,7 +27,7 @@ static void uart_rx(enum uk_uart_port port, struct uk_trap_frame *tf, void *arg)
 {
     int c;
     while ((c = uk_uart_getc(UK_UART_COM2)) >= 0)
-        gdbx_rx_byte(tf, c);
+        gdbx_rx_byte(&uart_transport, tf, c);
 }
 
 void gdbx_uart_init(void)

@@ -14,13 +14,19 @@ from harness import boot
 GDB = "gdb"
 
 
-def _boot(t, accel, smp, cmdline="", image="kernel.elf"):
+def _boot(t, accel, smp, cmdline="", image="kernel.elf", virtio=False):
     d = t.tmpdir()
     sock = d / "gdb.sock"
     extra = ["-chardev", f"socket,id=gdb,path={sock},server=on,wait=off",
              "-device", "isa-serial,chardev=gdb,iobase=0x2f8,irq=3"]
+    if virtio:
+        sock = d / "gdbv.sock"
+        extra += ["-device", "virtio-serial-device,max_ports=2",
+                  "-chardev", f"socket,id=gdbv,path={sock},server=on,wait=off",
+                  "-device", "virtserialport,chardev=gdbv,name=org.ukscope.gdb"]
     vm = boot(t, t.build / image, cmdline=cmdline, smp=smp, mem=64, accel=accel,
-              timeout=30 * t.scale(accel), extra_args=extra, until=r"gdb: stub ready|PANIC")
+              timeout=30 * t.scale(accel), extra_args=extra,
+              until=r"gdb: also listening|PANIC" if virtio else r"gdb: stub ready|PANIC")
     return vm, sock, d
 
 
@@ -192,3 +198,24 @@ def test_ukctl_gdb_helper(t):
     (empty / "instance.json").write_text('{"image": "x"}')
     p = subprocess.run([ukctl, "gdb", str(empty)], capture_output=True, text=True)
     assert p.returncode == 1 and "gdb_socket" in p.stderr, p.stderr
+
+
+def test_gdb_virtio(t):
+    """The same protocol over the virtio-console port, then COM2 again."""
+    vm, sock, d = _boot(t, "tcg", 2, virtio=True)
+    out = _gdb(t, d, sock, """\
+info threads
+break demo_work_item
+continue
+bt 2
+delete
+x/4xb &demo_iterations
+detach
+""", timeout=60)
+    assert re.search(r'Thread \d+ "cruncher1"', out), out
+    assert re.search(r'"consumer" hit Breakpoint 1, demo_work_item', out), out
+    assert re.search(r"#1 .* in consumer \(", out), out
+    assert "detached" in out, out
+    out = _gdb(t, d, d / "gdb.sock", "info threads\ndetach\n", timeout=60)
+    assert '"consumer"' in out and "detached" in out, out
+    vm.kill()
