@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 
-from harness import boot
+from harness import Skip, boot
 
 GDB = "gdb"
 
@@ -32,7 +32,7 @@ def _boot(t, accel, smp, cmdline="", image="kernel.elf", virtio=False):
 
 def _gdb(t, d, sock, script, timeout, image="kernel.elf", sigint_after=None):
     f = d / "script.gdb"
-    f.write_text("set pagination off\nset confirm off\nset remotetimeout 10\n"
+    f.write_text("set pagination off\nset confirm off\nset remotetimeout 30\n"
                  f"target remote {sock}\n" + script)
     t0 = time.monotonic()
     p = subprocess.Popen([GDB, "-q", "-nx", "-batch", "-x", str(f), str(t.build / image)],
@@ -81,8 +81,10 @@ def test_gdb_attach_smp4(t):
 
 
 def test_gdb_break_step_watch(t):
-    # smp=4: the hit may be on any CPU; the others are stopped by NMI.
-    vm, sock, d = _boot(t, "tcg", 4)
+    # smp=2: the hit may be on either CPU; the other is stopped by NMI.
+    # (smp=4 attach is covered above; 4 spinning vCPUs on this 2-core host
+    # under a parallel test run starve the stub's vCPU.)
+    vm, sock, d = _boot(t, "tcg", 2)
     out = _gdb(t, d, sock, """\
 break demo_work_item
 continue
@@ -218,4 +220,27 @@ detach
     assert "detached" in out, out
     out = _gdb(t, d, d / "gdb.sock", "info threads\ndetach\n", timeout=60)
     assert '"consumer"' in out and "detached" in out, out
+    vm.kill()
+
+
+def test_gdb_kvm_breakpoints(t):
+    """Under kvm (kvm_pvm here: int3 is fatal) the default ud2 breakpoints and
+    DR0-3 instruction breakpoints must work.  Data watchpoints do not fire
+    under kvm_pvm's emulator (docs/gdb.md) and are covered under TCG."""
+    if "kvm" not in t.accels:
+        raise Skip("no kvm on this host")
+    vm, sock, d = _boot(t, "kvm", 1)
+    out = _gdb(t, d, sock, """\
+break demo_work_item
+continue
+delete
+hbreak demo_work_item
+continue
+delete
+detach
+""", timeout=60 * t.scale("kvm"))
+    hits = re.findall(r'Thread \d+ "consumer" hit (Breakpoint 1|Breakpoint 2)', out)
+    assert hits == ["Breakpoint 1", "Breakpoint 2"], f"breakpoint hits {hits}\n{out}"
+    assert "detached" in out, out
+    assert vm.running, vm.describe()
     vm.kill()
