@@ -244,3 +244,14 @@ detach
     assert "detached" in out, out
     assert vm.running, vm.describe()
     vm.kill()
+
+
+def test_gdb_uart_floor_smoke(t):
+    """The bench's port-I/O floor probe runs and reports a figure."""
+    from harness import guest_test
+    d = t.tmpdir()
+    vm = guest_test(t, "gdb_uart_floor", "tcg", cmdline="floor_bytes=1024", extra_args=[
+        "-chardev", f"socket,id=f,path={d}/f.sock,server=on,wait=off",
+        "-device", "isa-serial,chardev=f,iobase=0x2f8,irq=3"])
+    m = re.search(r"gdb_uart_floor: 1024 bytes in \d+ ns, (\d+) ns/byte", vm.output)
+    assert m and int(m.group(1)) > 0, vm.describe()
