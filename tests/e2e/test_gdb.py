@@ -63,7 +63,7 @@ def _threads_and_bt(t, accel, smp):
         assert '"idle1"' in out, out
     # A sleeping thread's backtrace comes from its saved context.
     assert re.search(r"in uk_sleep_ns .*\n#\d+ .* in (producer|cruncher|ticker) ", out), out
-    assert "in consumer" in out and "arch_thread_start" in out, out
+    assert re.search(r"\bconsumer \(arg=", out) and "arch_thread_start" in out, out
     assert "detached" in out, out
     # Detach resumed the guest: the workload keeps logging, and gdb can re-attach.
     out2 = _gdb(t, d, sock, "print demo_iterations\ndetach\n", timeout=60 * t.scale(accel))
