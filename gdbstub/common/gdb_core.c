@@ -267,8 +267,11 @@ static void xfer_chunk(struct gdb_state *st, const char *doc, size_t doclen, str
 static void xml_escaped(char *dst, size_t cap, size_t *o, const char *s)
 {
     for (; *s && *o + 7 < cap; s++) {
-        const char *e = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;"
-                      : *s == '"' ? "&quot;" : NULL;
+        const char *e = *s == '<'   ? "&lt;"
+                        : *s == '>' ? "&gt;"
+                        : *s == '&' ? "&amp;"
+                        : *s == '"' ? "&quot;"
+                                    : NULL;
         if (e) {
             memcpy(dst + *o, e, strlen(e));
             *o += strlen(e);
@@ -492,7 +495,7 @@ static void do_break(struct gdb_state *st, struct cur *c, bool set)
     if (type > GDB_BP_ACCESS)
         return; /* unsupported type: empty */
     int rc = (set ? st->arch->bp_set : st->arch->bp_clear)(st->arch_ctx, (enum gdb_bp_type)type,
-                                                          addr, (unsigned)kind);
+                                                           addr, (unsigned)kind);
     if (rc)
         reply_err(st, rc);
     else

@@ -43,10 +43,10 @@ enum gdb_stop_kind {
 };
 
 struct gdb_stop {
-    int signo;               /* enum gdb_signal */
-    int tid;                 /* thread that stopped (> 0), 0 if unknown */
+    int signo; /* enum gdb_signal */
+    int tid;   /* thread that stopped (> 0), 0 if unknown */
     enum gdb_stop_kind kind;
-    uint64_t addr;           /* data address for watchpoints */
+    uint64_t addr; /* data address for watchpoints */
 };
 
 /* Z/z types (the protocol's numbers). */
@@ -60,7 +60,7 @@ enum gdb_bp_type {
 
 /* Arch callbacks return 0 on success, GDB_ERR on failure, GDB_UNSUPP if the
  * operation is not supported (the packet is then answered empty). */
-#define GDB_ERR (-1)
+#define GDB_ERR    (-1)
 #define GDB_UNSUPP (-2)
 
 struct gdb_state;
@@ -134,19 +134,19 @@ struct gdb_state {
 
     /* Receiver. */
     enum gdb_rx_state rx;
-    uint8_t csum;      /* running checksum of the raw bytes */
-    uint8_t rx_csum;   /* checksum received (high nibble first) */
+    uint8_t csum;    /* running checksum of the raw bytes */
+    uint8_t rx_csum; /* checksum received (high nibble first) */
     bool overflow;
-    bool csum_bad;     /* a checksum digit was not hex */
+    bool csum_bad; /* a checksum digit was not hex */
     size_t in_len;
     uint8_t in[GDB_PKT_MAX + 1];
 
     /* Session. */
     bool no_ack;
-    bool attached;       /* a gdb has talked to us since the last detach */
+    bool attached; /* a gdb has talked to us since the last detach */
     bool swbreak_feature, hwbreak_feature;
-    int g_tid;           /* Hg: thread for registers */
-    int c_tid;           /* Hc */
+    int g_tid; /* Hg: thread for registers */
+    int c_tid; /* Hc */
     struct gdb_stop stop;
     struct gdb_resume resume;
     bool thread_list_done;

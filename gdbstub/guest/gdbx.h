@@ -17,9 +17,9 @@
 /* One byte-stream backend. */
 struct gdbx_transport {
     const char *name;
-    int (*getc)(void);                          /* -1: nothing yet */
+    int (*getc)(void); /* -1: nothing yet */
     void (*write)(const uint8_t *buf, size_t len);
-    void (*poll)(void);                         /* may be NULL */
+    void (*poll)(void); /* may be NULL */
 };
 
 /* Per-CPU view while the world is stopped. */
@@ -67,6 +67,6 @@ void gdbx_save_segments(struct gdbx_cpu *c);
 #define GDBX_RFLAGS_TF (1ULL << 8)
 #define GDBX_RFLAGS_IF (1ULL << 9)
 #define GDBX_RFLAGS_RF (1ULL << 16)
-#define GDBX_DR6_BS (1ULL << 14)
+#define GDBX_DR6_BS    (1ULL << 14)
 
 #endif

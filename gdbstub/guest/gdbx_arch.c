@@ -14,29 +14,54 @@ bool gdbx_use_int3;
 
 /* gdb register numbers of our target description. */
 enum gdbx_reg {
-    R_RAX = 0, R_RBX, R_RCX, R_RDX, R_RSI, R_RDI, R_RBP, R_RSP,
-    R_R8, R_R9, R_R10, R_R11, R_R12, R_R13, R_R14, R_R15,
-    R_RIP = 16, R_EFLAGS, R_CS, R_SS, R_DS, R_ES, R_FS, R_GS,
-    R_ST0 = 24, R_FCTRL = 32, R_FS_BASE = 40, R_GS_BASE, R_COUNT
+    R_RAX = 0,
+    R_RBX,
+    R_RCX,
+    R_RDX,
+    R_RSI,
+    R_RDI,
+    R_RBP,
+    R_RSP,
+    R_R8,
+    R_R9,
+    R_R10,
+    R_R11,
+    R_R12,
+    R_R13,
+    R_R14,
+    R_R15,
+    R_RIP = 16,
+    R_EFLAGS,
+    R_CS,
+    R_SS,
+    R_DS,
+    R_ES,
+    R_FS,
+    R_GS,
+    R_ST0 = 24,
+    R_FCTRL = 32,
+    R_FS_BASE = 40,
+    R_GS_BASE,
+    R_COUNT
 };
 
 #define GP(n, t) "<reg name=\"" n "\" bitsize=\"64\" type=\"" t "\"/>"
-#define R32(n) "<reg name=\"" n "\" bitsize=\"32\" type=\"int32\"/>"
-#define ST(n) "<reg name=\"st" n "\" bitsize=\"80\" type=\"i387_ext\"/>"
-#define FP(n) "<reg name=\"" n "\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
+#define R32(n)   "<reg name=\"" n "\" bitsize=\"32\" type=\"int32\"/>"
+#define ST(n)    "<reg name=\"st" n "\" bitsize=\"80\" type=\"i387_ext\"/>"
+#define FP(n)    "<reg name=\"" n "\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
 static const char target_xml[] =
     "<?xml version=\"1.0\"?><!DOCTYPE target SYSTEM \"gdb-target.dtd\">"
     "<target version=\"1.0\"><architecture>i386:x86-64</architecture>"
-    "<feature name=\"org.gnu.gdb.i386.core\">"
-    GP("rax", "int64") GP("rbx", "int64") GP("rcx", "int64") GP("rdx", "int64")
-    GP("rsi", "int64") GP("rdi", "int64") GP("rbp", "data_ptr") GP("rsp", "data_ptr")
-    GP("r8", "int64") GP("r9", "int64") GP("r10", "int64") GP("r11", "int64")
-    GP("r12", "int64") GP("r13", "int64") GP("r14", "int64") GP("r15", "int64")
-    GP("rip", "code_ptr") R32("eflags") R32("cs") R32("ss") R32("ds") R32("es") R32("fs")
-    R32("gs") ST("0") ST("1") ST("2") ST("3") ST("4") ST("5") ST("6") ST("7")
-    FP("fctrl") FP("fstat") FP("ftag") FP("fiseg") FP("fioff") FP("foseg") FP("fooff")
-    FP("fop") "</feature><feature name=\"org.gnu.gdb.i386.segments\">"
-    GP("fs_base", "int64") GP("gs_base", "int64") "</feature></target>";
+    "<feature name=\"org.gnu.gdb.i386.core\">" GP("rax", "int64") GP("rbx", "int64")
+        GP("rcx", "int64") GP("rdx", "int64") GP("rsi", "int64") GP("rdi", "int64") GP(
+            "rbp", "data_ptr") GP("rsp", "data_ptr") GP("r8", "int64") GP("r9", "int64")
+            GP("r10", "int64") GP("r11", "int64") GP("r12", "int64") GP("r13", "int64") GP(
+                "r14", "int64") GP("r15", "int64") GP("rip", "code_ptr") R32("eflags") R32("cs")
+                R32("ss") R32("ds") R32("es") R32("fs") R32("gs") ST("0") ST("1") ST("2") ST("3")
+                    ST("4") ST("5") ST("6") ST("7") FP("fctrl") FP("fstat") FP("ftag") FP("fiseg")
+                        FP("fioff") FP("foseg") FP("fooff")
+                            FP("fop") "</feature><feature name=\"org.gnu.gdb.i386.segments\">" GP(
+                                "fs_base", "int64") GP("gs_base", "int64") "</feature></target>";
 
 static unsigned reg_size(void *ctx, unsigned r)
 {
@@ -82,24 +107,32 @@ static uint64_t *reg_slot(struct uk_thread *t, unsigned r, struct gdbx_cpu **cpu
     *cpu = NULL;
     if (c >= 0) {
         struct uk_trap_frame *tf = gdbx_cpus[c].tf;
-        uint64_t *gp[] = {&tf->rax, &tf->rbx, &tf->rcx, &tf->rdx, &tf->rsi, &tf->rdi,
-                          &tf->rbp, &tf->rsp, &tf->r8,  &tf->r9,  &tf->r10, &tf->r11,
-                          &tf->r12, &tf->r13, &tf->r14, &tf->r15, &tf->rip, &tf->rflags,
-                          &tf->cs,  &tf->ss};
+        uint64_t *gp[] = {&tf->rax, &tf->rbx, &tf->rcx, &tf->rdx,    &tf->rsi, &tf->rdi, &tf->rbp,
+                          &tf->rsp, &tf->r8,  &tf->r9,  &tf->r10,    &tf->r11, &tf->r12, &tf->r13,
+                          &tf->r14, &tf->r15, &tf->rip, &tf->rflags, &tf->cs,  &tf->ss};
         *cpu = &gdbx_cpus[c];
         return r < UK_ARRAY_SIZE(gp) ? gp[r] : NULL;
     }
     struct uk_thread_ctx *x = &t->ctx;
     switch (r) {
-    case R_RBX: return &x->rbx;
-    case R_RBP: return &x->rbp;
-    case R_RSP: return &x->rsp;
-    case R_R12: return &x->r12;
-    case R_R13: return &x->r13;
-    case R_R14: return &x->r14;
-    case R_R15: return &x->r15;
-    case R_RIP: return &x->rip;
-    default: return NULL;
+    case R_RBX:
+        return &x->rbx;
+    case R_RBP:
+        return &x->rbp;
+    case R_RSP:
+        return &x->rsp;
+    case R_R12:
+        return &x->r12;
+    case R_R13:
+        return &x->r13;
+    case R_R14:
+        return &x->r14;
+    case R_R15:
+        return &x->r15;
+    case R_RIP:
+        return &x->rip;
+    default:
+        return NULL;
     }
 }
 
@@ -194,7 +227,7 @@ bool gdbx_swbp_at(uint64_t addr)
 /* The stub, the trap path and what it calls must never hold a breakpoint. */
 static bool forbidden(uint64_t addr)
 {
-    static const char *const prefixes[] = {"gdb", "trap_", "isr_", "uk_mem_", "uk_uart",
+    static const char *const prefixes[] = {"gdb",  "trap_", "isr_",   "uk_mem_",     "uk_uart",
                                            "uart", "lapic", "uk_irq", "uk_cpu_relax"};
     const char *name;
     uintptr_t off;
@@ -312,10 +345,18 @@ void gdbx_load_debugregs(void)
         dr7 |= (uint64_t)(rw | ln << 2) << (16 + 4 * i);
         uint64_t a = hwbps[i].addr;
         switch (i) {
-        case 0: __asm__ __volatile__("mov %0, %%dr0" ::"r"(a)); break;
-        case 1: __asm__ __volatile__("mov %0, %%dr1" ::"r"(a)); break;
-        case 2: __asm__ __volatile__("mov %0, %%dr2" ::"r"(a)); break;
-        default: __asm__ __volatile__("mov %0, %%dr3" ::"r"(a)); break;
+        case 0:
+            __asm__ __volatile__("mov %0, %%dr0" ::"r"(a));
+            break;
+        case 1:
+            __asm__ __volatile__("mov %0, %%dr1" ::"r"(a));
+            break;
+        case 2:
+            __asm__ __volatile__("mov %0, %%dr2" ::"r"(a));
+            break;
+        default:
+            __asm__ __volatile__("mov %0, %%dr3" ::"r"(a));
+            break;
         }
     }
     __asm__ __volatile__("mov %0, %%dr7" ::"r"(dr7));

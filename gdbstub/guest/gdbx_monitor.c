@@ -35,8 +35,8 @@ static void mon_threads(struct gdb_state *st)
         char nm[UK_THREAD_NAME];
         memcpy(nm, t->name, sizeof(nm));
         nm[sizeof(nm) - 1] = 0;
-        out(st, "%5u %-20s %-9s %4d %12llu\n", t->tid, nm, uk_thread_state_name(t->state),
-            t->cpu, (unsigned long long)(t->run_ns / 1000000));
+        out(st, "%5u %-20s %-9s %4d %12llu\n", t->tid, nm, uk_thread_state_name(t->state), t->cpu,
+            (unsigned long long)(t->run_ns / 1000000));
     }
 }
 

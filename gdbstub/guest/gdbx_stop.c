@@ -21,12 +21,12 @@ struct gdbx_cpu gdbx_cpus[UK_CPU_MAX];
 struct gdb_state gdbx_state;
 
 static const struct gdbx_transport *transport;
-static int owner = -1;            /* CPU running the protocol loop */
-static volatile bool stop_req;    /* NMIs are ours while set */
+static int owner = -1;         /* CPU running the protocol loop */
+static volatile bool stop_req; /* NMIs are ours while set */
 static volatile unsigned release_gen;
 static volatile int step_cpu = -1; /* CPU allowed to single-step */
-static unsigned parked;           /* CPUs spinning in park() */
-static bool waiting;              /* gdb waits for a stop reply */
+static unsigned parked;            /* CPUs spinning in park() */
+static bool waiting;               /* gdb waits for a stop reply */
 static bool postmortem;
 static uint64_t step_saved_if;
 static uint8_t step_opcode;
@@ -272,7 +272,7 @@ static enum uk_trap_action nmi_hook(struct uk_trap_frame *tf, void *arg)
 {
     if (!stop_req || owner == (int)uk_cpu_id())
         return UK_TRAP_PASS; /* not ours: the panic path's stop */
-    park(tf); /* released, or handed an armed single step */
+    park(tf);                /* released, or handed an armed single step */
     return UK_TRAP_HANDLED;
 }
 
@@ -351,8 +351,8 @@ static void panic_hook(const struct uk_panic_info *info, void *arg)
     stop_req = true; /* the other CPUs are halted by the panic path */
     gdbx_cpus[me].tf = tf;
     gdbx_save_segments(&gdbx_cpus[me]);
-    struct gdb_stop why = {.signo = tf->vector < 32 ? signal_for((unsigned)tf->vector)
-                                                    : GDB_SIGABRT,
+    struct gdb_stop why = {.signo =
+                               tf->vector < 32 ? signal_for((unsigned)tf->vector) : GDB_SIGABRT,
                            .tid = gdbx_tid_on_cpu(me)};
     uk_log(UK_LOG_EMERG, "gdb: post-mortem: waiting for gdb on %s", transport->name);
     gdb_reset_session(&gdbx_state);

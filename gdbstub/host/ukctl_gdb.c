@@ -17,8 +17,7 @@
 #include "run.h"
 #include "util.h"
 
-static const char usage[] =
-    "Usage: ukctl gdb RUN_DIR [--batch-file F] [--transport uart|virtio]\n";
+static const char usage[] = "Usage: ukctl gdb RUN_DIR [--batch-file F] [--transport uart|virtio]\n";
 
 /* The helper ships next to the sources: <exe>/../../gdbstub/host/uk-gdb.py. */
 static int find_helper(char *buf, size_t len)

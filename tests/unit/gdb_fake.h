@@ -12,7 +12,7 @@ struct fake {
     uint64_t regs[3][8]; /* [reg][tid] */
     int bps[8][2];       /* type, addr of set breakpoints */
     unsigned nbps;
-    char out[1 << 17];   /* everything the stub sent */
+    char out[1 << 17]; /* everything the stub sent */
     size_t out_len;
     char last_monitor[256];
 };

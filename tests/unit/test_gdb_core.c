@@ -87,7 +87,9 @@ static const struct row table[] = {
     {"qAttached", "1"},
     {"qC", "QC1"},
     {"vCont?", "vCont;c;C;s;S;t"},
-    {"g", "8877665544332211" "46020000" "0000000000000000"},
+    {"g", "8877665544332211"
+          "46020000"
+          "0000000000000000"},
     {"p0", "8877665544332211"},
     {"p1", "46020000"},
     {"p3", "E01"},
@@ -108,7 +110,9 @@ static const struct row table[] = {
     {"M1000,2:abc", "E01"},
     {"M1000,2:zzzz", "E01"},
     {"Hg2", "OK"},
-    {"g", "0000000000000000" "00000000" "0000000000000000"},
+    {"g", "0000000000000000"
+          "00000000"
+          "0000000000000000"},
     {"Hg1", "OK"},
     {"Hg5", "E01"},
     {"Hc-1", "OK"},
@@ -329,7 +333,8 @@ static void test_threads_xml(void **state)
 {
     struct fx *x = *state;
     send_pkt(x, "qXfer:threads:read::0,fff");
-    assert_non_null(strstr(x->f.out, "<thread id=\"7\" core=\"0\" name=\"a&lt;b&gt;&amp;&quot;c\">"));
+    assert_non_null(
+        strstr(x->f.out, "<thread id=\"7\" core=\"0\" name=\"a&lt;b&gt;&amp;&quot;c\">"));
     assert_non_null(strstr(x->f.out, "<thread id=\"1\" core=\"0\" name=\"thr1\">running</thread>"));
     assert_int_equal(x->f.out[2], 'l');
 }
