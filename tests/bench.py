@@ -217,9 +217,93 @@ def bench_vcon(b):
     return result
 
 
+def bench_gdb(b):
+    """gdb over the in-guest stub (COM2, virtio-console) vs QEMU's own
+    gdbstub, all against one booted kernel.elf per accel: `dump binary
+    memory` of a region and the round trip of a small packet (qC).  Plus
+    the UART port-I/O floor measured in the guest (test=gdb_uart_floor)."""
+    size = {"tcg": 1 << 20, "kvm": 64 << 10}
+    rtts = 50
+    result = {"bytes": size, "rtt_packets": rtts, "accels": {}}
+    rows = []
+    for accel in [a for a in ("kvm", "tcg") if a in b.accels]:
+        d = b.ctx.tmpdir()
+        # (chardev id "gdb" is taken by QEMU's -gdb)
+        extra = ["-chardev", f"socket,id=com2,path={d}/u.sock,server=on,wait=off",
+                 "-device", "isa-serial,chardev=com2,iobase=0x2f8,irq=3",
+                 "-device", "virtio-serial-device,max_ports=2",
+                 "-chardev", f"socket,id=gdbv,path={d}/v.sock,server=on,wait=off",
+                 "-device", "virtserialport,chardev=gdbv,name=org.ukscope.gdb",
+                 "-gdb", f"unix:{d}/q.sock,server=on,wait=off"]
+        vm = harness.boot(b.ctx, b.build / "kernel.elf", accel=accel, smp=1, mem=64,
+                          timeout=30 * b.ctx.scale(accel), extra_args=extra,
+                          until=r"gdb: also listening")
+        res = {}
+        n = size[accel]
+        for name, sock in (("uart", "u.sock"), ("virtio", "v.sock"), ("qemu", "q.sock")):
+            script = d / f"{name}.gdb"
+            script.write_text(f"""set pagination off
+set confirm off
+target remote {d}/{sock}
+python import time; _t = time.monotonic()
+dump binary memory {d}/{name}.bin 0x800000 {0x800000 + n:#x}
+python print("DUMP_S %f" % (time.monotonic() - _t))
+python
+_t = time.monotonic()
+for _i in range({rtts}):
+    gdb.execute("maint packet qC", to_string=True)
+print("RTT_US %f" % ((time.monotonic() - _t) / {rtts} * 1e6))
+end
+detach
+""")
+            p = subprocess.run(["gdb", "-q", "-nx", "-batch", "-x", str(script),
+                                str(b.build / "kernel.elf")], capture_output=True, text=True,
+                               timeout=600)
+            m1 = re.search(r"DUMP_S ([0-9.]+)", p.stdout)
+            m2 = re.search(r"RTT_US ([0-9.]+)", p.stdout)
+            ok = m1 and m2 and (d / f"{name}.bin").stat().st_size == n
+            if not ok:
+                print(f"  {accel} {name}: failed\n{p.stdout[-500:]}{p.stderr[-500:]}")
+                continue
+            res[name] = {"dump_s": float(m1.group(1)), "rtt_us": float(m2.group(1))}
+        vm.kill()
+        # Port-I/O floor: guest time per byte written to COM2.
+        fb = 65536 if accel == "tcg" else 8192
+        vm = harness.boot(b.ctx, b.build / "kernel-test.elf", accel=accel,
+                          cmdline=f"test=gdb_uart_floor panic=exit floor_bytes={fb}",
+                          timeout=60 * b.ctx.scale(accel),
+                          extra_args=["-chardev", f"socket,id=f,path={d}/f.sock,server=on,wait=off",
+                                      "-device", "isa-serial,chardev=f,iobase=0x2f8,irq=3"])
+        m = re.search(r"gdb_uart_floor: \d+ bytes in \d+ ns, (\d+) ns/byte", vm.output)
+        ns_byte = int(m.group(1)) if m else None
+        res["uart_ns_per_byte"] = ns_byte
+        if ns_byte and "uart" in res:
+            # A dump moves 2 hex chars per byte plus ~6 framing bytes per packet.
+            wire = 2 * n + 6 * (n // 8192 + 1)
+            res["uart_floor_s"] = wire * ns_byte / 1e9
+        result["accels"][accel] = res
+        q = res.get("qemu", {}).get("dump_s")
+        for name in ("uart", "virtio", "qemu"):
+            if name in res:
+                r = res[name]
+                ratio = f"{r['dump_s'] / q:.2f}x" if q else "-"
+                extra_col = ""
+                if name == "uart" and res.get("uart_floor_s"):
+                    extra_col = f"{r['dump_s'] / res['uart_floor_s']:.2f}x floor"
+                rows.append([accel, name, f"{n >> 10} KiB", f"{r['dump_s']:.3f}", ratio,
+                             f"{r['rtt_us']:.0f}", extra_col])
+        rows.append([accel, "UART byte", "", f"{ns_byte} ns" if ns_byte else "?", "", "",
+                     f"floor {res.get('uart_floor_s', 0):.3f} s"])
+    print()
+    print_table(["accel", "transport", "dump", "seconds", "vs qemu", "RTT us", "note"], rows)
+    print()
+    return result
+
+
 SECTIONS = [
     ("boot", bench_boot),
     ("vcon", bench_vcon),
+    ("gdb", bench_gdb),
 ]
 
 

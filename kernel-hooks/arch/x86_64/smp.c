@@ -97,6 +97,8 @@ void smp_start(void)
     want = (unsigned)UK_MIN(UK_MIN((uint64_t)want, limit), (uint64_t)UK_CPU_MAX);
     if (want == 0)
         want = 1;
+    /* The boot CPU is online too: uk_ipi_nmi_others() from an AP must reach it. */
+    __atomic_store_n(&percpu_area[0].online, true, __ATOMIC_RELEASE);
     for (unsigned i = 1; i < want; i++) {
         if (!start_ap(i)) {
             uk_warn("smp: CPU %u did not start", i);

@@ -1,0 +1,257 @@
+"""End-to-end: real gdb (batch mode) against the in-guest stub over COM2.
+
+The demo image (build/kernel.elf) runs its workload; gdb attaches through
+the unix socket wired to COM2.  TCG runs the full scenario; under KVM (the
+emulated kvm_pvm here) a light subset: attach, threads, backtraces, detach.
+"""
+import re
+import signal
+import subprocess
+import time
+
+from harness import Skip, boot
+
+GDB = "gdb"
+
+
+def _boot(t, accel, smp, cmdline="", image="kernel.elf", virtio=False):
+    d = t.tmpdir()
+    sock = d / "gdb.sock"
+    extra = ["-chardev", f"socket,id=gdb,path={sock},server=on,wait=off",
+             "-device", "isa-serial,chardev=gdb,iobase=0x2f8,irq=3"]
+    if virtio:
+        sock = d / "gdbv.sock"
+        extra += ["-device", "virtio-serial-device,max_ports=2",
+                  "-chardev", f"socket,id=gdbv,path={sock},server=on,wait=off",
+                  "-device", "virtserialport,chardev=gdbv,name=org.ukscope.gdb"]
+    vm = boot(t, t.build / image, cmdline=cmdline, smp=smp, mem=64, accel=accel,
+              timeout=30 * t.scale(accel), extra_args=extra,
+              until=r"gdb: also listening|PANIC" if virtio else r"gdb: stub ready|PANIC")
+    return vm, sock, d
+
+
+def _gdb(t, d, sock, script, timeout, image="kernel.elf", sigint_after=None):
+    f = d / "script.gdb"
+    f.write_text("set pagination off\nset confirm off\nset remotetimeout 30\n"
+                 f"target remote {sock}\n" + script)
+    t0 = time.monotonic()
+    p = subprocess.Popen([GDB, "-q", "-nx", "-batch", "-x", str(f), str(t.build / image)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if sigint_after is not None:
+        # What Ctrl-C does: gdb sends 0x03 to the running target.
+        time.sleep(sigint_after)
+        p.send_signal(signal.SIGINT)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+        out += "\n(gdb timed out)"
+    t.log(f"gdb ({time.monotonic() - t0:.1f}s):\n{out}")
+    return out
+
+
+def _threads_and_bt(t, accel, smp):
+    vm, sock, d = _boot(t, accel, smp)
+    time.sleep(0.5 * t.scale(accel))  # let the workload run a while before attaching
+    out = _gdb(t, d, sock, "info threads\nthread apply all bt\ndetach\n",
+               timeout=60 * t.scale(accel))
+    names = ["idle0", "producer", "consumer", "ticker"] + [f"cruncher{i}" for i in range(smp)]
+    for name in names:
+        assert re.search(rf'Thread \d+ "{name}"', out), f"thread {name} missing\n{out}"
+    if smp > 1:
+        assert '"idle1"' in out, out
+    # A sleeping thread's backtrace comes from its saved context.
+    assert re.search(r"in uk_sleep_ns .*\n#\d+ .* in (producer|cruncher|ticker) ", out), out
+    assert re.search(r"\bconsumer \(arg=", out) and "arch_thread_start" in out, out
+    assert "detached" in out, out
+    # Detach resumed the guest: the workload keeps logging, and gdb can re-attach.
+    out2 = _gdb(t, d, sock, "print demo_iterations\ndetach\n", timeout=60 * t.scale(accel))
+    assert re.search(r"\$1 = \d+", out2), out2
+    assert vm.running, vm.describe()
+    vm.kill()
+
+
+def test_gdb_attach_threads_bt(t, accel):
+    _threads_and_bt(t, accel, 1)
+
+
+def test_gdb_attach_smp4(t):
+    _threads_and_bt(t, "tcg", 4)
+
+
+def test_gdb_break_step_watch(t):
+    # smp=2: the hit may be on either CPU; the other is stopped by NMI.
+    # (smp=4 attach is covered above; 4 spinning vCPUs on this 2-core host
+    # under a parallel test run starve the stub's vCPU.)
+    vm, sock, d = _boot(t, "tcg", 2)
+    out = _gdb(t, d, sock, """\
+break demo_work_item
+continue
+bt 3
+next
+next
+delete
+hbreak demo_work_item
+continue
+delete
+watch demo_iterations
+continue
+delete
+print demo_iterations
+set var demo_iterations = 1000000
+print demo_iterations
+print $rip
+set var $rax = 0x1234
+print/x $rax
+monitor help
+monitor threads
+monitor build-id
+monitor dmesg 5
+detach
+""", timeout=60)
+    hits = re.findall(r'Thread \d+ "consumer" hit (Breakpoint 1|Breakpoint 2)', out)
+    assert hits == ["Breakpoint 1", "Breakpoint 2"], f"breakpoint hits {hits}\n{out}"
+    assert re.search(r"#1 .* in consumer \(", out), out
+    assert re.search(r"^32\s+return v \* 2654435761u;", out, re.M), "next did not step\n" + out
+    assert re.search(r"hit Hardware watchpoint 3: demo_iterations\s+Old value = (\d+)\s+"
+                     r"New value = (\d+)", out), out
+    assert "$2 = 1000000" in out, out
+    assert "$4 = 0x1234" in out, out
+    assert "commands: help, threads, dmesg" in out, out
+    assert re.search(r"consumer\s+running", out), out
+    assert re.search(r"[0-9a-f]{40}", out), out
+    assert "detached" in out, out
+    # Re-attach: the written counter is what the workload continued from.
+    out = _gdb(t, d, sock, "print demo_iterations\ndetach\n", timeout=60)
+    m = re.search(r"\$1 = (\d+)", out)
+    assert m and int(m.group(1)) >= 1000000, out
+    vm.kill()
+
+
+def test_gdb_ctrl_c(t):
+    vm, sock, d = _boot(t, "tcg", 2)
+    t0 = time.monotonic()
+    # gdb's `interrupt` (what Ctrl-C does: send 0x03) from a timer while the
+    # synchronous `continue` runs gdb's event loop.
+    out = _gdb(t, d, sock, """\
+python
+import threading, time
+def _later():
+    time.sleep(1.0)
+    gdb.post_event(lambda: gdb.execute("interrupt"))
+threading.Thread(target=_later, daemon=True).start()
+end
+continue
+print $pc
+info threads
+detach
+""", timeout=60)
+    assert re.search(r"Thread \d+ .* received signal SIGINT", out), out
+    assert re.search(r"\$1 = .*0x[0-9a-f]+", out), out
+    assert "detached" in out, out
+    vm.kill()
+
+
+def test_gdb_postmortem(t):
+    # An induced page fault (guest test exc_pf) with the stub taking over.
+    vm, sock, d = _boot(t, "tcg", 1, cmdline="test=exc_pf gdb=postmortem",
+                        image="kernel-test.elf")
+    if not vm._wait_output(r"post-mortem: waiting", time.monotonic() + 20):
+        vm.kill()
+        raise AssertionError("no post-mortem wait\n" + vm.describe())
+    out = _gdb(t, d, sock, "bt 3\ninfo threads\ncontinue\ndetach\n", timeout=60,
+               image="kernel-test.elf")
+    assert "SIGSEGV" in out, out
+    assert re.search(r"#0 .*fault_site_pf", out), out
+    assert '"main"' in out, out
+    vm.kill()
+
+
+def test_ukctl_gdb_helper(t):
+    """ukctl gdb: image + socket from instance.json; uk-gdb.py reads the
+    thread table and the log ring from memory."""
+    import json
+    vm, sock, d = _boot(t, "tcg", 2)
+    (d / "instance.json").write_text(json.dumps(
+        {"image": str(t.build / "kernel.elf"), "gdb_socket": str(sock)}))
+    script = d / "batch.gdb"
+    script.write_text("uk threads\nuk dmesg 5\ndetach\n")
+    ukctl = str(t.build / "bin" / "ukctl")
+    p = subprocess.run([ukctl, "gdb", str(d), "--batch-file", str(script)],
+                       capture_output=True, text=True, timeout=60)
+    out = p.stdout + p.stderr
+    t.log(out)
+    assert p.returncode == 0, out
+    assert re.search(r"\d+ consumer\s+(running|runnable|blocked|sleeping)", out), out
+    assert re.search(r"\d+ cruncher1 ", out), out
+    assert "demo: 5 threads started" in out or "ukscope: ready" in out, out
+    assert "detached" in out, out
+    vm.kill()
+    # Usage and missing-file errors.
+    p = subprocess.run([ukctl, "gdb"], capture_output=True, text=True)
+    assert p.returncode == 2 and "Usage" in p.stderr, p.stderr
+    p = subprocess.run([ukctl, "gdb", str(d), "--transport", "carrier-pigeon"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2, p.stderr
+    empty = t.tmpdir()
+    p = subprocess.run([ukctl, "gdb", str(empty)], capture_output=True, text=True)
+    assert p.returncode == 1 and "ukctl: Failed to read" in p.stderr, p.stderr
+    (empty / "instance.json").write_text('{"image": "x"}')
+    p = subprocess.run([ukctl, "gdb", str(empty)], capture_output=True, text=True)
+    assert p.returncode == 1 and "gdb_socket" in p.stderr, p.stderr
+
+
+def test_gdb_virtio(t):
+    """The same protocol over the virtio-console port, then COM2 again."""
+    vm, sock, d = _boot(t, "tcg", 2, virtio=True)
+    out = _gdb(t, d, sock, """\
+info threads
+break demo_work_item
+continue
+bt 2
+delete
+x/4xb &demo_iterations
+detach
+""", timeout=60)
+    assert re.search(r'Thread \d+ "cruncher1"', out), out
+    assert re.search(r'"consumer" hit Breakpoint 1, demo_work_item', out), out
+    assert re.search(r"#1 .* in consumer \(", out), out
+    assert "detached" in out, out
+    out = _gdb(t, d, d / "gdb.sock", "info threads\ndetach\n", timeout=60)
+    assert '"consumer"' in out and "detached" in out, out
+    vm.kill()
+
+
+def test_gdb_kvm_breakpoints(t):
+    """Under kvm (kvm_pvm here: int3 is fatal) the default ud2 breakpoints and
+    DR0-3 instruction breakpoints must work.  Data watchpoints do not fire
+    under kvm_pvm's emulator (docs/gdb.md) and are covered under TCG."""
+    if "kvm" not in t.accels:
+        raise Skip("no kvm on this host")
+    vm, sock, d = _boot(t, "kvm", 1)
+    out = _gdb(t, d, sock, """\
+break demo_work_item
+continue
+delete
+hbreak demo_work_item
+continue
+delete
+detach
+""", timeout=60 * t.scale("kvm"))
+    hits = re.findall(r'Thread \d+ "consumer" hit (Breakpoint 1|Breakpoint 2)', out)
+    assert hits == ["Breakpoint 1", "Breakpoint 2"], f"breakpoint hits {hits}\n{out}"
+    assert "detached" in out, out
+    assert vm.running, vm.describe()
+    vm.kill()
+
+
+def test_gdb_uart_floor_smoke(t):
+    """The bench's port-I/O floor probe runs and reports a figure."""
+    from harness import guest_test
+    d = t.tmpdir()
+    vm = guest_test(t, "gdb_uart_floor", "tcg", cmdline="floor_bytes=1024", extra_args=[
+        "-chardev", f"socket,id=f,path={d}/f.sock,server=on,wait=off",
+        "-device", "isa-serial,chardev=f,iobase=0x2f8,irq=3"])
+    m = re.search(r"gdb_uart_floor: 1024 bytes in \d+ ns, (\d+) ns/byte", vm.output)
+    assert m and int(m.group(1)) > 0, vm.describe()
