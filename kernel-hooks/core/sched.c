@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uk/cmdline.h>
+#include <uk/trace_hooks.h>
 #include <uk/klog.h>
 #include <uk/mem.h>
 #include <uk/panic.h>
@@ -117,6 +118,7 @@ void sched_make_runnable(struct uk_thread *t, uk_result why)
     t->wake_ns = 0;
     t->wait_result = why;
     t->state = UK_THREAD_RUNNABLE;
+    UK_TRACE(THREAD_WAKE, t->tid, t->cpu);
     rq_push(t);
     unsigned me = uk_cpu_id();
     uint32_t idle = idle_mask & ~(1u << me);
@@ -204,6 +206,7 @@ static void schedule_locked(void)
     pc->switches++;
     pc->current = next;
     uk_thread_table.current[pc->index] = (uint64_t)(uintptr_t)next;
+    UK_TRACE(SCHED_SWITCH, prev->tid, next->tid);
     arch_switch(&prev->ctx, &next->ctx);
 }
 
@@ -232,6 +235,7 @@ void timer_interrupt(struct uk_trap_frame *tf)
     pc->ticks++;
     sched_run_tick_hooks(tf);
     uint64_t now = uk_time_ns();
+    UK_TRACE(TIMER, pc->ticks, now);
     uk_spin_lock(&sched_lock);
     wake_sleepers(now);
     if (pc->current == pc->idle ? rq_has_work(pc->index) : now >= pc->slice_end_ns)
@@ -308,6 +312,7 @@ uk_result uk_thread_create(const char *name, uk_thread_fn fn, void *arg,
     t->ctx.r13 = t->arg;
     t->ctx.rbp = 0;
     t->state = UK_THREAD_BLOCKED;
+    UK_TRACE(THREAD_CREATE, t->tid, uk_tp_str8(t->name));
     sched_make_runnable(t, UK_OK);
     uk_spin_unlock_irqrestore(&sched_lock, flags);
     if (out)
@@ -324,6 +329,7 @@ void uk_thread_exit(void)
     uk_spin_lock(&jq->lock);
     uk_spin_lock(&sched_lock);
     self->state = UK_THREAD_EXITED;
+    UK_TRACE(THREAD_EXIT, self->tid, 0);
     waitq_wake_locked(jq, ~0u);
     uk_spin_unlock(&jq->lock);
     schedule_locked();
@@ -374,6 +380,7 @@ void uk_sleep_ns(uint64_t ns)
     unsigned long flags = uk_spin_lock_irqsave(&sched_lock);
     self->wake_ns = uk_time_ns() + ns;
     self->state = UK_THREAD_SLEEPING;
+    UK_TRACE(THREAD_SLEEP, self->tid, ns);
     sleep_insert(self);
     schedule_locked();
     uk_spin_unlock_irqrestore(&sched_lock, flags);
