@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "run.h"
+#include "trace_cmd.h"
 #include "util.h"
 
 static const char usage[] =
@@ -12,6 +13,7 @@ static const char usage[] =
     "  run [OPTIONS] IMAGE   boot a unikernel under QEMU microvm (see ukctl run --help)\n"
     "  stop [--keep] DIR     quit a (detached) instance and clean up its run dir\n"
     "  list [PARENT]         list instances and whether they are alive\n"
+    "  trace RUN_DIR         capture the guest's trace rings (see docs/tracing.md)\n"
     "\n"
     "See docs/ukctl.md.\n";
 
@@ -24,6 +26,7 @@ static const struct command commands[] = {
     {"run", run_main},
     {"stop", stop_main},
     {"list", list_main},
+    {"trace", trace_main},
 };
 
 int main(int argc, char **argv)

@@ -40,7 +40,7 @@ enum uk_tp_field_type {
     X(THREAD_CREATE, "thread_create", "sched", "tid", U64, "name", STR8)                           \
     X(THREAD_EXIT, "thread_exit", "sched", "tid", U64, "", NONE)                                   \
     X(THREAD_SLEEP, "thread_sleep", "sched", "tid", U64, "ns", U64)                                \
-    X(THREAD_WAKE, "thread_wake", "sched", "tid", U64, "cpu", U64)                                 \
+    X(THREAD_WAKE, "thread_wake", "sched", "tid", U64, "cpu", S64)                                 \
     X(VIRTIO_NOTIFY, "virtio_notify", "virtio", "base", HEX, "queue", U64)                         \
     X(VIRTIO_COMPLETE, "virtio_complete", "virtio", "base", HEX, "status", HEX)                    \
     X(KLOG, "klog", "log", "seq", U64, "level", U64)                                               \
