@@ -140,14 +140,14 @@ static int put(struct ctf *c, const void *p, size_t n)
 
 #define PUTV(c, v) put((c), &(v), sizeof(v))
 
-/* Write one packet of ring i holding ev[0..n). */
-static int packet(struct tout *o, unsigned i, const struct utr_event *ev, size_t n)
+/* Write one packet of ring i holding ev[0..n), reporting `lost` so far. */
+static int packet(struct tout *o, unsigned i, const struct utr_event *ev, size_t n, uint64_t lost)
 {
     struct ctf *c = o->priv;
     c->len = 0;
     uint32_t magic = CTF_MAGIC, sid = 0, cpu = o->t->rings[i].desc.cpu;
     uint64_t tb = n ? ev[0].ns : c->last_ts[i], te = n ? ev[n - 1].ns : c->last_ts[i];
-    uint64_t zero = 0, lost = utr_ring_lost(o->t, i);
+    uint64_t zero = 0;
     if (tb < c->last_ts[i])
         tb = c->last_ts[i];
     int rc = PUTV(c, magic) | PUTV(c, sid) | PUTV(c, tb) | PUTV(c, te) | PUTV(c, zero) |
@@ -197,7 +197,14 @@ int tout_ctf_pass(struct tout *o, const struct utr_event *ev, size_t n)
             continue;
         if (k > start || utr_ring_lost(o->t, i) != o->last_lost[i]) {
             o->lost_reported += utr_ring_lost(o->t, i) - o->last_lost[i];
-            if (packet(o, i, ev + start, k - start))
+            /* babeltrace2 counts discarded events between packets: an empty
+             * first packet lets it report the exact number from the start. */
+            if (!c->packets[i] && utr_ring_lost(o->t, i)) {
+                c->last_ts[i] = k > start ? ev[start].ns : 0;
+                if (packet(o, i, NULL, 0, 0))
+                    return -1;
+            }
+            if (packet(o, i, ev + start, k - start, utr_ring_lost(o->t, i)))
                 return -1;
         }
     }
@@ -211,7 +218,7 @@ int tout_ctf_finish(struct tout *o)
     for (unsigned i = 0; i < o->t->nrings; i++) {
         if (!c->stream[i])
             continue;
-        if (!c->packets[i] && packet(o, i, NULL, 0)) /* every stream file gets a packet */
+        if (!c->packets[i] && packet(o, i, NULL, 0, 0)) /* every stream file gets a packet */
             rc = -1;
         if (fclose(c->stream[i]))
             rc = rc ? rc : tout_fail(o, "cannot write a CTF stream");

@@ -58,9 +58,9 @@ _Static_assert(sizeof(struct uk_trace_rec) == 32, "record is one 32-byte slot");
 
 static inline uint32_t uk_trace_commit_tag(uint64_t h)
 {
-    /* 0 (fresh memory) only for h == 2^32-1 mod 2^32, by when the slot has
-     * been written in earlier laps. */
-    return (uint32_t)(h + 1);
+    /* Odd, so never 0 (fresh memory); distinct for reservations less than
+     * 2^31 apart, so a slot's previous lap (nslots <= 2^24 earlier) never matches. */
+    return ((uint32_t)h << 1) | 1;
 }
 
 /* Per-ring descriptor; one cache line so CPUs do not share lines. */
