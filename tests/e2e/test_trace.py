@@ -162,6 +162,10 @@ def test_trace_live_demo(t, accel):
         assert r2.returncode == 0, r2.stderr
         n = int(re.search(r"(\d+) events", r2.stdout).group(1))
         assert len([l for l in bt2(run_dir / "t.ctf") if "cpu_id" in l]) == n
+        r3 = ukctl(t, "trace", run_dir, "-o", run_dir / "t.pftrace")
+        assert r3.returncode == 0, r3.stderr
+        pf = pf_decode(run_dir / "t.pftrace")
+        assert "TYPE_SLICE_BEGIN" in pf and 'name: "sched_switch"' in pf
         # --follow drains until SIGINT.
         p = subprocess.Popen([str(t.build / "bin" / "ukctl"), "trace", str(run_dir), "--follow",
                               "--format", "json", "-o", str(run_dir / "f.json")],
@@ -193,3 +197,34 @@ def test_trace_after_panic(t):
         assert klog and any(e["name"] == "sched_switch" for e in ev), r.stdout
     finally:
         stop(t, run_dir)
+
+
+def pf_decode(path):
+    with open(path, "rb") as f:
+        r = subprocess.run(["protoc", f"--proto_path={REPO / 'tracing' / 'host'}",
+                            "--decode=ukscope.perfetto.Trace", "perfetto_trace.proto"],
+                           stdin=f, capture_output=True, cwd=str(REPO / "tracing" / "host"),
+                           timeout=60)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    return r.stdout.decode()
+
+
+def test_trace_perfetto_exact(t):
+    d = t.tmpdir()
+    r = ukctl(t, "trace", "--from-core", SEED, "-o", d / "t.pftrace")  # perfetto is the default
+    assert r.returncode == 0, r.stderr
+    text = pf_decode(d / "t.pftrace")
+    assert text.count("track_event {") == SEED_EVENTS, text[:2000]
+    assert text.count('name: "sched_switch"') == SEED_EVENTS
+    vals = sorted(int(v) for v in re.findall(r'uint_value: (\d+)\s+name: "prev_tid"', text))
+    assert vals == list(range(SEED_EVENTS)), vals
+    assert 'name: "CPU 1"' in text and "previous_packet_dropped" not in text
+    # Ring 0 claims 2 more reservations than it committed: 2 torn, 10 read.
+    img = bytearray(SEED.read_bytes())
+    img[RINGS_ADDR:RINGS_ADDR + 8] = (12).to_bytes(8, "little")
+    (d / "torn.bin").write_bytes(img)
+    r = ukctl(t, "trace", "--from-core", d / "torn.bin", "-o", d / "l.pftrace")
+    assert r.returncode == 0 and "lost 2 (overwritten 0, torn 2" in r.stdout, r.stdout
+    text = pf_decode(d / "l.pftrace")
+    assert text.count("track_event {") == SEED_EVENTS
+    assert text.count("previous_packet_dropped: true") == 1, text
