@@ -25,7 +25,7 @@
 #define FOLLOW_INTERVAL_MS 100
 
 static const char usage[] =
-    "Usage: ukctl trace [RUN_DIR] [--format perfetto|json|ctf] [-o OUT] [--from-core FILE] "
+    "Usage: ukctl trace [RUN_DIR] [--format perfetto|json|ctf|none] [-o OUT] [--from-core FILE] "
     "[--follow]\n";
 
 static volatile sig_atomic_t interrupted;
@@ -77,7 +77,10 @@ static int ram_path(const char *run_dir, char *buf, size_t len)
 
 static const char *default_out(enum tout_format f)
 {
-    return f == TOUT_JSON ? "trace.json" : f == TOUT_CTF ? "trace.ctf" : "trace.perfetto-trace";
+    return f == TOUT_JSON  ? "trace.json"
+           : f == TOUT_CTF ? "trace.ctf"
+           : f == TOUT_NULL ? "-"
+                            : "trace.perfetto-trace";
 }
 
 int trace_main(int argc, char **argv)
@@ -110,8 +113,10 @@ int trace_main(int argc, char **argv)
                 fmt = TOUT_CTF;
             else if (!strcmp(optarg, "perfetto"))
                 fmt = TOUT_PERFETTO;
+            else if (!strcmp(optarg, "none"))
+                fmt = TOUT_NULL;
             else {
-                ukctl_err("unknown trace format '%s' (perfetto, json, ctf)", optarg);
+                ukctl_err("unknown trace format '%s' (perfetto, json, ctf, none)", optarg);
                 return UKCTL_EXIT_USAGE;
             }
             break;

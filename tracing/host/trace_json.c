@@ -3,9 +3,13 @@
  * chrome://tracing open).  Process 0 has one track per CPU carrying every
  * tracepoint as an instant; process 1 has one track per guest thread with
  * the workload's spans (B/E) and counters (C).  Losses are "lost N" global
- * instants.  Timestamps: microseconds of guest time.
+ * instants.  Timestamps: microseconds of guest time.  Streamed: each event
+ * is built and encoded with jansson, then written (no tree of the whole trace,
+ * so --follow runs in constant memory).
  */
 #include <jansson.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "trace_out.h"
@@ -13,10 +17,21 @@
 #define PID_CPUS 0
 #define PID_THREADS 1
 
+struct jout {
+    FILE *f;
+    bool first;
+};
+
 static int add(struct tout *o, json_t *ev)
 {
-    if (!ev || json_array_append_new(o->priv, ev))
+    struct jout *j = o->priv;
+    if (!ev)
         return tout_fail(o, "out of memory building JSON");
+    int rc = fputs(j->first ? "\n" : ",\n", j->f) < 0 || json_dumpf(ev, j->f, JSON_COMPACT);
+    json_decref(ev);
+    j->first = false;
+    if (rc)
+        return tout_fail(o, "cannot write %s", o->path);
     return 0;
 }
 
@@ -28,9 +43,15 @@ static int meta(struct tout *o, int pid, uint64_t tid, const char *what, const c
 
 int tout_json_begin(struct tout *o)
 {
-    o->priv = json_array();
-    if (!o->priv)
+    struct jout *j = calloc(1, sizeof(*j));
+    if (!j)
         return tout_fail(o, "out of memory");
+    o->priv = j;
+    j->first = true;
+    j->f = fopen(o->path, "w");
+    if (!j->f)
+        return tout_fail(o, "cannot create %s: %s", o->path, strerror(errno));
+    fputs("{\"traceEvents\":[", j->f);
     if (meta(o, PID_CPUS, 0, "process_name", "guest CPUs") ||
         meta(o, PID_THREADS, 0, "process_name", "guest threads"))
         return -1;
@@ -118,14 +139,16 @@ int tout_json_pass(struct tout *o, const struct utr_event *ev, size_t n)
 
 int tout_json_finish(struct tout *o)
 {
-    json_t *root = json_pack("{s:o,s:s,s:{s:I,s:i,s:s}}", "traceEvents", o->priv, "displayTimeUnit",
-                             "ns", "metadata", "tsc_hz", (json_int_t)o->t->hdr.tsc_hz, "ncpus",
-                             o->t->hdr.ncpus, "clock", "guest ns since PVH entry");
+    struct jout *j = o->priv;
+    json_t *md = json_pack("{s:I,s:i,s:s}", "tsc_hz", (json_int_t)o->t->hdr.tsc_hz, "ncpus",
+                           o->t->hdr.ncpus, "clock", "guest ns since PVH entry");
+    int rc = !md || fputs("\n],\"displayTimeUnit\":\"ns\",\"metadata\":", j->f) < 0 ||
+             json_dumpf(md, j->f, JSON_COMPACT) || fputs("}\n", j->f) < 0;
+    json_decref(md);
+    if (fclose(j->f))
+        rc = 1;
+    free(j);
     o->priv = NULL;
-    if (!root)
-        return tout_fail(o, "out of memory");
-    int rc = json_dump_file(root, o->path, JSON_COMPACT);
-    json_decref(root);
     if (rc)
         return tout_fail(o, "cannot write %s", o->path);
     return 0;

@@ -16,6 +16,7 @@ enum tout_format {
     TOUT_PERFETTO,
     TOUT_JSON,
     TOUT_CTF,
+    TOUT_NULL, /* drain and count only (benchmarks, summaries) */
 };
 
 #define TOUT_MAX_CPUS UK_TRACE_MAX_RINGS
