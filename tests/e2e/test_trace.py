@@ -228,3 +228,16 @@ def test_trace_perfetto_exact(t):
     text = pf_decode(d / "l.pftrace")
     assert text.count("track_event {") == SEED_EVENTS
     assert text.count("previous_packet_dropped: true") == 1, text
+
+
+def test_trace_guest_control(t, accel):
+    from harness import guest_test
+    guest_test(t, "trace_control", accel, smp=2)
+
+
+def test_trace_guest_bench(t, accel):
+    from harness import guest_test
+    n = 300 if accel == "kvm" else 20000
+    vm = guest_test(t, "trace_bench", accel, smp=2, cmdline=f"trace_bench_n={n}")
+    m = re.search(r"TRACE_BENCH cpus=2 n=\d+ enabled_ps=(\d+) disabled_ps=(\d+)", vm.output)
+    assert m and int(m.group(1)) > int(m.group(2)), vm.output[-1500:]
