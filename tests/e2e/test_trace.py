@@ -148,14 +148,14 @@ def test_trace_live_demo(t, accel):
                 ev = json_events(out)
                 cpus = {e["tid"] for e in ev if e["name"] == "sched_switch"}
                 spans = [e for e in ev if e["name"] == "crunch" and e["ph"] in "BE"]
-                if cpus == set(range(smp)) and len(spans) >= 2 * smp:
+                work = any(e["name"] == "work" for e in ev)
+                if cpus == set(range(smp)) and len(spans) >= 2 * smp and work:
                     break
             assert time.time() < deadline, f"no full trace: {r.stderr} {r.stdout}"
             time.sleep(0.5)
         for cpu in range(smp):
             ts = [e["ts"] for e in ev if e["pid"] == 0 and e["tid"] == cpu]
             assert ts == sorted(ts), f"CPU {cpu}: timestamps not monotonic"
-        assert any(e["name"] == "work" for e in ev) or accel == "kvm"
         assert "lost" in r.stdout
         # The guest is still running (never stopped): the ring heads move on.
         r2 = ukctl(t, "trace", run_dir, "--format", "ctf", "-o", run_dir / "t.ctf")

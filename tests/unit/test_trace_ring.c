@@ -22,9 +22,9 @@
 #include "trace_image.h"
 #include "trace_reader.h"
 
-#define NWRITERS 4
+#define NWRITERS   4
 #define PER_WRITER 300000
-#define KEY 0x5bd1e9955bd1e995ULL
+#define KEY        0x5bd1e9955bd1e995ULL
 
 static struct trace_image img;
 static volatile int stop_signals;
@@ -194,15 +194,34 @@ static void test_lying_headers(void **state)
         struct utr_mem m = {img.mem, img.size};
         struct uk_trace_header *h = img.hdr;
         switch (k) {
-        case 0: h->version = 99; break;
-        case 1: h->self = 0x5000; break;
-        case 2: h->nrings = 100000; break;
-        case 3: h->tsc_hz = 0; break;
-        case 4: h->tp_addr = ~0ULL - 10; break;
-        case 5: h->rings_addr = img.size - 8; break;
-        case 6: h->ntps = 0xffffffff; break;
-        case 7: img.rings[0].nslots = 1u << 31; img.rings[1].slots_addr = img.size; break;
-        case 8: m.size = IMG_HDR + 10; break;
+        case 0:
+            h->version = 99;
+            break;
+        case 1:
+            h->self = 0x5000;
+            break;
+        case 2:
+            h->nrings = 100000;
+            break;
+        case 3:
+            h->tsc_hz = 0;
+            break;
+        case 4:
+            h->tp_addr = ~0ULL - 10;
+            break;
+        case 5:
+            h->rings_addr = img.size - 8;
+            break;
+        case 6:
+            h->ntps = 0xffffffff;
+            break;
+        case 7:
+            img.rings[0].nslots = 1u << 31;
+            img.rings[1].slots_addr = img.size;
+            break;
+        case 8:
+            m.size = IMG_HDR + 10;
+            break;
         }
         assert_int_equal(utr_open(&t, &m, IMG_HDR), -1);
         assert_true(strlen(t.err) > 0);
@@ -256,8 +275,8 @@ static void test_seed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_discard),        cmocka_unit_test(test_find),
-        cmocka_unit_test(test_lying_headers),  cmocka_unit_test(test_garbage_records),
+        cmocka_unit_test(test_discard),          cmocka_unit_test(test_find),
+        cmocka_unit_test(test_lying_headers),    cmocka_unit_test(test_garbage_records),
         cmocka_unit_test(test_stress_overwrite), cmocka_unit_test(test_seed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,9 +11,9 @@
 
 #include "uk_trace_ring.h"
 
-#define IMG_HDR 0x1000
+#define IMG_HDR   0x1000
 #define IMG_RINGS 0x2000
-#define IMG_TPS 0x3000
+#define IMG_TPS   0x3000
 #define IMG_SLOTS 0x4000
 
 struct trace_image {

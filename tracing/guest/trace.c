@@ -21,7 +21,7 @@
 #include "trace_guest.h"
 #include "uk_trace_ring.h"
 
-#define BOOT_SLOTS 256
+#define BOOT_SLOTS  256
 #define DEFAULT_BUF (256 * 1024)
 #define DEFAULT_SET "sched,irq,timer,virtio,log,app"
 
@@ -122,10 +122,16 @@ static void trace_init(void)
         }
         struct uk_trace_ring *b = &rings[2 * c + UK_TRACE_RING_BOOT];
         struct uk_trace_ring *m = &rings[2 * c + UK_TRACE_RING_MAIN];
-        *b = (struct uk_trace_ring){.slots_addr = (uintptr_t)boot_slots[c], .nslots = BOOT_SLOTS,
-                                    .mode = UK_TRACE_DISCARD, .cpu = c, .kind = UK_TRACE_RING_BOOT};
-        *m = (struct uk_trace_ring){.slots_addr = (uintptr_t)main_slots[c], .nslots = nslots,
-                                    .mode = mode, .cpu = c, .kind = UK_TRACE_RING_MAIN};
+        *b = (struct uk_trace_ring){.slots_addr = (uintptr_t)boot_slots[c],
+                                    .nslots = BOOT_SLOTS,
+                                    .mode = UK_TRACE_DISCARD,
+                                    .cpu = c,
+                                    .kind = UK_TRACE_RING_BOOT};
+        *m = (struct uk_trace_ring){.slots_addr = (uintptr_t)main_slots[c],
+                                    .nslots = nslots,
+                                    .mode = mode,
+                                    .cpu = c,
+                                    .kind = UK_TRACE_RING_MAIN};
         in_boot[c] = 1;
     }
     tsc_base = uk_tsc_boot();
@@ -161,7 +167,7 @@ static void trace_init(void)
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     header.magic[1] = UK_TRACE_MAGIC1;
     __atomic_store_n(&header.magic[0], UK_TRACE_MAGIC0, __ATOMIC_RELEASE);
-    uk_info("trace: header at %p, %u CPUs x %u slots (%s), boot rings %u slots", (void *)&header,
-            n, nslots, mode == UK_TRACE_DISCARD ? "discard" : "overwrite", BOOT_SLOTS);
+    uk_info("trace: header at %p, %u CPUs x %u slots (%s), boot rings %u slots", (void *)&header, n,
+            nslots, mode == UK_TRACE_DISCARD ? "discard" : "overwrite", BOOT_SLOTS);
 }
 UK_INITCALL_EARLY(trace_init);

@@ -77,8 +77,8 @@ static int ram_path(const char *run_dir, char *buf, size_t len)
 
 static const char *default_out(enum tout_format f)
 {
-    return f == TOUT_JSON  ? "trace.json"
-           : f == TOUT_CTF ? "trace.ctf"
+    return f == TOUT_JSON   ? "trace.json"
+           : f == TOUT_CTF  ? "trace.ctf"
            : f == TOUT_NULL ? "-"
                             : "trace.perfetto-trace";
 }
@@ -120,11 +120,21 @@ int trace_main(int argc, char **argv)
                 return UKCTL_EXIT_USAGE;
             }
             break;
-        case 'o': out = optarg; break;
-        case 'c': core = optarg; break;
-        case 'F': follow = true; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return UKCTL_EXIT_USAGE;
+        case 'o':
+            out = optarg;
+            break;
+        case 'c':
+            core = optarg;
+            break;
+        case 'F':
+            follow = true;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fputs(usage, stderr);
+            return UKCTL_EXIT_USAGE;
         }
     }
     if (optind < argc)
@@ -186,7 +196,8 @@ int trace_main(int argc, char **argv)
     }
     do {
         b.n = 0;
-        if (utr_drain(&t, core != NULL, collect, &b) < 0) {
+        /* none: nothing to convert, so no copy into the pass buffer */
+        if (utr_drain(&t, core != NULL, fmt == TOUT_NULL ? NULL : collect, &b) < 0) {
             ukctl_err("Failed to drain the trace rings: %s", t.err);
             goto cleanup;
         }

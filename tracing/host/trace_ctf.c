@@ -25,10 +25,14 @@ struct ctf {
 static const char *ctf_type(uint8_t t)
 {
     switch (t) {
-    case UK_TPF_S64: return "int64_t";
-    case UK_TPF_HEX: return "uint64_hex_t";
-    case UK_TPF_STR8: return "string";
-    default: return "uint64_t";
+    case UK_TPF_S64:
+        return "int64_t";
+    case UK_TPF_HEX:
+        return "uint64_hex_t";
+    case UK_TPF_STR8:
+        return "string";
+    default:
+        return "uint64_t";
     }
 }
 
@@ -40,18 +44,21 @@ static int write_metadata(struct tout *o)
     if (!f)
         return tout_fail(o, "cannot create %s: %s", path, strerror(errno));
     const struct uk_trace_header *h = &o->t->hdr;
-    fprintf(f, "/* CTF 1.8 */\n\n"
-               "typealias integer { size = 8; align = 8; signed = false; } := uint8_t;\n"
-               "typealias integer { size = 16; align = 8; signed = false; } := uint16_t;\n"
-               "typealias integer { size = 32; align = 8; signed = false; } := uint32_t;\n"
-               "typealias integer { size = 64; align = 8; signed = false; } := uint64_t;\n"
-               "typealias integer { size = 64; align = 8; signed = false; base = 16; } := "
-               "uint64_hex_t;\n"
-               "typealias integer { size = 64; align = 8; signed = true; } := int64_t;\n\n"
-               "trace {\n\tmajor = 1;\n\tminor = 8;\n\tbyte_order = le;\n"
-               "\tpacket.header := struct {\n\t\tuint32_t magic;\n\t\tuint32_t stream_id;\n\t};\n};\n\n");
-    fprintf(f, "env {\n\tdomain = \"ukscope\";\n\ttracer_name = \"ukscope\";\n\ttsc_hz = %llu;\n"
-               "\tncpus = %u;\n\tbuild_id = \"",
+    fprintf(
+        f,
+        "/* CTF 1.8 */\n\n"
+        "typealias integer { size = 8; align = 8; signed = false; } := uint8_t;\n"
+        "typealias integer { size = 16; align = 8; signed = false; } := uint16_t;\n"
+        "typealias integer { size = 32; align = 8; signed = false; } := uint32_t;\n"
+        "typealias integer { size = 64; align = 8; signed = false; } := uint64_t;\n"
+        "typealias integer { size = 64; align = 8; signed = false; base = 16; } := "
+        "uint64_hex_t;\n"
+        "typealias integer { size = 64; align = 8; signed = true; } := int64_t;\n\n"
+        "trace {\n\tmajor = 1;\n\tminor = 8;\n\tbyte_order = le;\n"
+        "\tpacket.header := struct {\n\t\tuint32_t magic;\n\t\tuint32_t stream_id;\n\t};\n};\n\n");
+    fprintf(f,
+            "env {\n\tdomain = \"ukscope\";\n\ttracer_name = \"ukscope\";\n\ttsc_hz = %llu;\n"
+            "\tncpus = %u;\n\tbuild_id = \"",
             (unsigned long long)h->tsc_hz, h->ncpus);
     for (unsigned i = 0; i < h->build_id_len; i++)
         fprintf(f, "%02x", h->build_id[i]);
@@ -69,8 +76,9 @@ static int write_metadata(struct tout *o)
                "};\n\n");
     for (unsigned id = 0; id < o->t->ntps; id++) {
         const struct uk_trace_tp_meta *tp = &o->t->tps[id];
-        fprintf(f, "event {\n\tname = \"%s\";\n\tid = %u;\n\tstream_id = 0;\n"
-                   "\tfields := struct {\n",
+        fprintf(f,
+                "event {\n\tname = \"%s\";\n\tid = %u;\n\tstream_id = 0;\n"
+                "\tfields := struct {\n",
                 tp->name, id);
         for (unsigned k = 0; k < UK_TRACE_FIELDS; k++) {
             if (tp->field[k].type == UK_TPF_NONE)

@@ -14,7 +14,7 @@
 
 #include "trace_out.h"
 
-#define PID_CPUS 0
+#define PID_CPUS    0
 #define PID_THREADS 1
 
 struct jout {
@@ -37,8 +37,8 @@ static int add(struct tout *o, json_t *ev)
 
 static int meta(struct tout *o, int pid, uint64_t tid, const char *what, const char *name)
 {
-    return add(o, json_pack("{s:s,s:s,s:i,s:I,s:{s:s}}", "name", what, "ph", "M", "pid", pid,
-                            "tid", (json_int_t)tid, "args", "name", name));
+    return add(o, json_pack("{s:s,s:s,s:i,s:I,s:{s:s}}", "name", what, "ph", "M", "pid", pid, "tid",
+                            (json_int_t)tid, "args", "name", name));
 }
 
 int tout_json_begin(struct tout *o)
@@ -78,8 +78,8 @@ static int one_event(struct tout *o, const struct utr_event *ev)
                            : json_pack("{s:I,s:i}", "id", (json_int_t)ev->arg[1], "cpu", ev->cpu);
         const char *ph = ev->id == UK_TP_SPAN_BEGIN ? "B" : ev->id == UK_TP_SPAN_END ? "E" : "C";
         return add(o, json_pack("{s:s,s:s,s:s,s:f,s:i,s:I,s:o}", "name", s8, "cat", tp->category,
-                                "ph", ph, "ts", ts, "pid", PID_THREADS,
-                                "tid", (json_int_t)(tid ? tid : 100000 + ev->cpu), "args", args));
+                                "ph", ph, "ts", ts, "pid", PID_THREADS, "tid",
+                                (json_int_t)(tid ? tid : 100000 + ev->cpu), "args", args));
     }
     if (ev->id == UK_TP_THREAD_CREATE) {
         char name[48];

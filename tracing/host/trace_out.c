@@ -42,10 +42,14 @@ int tout_begin(struct tout *o, enum tout_format f, const char *path, const struc
     o->path = path;
     o->t = t;
     switch (f) {
-    case TOUT_JSON: return tout_json_begin(o);
-    case TOUT_CTF: return tout_ctf_begin(o);
-    case TOUT_PERFETTO: return tout_pf_begin(o);
-    case TOUT_NULL: return 0;
+    case TOUT_JSON:
+        return tout_json_begin(o);
+    case TOUT_CTF:
+        return tout_ctf_begin(o);
+    case TOUT_PERFETTO:
+        return tout_pf_begin(o);
+    case TOUT_NULL:
+        return 0;
     }
     return tout_fail(o, "unknown format");
 }
@@ -54,10 +58,14 @@ int tout_pass(struct tout *o, const struct utr_event *ev, size_t n)
 {
     o->events += n;
     switch (o->format) {
-    case TOUT_JSON: return tout_json_pass(o, ev, n);
-    case TOUT_CTF: return tout_ctf_pass(o, ev, n);
-    case TOUT_PERFETTO: return tout_pf_pass(o, ev, n);
-    case TOUT_NULL: return 0;
+    case TOUT_JSON:
+        return tout_json_pass(o, ev, n);
+    case TOUT_CTF:
+        return tout_ctf_pass(o, ev, n);
+    case TOUT_PERFETTO:
+        return tout_pf_pass(o, ev, n);
+    case TOUT_NULL:
+        return 0;
     }
     return -1;
 }
@@ -65,10 +73,14 @@ int tout_pass(struct tout *o, const struct utr_event *ev, size_t n)
 int tout_finish(struct tout *o)
 {
     switch (o->format) {
-    case TOUT_JSON: return tout_json_finish(o);
-    case TOUT_CTF: return tout_ctf_finish(o);
-    case TOUT_PERFETTO: return tout_pf_finish(o);
-    case TOUT_NULL: return 0;
+    case TOUT_JSON:
+        return tout_json_finish(o);
+    case TOUT_CTF:
+        return tout_ctf_finish(o);
+    case TOUT_PERFETTO:
+        return tout_pf_finish(o);
+    case TOUT_NULL:
+        return 0;
     }
     return -1;
 }

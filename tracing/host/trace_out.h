@@ -24,7 +24,7 @@ enum tout_format {
 
 struct tout {
     enum tout_format format;
-    const char *path;  /* file (json, perfetto) or directory (ctf) */
+    const char *path; /* file (json, perfetto) or directory (ctf) */
     const struct utr *t;
     uint64_t last_lost[UK_TRACE_MAX_RINGS]; /* losses already reported */
     uint64_t cur_tid[TOUT_MAX_CPUS];        /* thread running on each CPU (0: unknown) */

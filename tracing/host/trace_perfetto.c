@@ -13,13 +13,13 @@
 #include "perfetto_trace.pb-c.h"
 #include "trace_out.h"
 
-#define UUID_PROCESS 1
-#define UUID_CPU(c) (100 + (uint64_t)(c))
-#define UUID_THREAD(t) (1000 + (uint64_t)(t))
+#define UUID_PROCESS    1
+#define UUID_CPU(c)     (100 + (uint64_t)(c))
+#define UUID_THREAD(t)  (1000 + (uint64_t)(t))
 #define UUID_COUNTER(i) (1u << 30 | (uint64_t)(i))
 #define SEQ_DESCRIPTORS 1
-#define SEQ_RING(i) (2 + (i))
-#define MAX_COUNTERS 64
+#define SEQ_RING(i)     (2 + (i))
+#define MAX_COUNTERS    64
 
 struct pf {
     FILE *f;
@@ -168,8 +168,9 @@ static int one_event(struct tout *o, const struct utr_event *ev, bool dropped)
     te.categories = cats;
     if (ev->id == UK_TP_SPAN_BEGIN || ev->id == UK_TP_SPAN_END) {
         tout_str8(ev->arg[0], name);
-        te.type = ev->id == UK_TP_SPAN_BEGIN ? UKSCOPE__PERFETTO__TRACK_EVENT__TYPE__TYPE_SLICE_BEGIN
-                                              : UKSCOPE__PERFETTO__TRACK_EVENT__TYPE__TYPE_SLICE_END;
+        te.type = ev->id == UK_TP_SPAN_BEGIN
+                      ? UKSCOPE__PERFETTO__TRACK_EVENT__TYPE__TYPE_SLICE_BEGIN
+                      : UKSCOPE__PERFETTO__TRACK_EVENT__TYPE__TYPE_SLICE_END;
         if (tid && thread_track(o, tid, NULL))
             return -1;
         te.track_uuid = tid && tid < TOUT_MAX_TIDS ? UUID_THREAD(tid) : UUID_CPU(ev->cpu);
@@ -197,13 +198,22 @@ static int one_event(struct tout *o, const struct utr_event *ev, bool dropped)
             ukscope__perfetto__debug_annotation__init(x);
             x->name = (char *)tp->field[f].name;
             switch (tp->field[f].type) {
-            case UK_TPF_S64: x->has_int_value = 1; x->int_value = (int64_t)ev->arg[f]; break;
-            case UK_TPF_HEX: x->has_pointer_value = 1; x->pointer_value = ev->arg[f]; break;
+            case UK_TPF_S64:
+                x->has_int_value = 1;
+                x->int_value = (int64_t)ev->arg[f];
+                break;
+            case UK_TPF_HEX:
+                x->has_pointer_value = 1;
+                x->pointer_value = ev->arg[f];
+                break;
             case UK_TPF_STR8:
                 utr_field_str(o->t, ev, f, strs[f], sizeof(strs[f]));
                 x->string_value = strs[f];
                 break;
-            default: x->has_uint_value = 1; x->uint_value = ev->arg[f]; break;
+            default:
+                x->has_uint_value = 1;
+                x->uint_value = ev->arg[f];
+                break;
             }
             ap[te.n_debug_annotations++] = x;
         }

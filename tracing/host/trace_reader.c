@@ -7,8 +7,8 @@
 
 #include "trace_reader.h"
 
-#define BATCH 1024             /* slots copied before head is re-checked */
-#define STALL_NS 500000000ULL  /* live: how long an uncommitted slot may stay pending */
+#define BATCH    1024         /* slots copied before head is re-checked */
+#define STALL_NS 500000000ULL /* live: how long an uncommitted slot may stay pending */
 
 static int fail(struct utr *t, const char *fmt, ...)
 {
@@ -207,8 +207,8 @@ static long drain_ring(struct utr *t, unsigned i, bool final, utr_event_fn fn, v
                 r->torn++;
                 continue;
             }
-            struct utr_event ev = {i, r->desc.cpu, r->desc.kind, c->id, h, c->tsc,
-                                   tsc_to_ns(t, c->tsc), {c->arg[0], c->arg[1]}};
+            struct utr_event ev = {i, r->desc.cpu, r->desc.kind,         c->id,
+                                   h, c->tsc,      tsc_to_ns(t, c->tsc), {c->arg[0], c->arg[1]}};
             r->read++;
             delivered++;
             if (fn && fn(arg, &ev)) {
@@ -258,9 +258,15 @@ void utr_field_str(const struct utr *t, const struct utr_event *ev, unsigned f, 
 {
     uint64_t v = ev->arg[f];
     switch (t->tps[ev->id].field[f].type) {
-    case UK_TPF_NONE: snprintf(buf, len, "%s", ""); break;
-    case UK_TPF_U64: snprintf(buf, len, "%llu", (unsigned long long)v); break;
-    case UK_TPF_S64: snprintf(buf, len, "%lld", (long long)v); break;
+    case UK_TPF_NONE:
+        snprintf(buf, len, "%s", "");
+        break;
+    case UK_TPF_U64:
+        snprintf(buf, len, "%llu", (unsigned long long)v);
+        break;
+    case UK_TPF_S64:
+        snprintf(buf, len, "%lld", (long long)v);
+        break;
     case UK_TPF_STR8: {
         char s[9];
         unsigned k;
@@ -272,7 +278,9 @@ void utr_field_str(const struct utr *t, const struct utr_event *ev, unsigned f, 
         snprintf(buf, len, "%s", s);
         break;
     }
-    default: snprintf(buf, len, "0x%llx", (unsigned long long)v); break;
+    default:
+        snprintf(buf, len, "0x%llx", (unsigned long long)v);
+        break;
     }
 }
 

@@ -24,13 +24,13 @@ struct utr_mem {
 };
 
 struct utr_ring {
-    struct uk_trace_ring desc; /* validated copy; head/lost re-read on each drain */
-    bool usable;               /* false: the descriptor did not validate */
-    uint64_t cursor;           /* next reservation number to read */
-    uint64_t read;             /* records returned */
-    uint64_t overwritten;      /* overwritten before we could read them */
-    uint64_t torn;             /* never committed or garbage; skipped */
-    uint64_t discarded;        /* guest's `lost` (discard mode full) */
+    struct uk_trace_ring desc;     /* validated copy; head/lost re-read on each drain */
+    bool usable;                   /* false: the descriptor did not validate */
+    uint64_t cursor;               /* next reservation number to read */
+    uint64_t read;                 /* records returned */
+    uint64_t overwritten;          /* overwritten before we could read them */
+    uint64_t torn;                 /* never committed or garbage; skipped */
+    uint64_t discarded;            /* guest's `lost` (discard mode full) */
     uint64_t stall_h, stall_since; /* live: uncommitted slot (+1) waited for, since when */
 };
 
@@ -46,7 +46,7 @@ struct utr_event {
 struct utr {
     struct utr_mem mem;
     uint64_t hdr_addr;
-    struct uk_trace_header hdr; /* validated copy */
+    struct uk_trace_header hdr;   /* validated copy */
     struct uk_trace_tp_meta *tps; /* ntps entries, strings NUL-terminated */
     unsigned ntps;
     struct utr_ring *rings;

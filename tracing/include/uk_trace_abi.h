@@ -24,17 +24,17 @@
 #include <stdint.h>
 #include <uk/trace_hooks.h>
 
-#define UK_TRACE_MAGIC0 0x45434152544b55ULL /* "UKTRACE\0" */
-#define UK_TRACE_MAGIC1 0x31762d726468ULL   /* "hdr-v1\0\0" */
-#define UK_TRACE_VERSION 1
-#define UK_TRACE_PAGE 4096
-#define UK_TRACE_NAME_MAX 24
-#define UK_TRACE_CAT_MAX 16
+#define UK_TRACE_MAGIC0         0x45434152544b55ULL /* "UKTRACE\0" */
+#define UK_TRACE_MAGIC1         0x31762d726468ULL   /* "hdr-v1\0\0" */
+#define UK_TRACE_VERSION        1
+#define UK_TRACE_PAGE           4096
+#define UK_TRACE_NAME_MAX       24
+#define UK_TRACE_CAT_MAX        16
 #define UK_TRACE_FIELD_NAME_MAX 15
-#define UK_TRACE_FIELDS 2
-#define UK_TRACE_MAX_RINGS 64           /* host sanity bound */
-#define UK_TRACE_MAX_SLOTS (1u << 24)   /* host sanity bound per ring (512 MiB) */
-#define UK_TRACE_MAX_TPS 1024
+#define UK_TRACE_FIELDS         2
+#define UK_TRACE_MAX_RINGS      64         /* host sanity bound */
+#define UK_TRACE_MAX_SLOTS      (1u << 24) /* host sanity bound per ring (512 MiB) */
+#define UK_TRACE_MAX_TPS        1024
 
 enum uk_trace_mode {
     UK_TRACE_OVERWRITE = 0, /* flight recorder: newest events replace oldest */
@@ -99,9 +99,9 @@ struct uk_trace_header {
     uint64_t tsc_hz;   /* guest TSC ticks per second */
     uint64_t tsc_base; /* TSC at guest time zero (uk_tsc_boot()) */
     uint32_t ncpus;
-    uint32_t nrings;     /* ring descriptors at rings_addr */
-    uint64_t rings_addr; /* struct uk_trace_ring[nrings] */
-    uint32_t ntps;       /* tracepoints */
+    uint32_t nrings;       /* ring descriptors at rings_addr */
+    uint64_t rings_addr;   /* struct uk_trace_ring[nrings] */
+    uint32_t ntps;         /* tracepoints */
     uint32_t tp_meta_size; /* sizeof(struct uk_trace_tp_meta) */
     uint64_t tp_addr;      /* struct uk_trace_tp_meta[ntps] */
     uint64_t enabled_addr; /* uint8_t[ntps]: 1 = tracepoint on */
