@@ -241,3 +241,24 @@ def test_trace_guest_bench(t, accel):
     vm = guest_test(t, "trace_bench", accel, smp=2, cmdline=f"trace_bench_n={n}")
     m = re.search(r"TRACE_BENCH cpus=2 n=\d+ enabled_ps=(\d+) disabled_ps=(\d+)", vm.output)
     assert m and int(m.group(1)) > int(m.group(2)), vm.output[-1500:]
+
+
+def elf_core(ram, phdrs_extra=b"", bad_offset=None):
+    """A minimal ELF64 core: a PT_NOTE-less header and one PT_LOAD at paddr 0."""
+    import struct
+    off = 0x1000
+    eh = struct.pack("<4sBBBBB7sHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, b"", 4, 62, 1, 0, 64, 0,
+                     0, 64, 56, 1, 0, 0, 0)
+    ph = struct.pack("<IIQQQQQQ", 1, 6, bad_offset if bad_offset is not None else off, 0, 0,
+                     len(ram), len(ram), 0x1000)
+    return (eh + ph).ljust(off, b"\0") + ram
+
+
+def test_trace_from_elf_core(t):
+    d = t.tmpdir()
+    (d / "core").write_bytes(elf_core(SEED.read_bytes()))
+    r = ukctl(t, "trace", "--from-core", d / "core", "--format", "json", "-o", d / "c.json")
+    assert r.returncode == 0 and "20 events" in r.stdout, (r.stdout, r.stderr)
+    (d / "bad").write_bytes(elf_core(SEED.read_bytes(), bad_offset=1 << 40))
+    r = ukctl(t, "trace", "--from-core", d / "bad", "--format", "json", "-o", d / "c.json")
+    assert r.returncode == 1 and "Failed to read core file" in r.stderr, r.stderr

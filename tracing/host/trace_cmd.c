@@ -5,6 +5,7 @@
  * or a saved RAM image) read-only, finds the trace header and drains the
  * rings without ever stopping or signalling the guest.
  */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -73,6 +74,40 @@ static int ram_path(const char *run_dir, char *buf, size_t len)
     snprintf(buf, len, "%s", ram);
     json_decref(root);
     return 0;
+}
+
+/*
+ * An ELF core (QEMU dump-guest-memory) instead of a raw RAM image: use the
+ * PT_LOAD segment that starts at guest-physical 0 (microvm RAM is one
+ * segment below 3 GiB) so guest address A is file offset p_offset + A.
+ * A raw image is left as is.  0, or -1 with a message.
+ */
+static int elf_core_ram(struct utr_mem *m, char *err, size_t errlen)
+{
+    const Elf64_Ehdr *eh = (const void *)m->base;
+    if (m->size < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG))
+        return 0;
+    if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_type != ET_CORE ||
+        eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > m->size ||
+        (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > m->size - eh->e_phoff) {
+        snprintf(err, errlen, "not a 64-bit ELF core with valid program headers");
+        return -1;
+    }
+    for (unsigned i = 0; i < eh->e_phnum; i++) {
+        Elf64_Phdr ph;
+        memcpy(&ph, m->base + eh->e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+        if (ph.p_type != PT_LOAD || ph.p_paddr != 0)
+            continue;
+        if (ph.p_offset > m->size || ph.p_filesz > m->size - ph.p_offset || (ph.p_offset & 7)) {
+            snprintf(err, errlen, "RAM segment misaligned or past the end of the file");
+            return -1;
+        }
+        m->base += ph.p_offset;
+        m->size = ph.p_filesz;
+        return 0;
+    }
+    snprintf(err, errlen, "no PT_LOAD segment at guest-physical address 0");
+    return -1;
 }
 
 static const char *default_out(enum tout_format f)
@@ -171,9 +206,13 @@ int trace_main(int argc, char **argv)
         ukctl_err("Failed to map guest memory %s: %s", ram, strerror(errno));
         goto cleanup;
     }
-    struct utr_mem m = {map, map_len};
-    uint64_t addr;
     char err[256];
+    struct utr_mem m = {map, map_len};
+    if (core && elf_core_ram(&m, err, sizeof(err))) {
+        ukctl_err("Failed to read core file %s: %s", core, err);
+        goto cleanup;
+    }
+    uint64_t addr;
     if (utr_find(&m, &addr, err, sizeof(err))) {
         ukctl_err("Failed to find the trace header: %s", err);
         goto cleanup;
