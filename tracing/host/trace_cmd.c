@@ -85,12 +85,14 @@ static int ram_path(const char *run_dir, char *buf, size_t len)
 static int elf_core_ram(struct utr_mem *m, char *err, size_t errlen)
 {
     const Elf64_Ehdr *eh = (const void *)m->base;
-    if (m->size < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG))
+    /* Raw RAM may itself start with an ELF header (a loaded image): only an
+     * ELF64 *core* is treated as one. */
+    if (m->size < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+        eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_type != ET_CORE)
         return 0;
-    if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_type != ET_CORE ||
-        eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > m->size ||
+    if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > m->size ||
         (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > m->size - eh->e_phoff) {
-        snprintf(err, errlen, "not a 64-bit ELF core with valid program headers");
+        snprintf(err, errlen, "ELF core with invalid program headers");
         return -1;
     }
     for (unsigned i = 0; i < eh->e_phnum; i++) {
