@@ -4,6 +4,7 @@
 
 #include "run.h"
 #include "../gdbstub/host/ukctl_gdb.h"
+#include "trace_cmd.h"
 #include "util.h"
 
 static const char usage[] =
@@ -14,6 +15,7 @@ static const char usage[] =
     "  stop [--keep] DIR     quit a (detached) instance and clean up its run dir\n"
     "  list [PARENT]         list instances and whether they are alive\n"
     "  gdb RUN_DIR [--batch-file F]  attach gdb to an instance (docs/gdb.md)\n"
+    "  trace RUN_DIR         capture the guest's trace rings (see docs/tracing.md)\n"
     "\n"
     "See docs/ukctl.md.\n";
 
@@ -27,6 +29,7 @@ static const struct command commands[] = {
     {"stop", stop_main},
     {"list", list_main},
     {"gdb", gdb_main},
+    {"trace", trace_main},
 };
 
 int main(int argc, char **argv)

@@ -297,6 +297,83 @@ detach
     print()
     print_table(["accel", "transport", "dump", "seconds", "vs qemu", "RTT us", "note"], rows)
     print()
+# ---------------------------------------------------------------- tracing ---
+
+TRACE_BENCH_RE = re.compile(r"TRACE_BENCH cpus=(\d+) n=(\d+) enabled_ps=(\d+) disabled_ps=(\d+) "
+                            r"rdtsc_ps=(\d+)")
+
+
+def trace_image(path, nrings=4, nslots=1 << 18):
+    """A synthetic guest memory image in the trace ABI (tracing/include/uk_trace_abi.h):
+    nrings full rings of committed 'bench' events, for host drain/convert rates."""
+    import struct
+    hdr_at, rings_at, tps_at, slots_at = 0x1000, 0x2000, 0x3000, 0x4000
+    img = bytearray(slots_at)
+    hdr = struct.pack("<QQIIQ20sIQQIIQIIQQII", 0x45434152544b55, 0x31762d726468, 1, 176, hdr_at,
+                      b"", 0, 1000000000, 0, nrings, nrings, rings_at, 1, 72, tps_at, 0, 32, 0)
+    img[hdr_at:hdr_at + len(hdr)] = hdr
+    for i in range(nrings):
+        ring = struct.pack("<QQQIIII", nslots, 0, slots_at + i * nslots * 32, nslots, 0, i, 1)
+        img[rings_at + 64 * i:rings_at + 64 * i + len(ring)] = ring
+    tp = struct.pack("<24s16s15sB15sB", b"bench", b"bench", b"i", 1, b"x", 3)
+    img[tps_at:tps_at + len(tp)] = tp
+    rec = struct.Struct("<IHHQQQ")
+    with open(path, "wb") as f:
+        f.write(img)
+        for i in range(nrings):
+            f.write(b"".join(rec.pack(((h << 1) | 1) & 0xffffffff, 0, 0, h * 100, h, i)
+                             for h in range(nslots)))
+    return nrings * nslots
+
+
+def bench_tracing(b):
+    """Guest: ns per enabled event with every CPU tracing at once, a disabled
+    tracepoint, the TSC read alone (test=trace_bench).  Host: ukctl trace
+    drain + conversion rates on a synthetic 1M-event image."""
+    image = b.build / "kernel-test.elf"
+    result = {"guest": {}, "host": {}}
+    rows = []
+    for accel in [a for a in ("kvm", "tcg") if a in b.accels]:
+        n = 2000 if accel == "kvm" and harness.KVM_PVM else 200000
+        runs = []
+        for _ in range(1 if accel == "kvm" else b.args.runs):
+            vm = harness.boot(b.ctx, image, cmdline=f"test=trace_bench panic=exit trace_bench_n={n}",
+                              smp=2, accel=accel, timeout=60 * b.ctx.scale(accel), expect_exit=False)
+            m = TRACE_BENCH_RE.search(vm.output)
+            if m:
+                runs.append({"cpus": int(m.group(1)), "n": int(m.group(2)),
+                             "enabled_ns": int(m.group(3)) / 1000,
+                             "disabled_ns": int(m.group(4)) / 1000,
+                             "rdtsc_ns": int(m.group(5)) / 1000})
+        st = {k: stats(r[k] for r in runs) for k in ("enabled_ns", "disabled_ns", "rdtsc_ns")}
+        result["guest"][accel] = {"stats": st, "runs": runs}
+        rows.append([accel, len(runs), fmt(st["enabled_ns"]), fmt(st["disabled_ns"], prec=2),
+                     fmt(st["rdtsc_ns"])])
+    print("Tracing, guest (smp 2, every CPU emitting at once; per event, median over CPUs):")
+    print_table(["accel", "runs", "enabled ns", "disabled ns", "rdtsc alone ns"], rows)
+    tmp = b.ctx.tmpdir()
+    img = tmp / "ram"
+    total = trace_image(img)
+    rows = []
+    for fmt_name in ("none", "json", "ctf", "perfetto"):
+        times = []
+        for _ in range(3):
+            out = tmp / f"out.{fmt_name}"
+            t0 = time.perf_counter()
+            r = subprocess.run([str(b.build / "bin" / "ukctl"), "trace", "--from-core", str(img),
+                                "--format", fmt_name, "-o", str(out)],
+                               capture_output=True, text=True)
+            times.append(time.perf_counter() - t0)
+            if r.returncode != 0 or f"{total} events" not in r.stdout:
+                raise SystemExit(f"bench tracing: ukctl trace failed: {r.stdout} {r.stderr}")
+        st = stats([total / x for x in times])
+        result["host"][fmt_name] = st
+        rows.append([fmt_name, total, fmt(st, 1e6, 2)])
+    print()
+    print("Tracing, host (ukctl trace --from-core, whole process incl. mmap/scan/write):")
+    print_table(["format", "events", "M events/s"], rows)
+    print()
+    shutil.rmtree(tmp, ignore_errors=True)
     return result
 
 
@@ -304,6 +381,7 @@ SECTIONS = [
     ("boot", bench_boot),
     ("vcon", bench_vcon),
     ("gdb", bench_gdb),
+    ("tracing", bench_tracing),
 ]
 
 

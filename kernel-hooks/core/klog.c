@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <uk/cmdline.h>
+#include <uk/trace_hooks.h>
 #include <uk/console.h>
 #include <uk/klog.h>
 #include <uk/sync.h>
@@ -112,6 +113,7 @@ void uk_vlog(enum uk_log_level level, const char *fmt, va_list ap)
         r.seq = 0;
         memcpy(slot, &r, sizeof(r));
         __atomic_store_n(&slot->seq, seq + 1, __ATOMIC_RELEASE);
+        UK_TRACE(KLOG, seq, level);
     }
     if (level <= console_level || !klog_ready)
         console_emit(&r, text, len);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uk/cmdline.h>
+#include <uk/trace_hooks.h>
 #include <uk/klog.h>
 #include <uk/mem.h>
 #include <uk/panic.h>
@@ -108,6 +109,7 @@ void sched_make_runnable(struct uk_thread *t, uk_result why)
     t->wake_ns = 0;
     t->wait_result = why;
     t->state = UK_THREAD_RUNNABLE;
+    UK_TRACE(THREAD_WAKE, t->tid, t->cpu);
     rq_push(t);
     unsigned me = uk_cpu_id();
     uint32_t idle = idle_mask & ~(1u << me);
@@ -195,6 +197,7 @@ static void schedule_locked(void)
     pc->switches++;
     pc->current = next;
     uk_thread_table.current[pc->index] = (uint64_t)(uintptr_t)next;
+    UK_TRACE(SCHED_SWITCH, prev->tid, next->tid);
     arch_switch(&prev->ctx, &next->ctx);
 }
 
@@ -223,6 +226,7 @@ void timer_interrupt(struct uk_trap_frame *tf)
     pc->ticks++;
     sched_run_tick_hooks(tf);
     uint64_t now = uk_time_ns();
+    UK_TRACE(TIMER, pc->ticks, now);
     uk_spin_lock(&sched_lock);
     wake_sleepers(now);
     if (pc->current == pc->idle ? rq_has_work(pc->index) : now >= pc->slice_end_ns)
@@ -255,6 +259,7 @@ void uk_sleep_ns(uint64_t ns)
     unsigned long flags = uk_spin_lock_irqsave(&sched_lock);
     self->wake_ns = uk_time_ns() + ns;
     self->state = UK_THREAD_SLEEPING;
+    UK_TRACE(THREAD_SLEEP, self->tid, ns);
     sleep_insert(self);
     schedule_locked();
     uk_spin_unlock_irqrestore(&sched_lock, flags);

@@ -10,6 +10,7 @@
 #include <uk/mem.h>
 #include <uk/panic.h>
 #include <uk/time.h>
+#include <uk/trace_hooks.h>
 
 struct uk_thread_table uk_thread_table = {
     .magic = UK_THREAD_TABLE_MAGIC,
@@ -84,6 +85,7 @@ uk_result uk_thread_create(const char *name, uk_thread_fn fn, void *arg,
     t->ctx.r13 = t->arg;
     t->ctx.rbp = 0;
     t->state = UK_THREAD_BLOCKED;
+    UK_TRACE(THREAD_CREATE, t->tid, uk_tp_str8(t->name));
     sched_make_runnable(t, UK_OK);
     uk_spin_unlock_irqrestore(&sched_lock, flags);
     if (out)
@@ -100,6 +102,7 @@ void uk_thread_exit(void)
     uk_spin_lock(&jq->lock);
     uk_spin_lock(&sched_lock);
     self->state = UK_THREAD_EXITED;
+    UK_TRACE(THREAD_EXIT, self->tid, 0);
     waitq_wake_locked(jq, ~0u);
     uk_spin_unlock(&jq->lock);
     sched_block_locked();

@@ -18,6 +18,7 @@
 #include <uk/sync.h>
 #include <uk/thread.h>
 #include <uk/time.h>
+#include <uk/trace_hooks.h>
 
 volatile uint64_t demo_iterations;   /* written by every work item */
 volatile uint64_t demo_primes_found; /* written by the crunchers */
@@ -54,7 +55,9 @@ static void consumer(void *arg)
         unsigned v = q_items[--q_len];
         uk_cond_signal(&q_cond);
         uk_mutex_unlock(&q_lock);
+        UK_TRACE(SPAN_BEGIN, uk_tp_str8("work"), v);
         demo_work_item(v);
+        UK_TRACE(SPAN_END, uk_tp_str8("work"), v);
     }
 }
 
@@ -70,11 +73,16 @@ static bool is_prime(uint64_t n)
 
 static void cruncher(void *arg)
 {
+    UK_TRACE(SPAN_BEGIN, uk_tp_str8("crunch"), 2);
     for (uint64_t n = 2;; n++) {
         if (is_prime(n))
             __atomic_add_fetch(&demo_primes_found, 1, __ATOMIC_RELAXED);
-        if ((n & 1023) == 0)
+        if ((n & 1023) == 0) {
+            UK_TRACE(SPAN_END, uk_tp_str8("crunch"), n);
+            UK_TRACE(COUNTER, uk_tp_str8("primes"), demo_primes_found);
             uk_sleep_ms(10); /* leave the CPU mostly idle */
+            UK_TRACE(SPAN_BEGIN, uk_tp_str8("crunch"), n);
+        }
     }
 }
 

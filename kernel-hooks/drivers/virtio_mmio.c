@@ -9,6 +9,7 @@
  * (uncached) memory by the MMU code; entries outside it are refused.
  */
 #include <uk/cmdline.h>
+#include <uk/trace_hooks.h>
 #include <uk/irq.h>
 #include <uk/klog.h>
 #include <uk/mem.h>
@@ -316,6 +317,7 @@ void virtio_transport_notify(struct uk_virtio_dev *d, uint16_t index)
 {
     /* Ring stores were made visible by the caller's fence; the UC store is
      * not reordered with earlier stores on x86. */
+    UK_TRACE(VIRTIO_NOTIFY, d->base, index);
     reg_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, index);
 }
 
@@ -325,6 +327,7 @@ static void virtio_irq(unsigned gsi, struct uk_trap_frame *tf, void *arg)
 {
     struct uk_virtio_dev *d = arg;
     uint32_t status = reg_read(d, VIRTIO_MMIO_INTERRUPT_STATUS);
+    UK_TRACE(VIRTIO_COMPLETE, d->base, status);
 
     if (status == 0) {
         d->spurious++;

@@ -6,6 +6,7 @@
 #include "arch/x86_64/cpu.h"
 #include "core/kernel.h"
 #include <uk/console.h>
+#include <uk/trace_hooks.h>
 #include <uk/klog.h>
 #include <uk/panic.h>
 #include <uk/irq.h>
@@ -73,6 +74,10 @@ void trap_dispatch(struct uk_trap_frame *tf)
     /* Per-CPU counters would be cheaper; a relaxed add keeps this simple. */
     __atomic_add_fetch(&vector_counts[vec], 1, __ATOMIC_RELAXED);
     pc->irq_depth++;
+    if (vec < 32)
+        UK_TRACE(EXCEPTION, vec, tf->rip);
+    else
+        UK_TRACE(IRQ_ENTRY, vec, tf->rip);
 
     if (vec == UK_EXC_NMI)
         pc->nmi_tf = tf;
@@ -102,6 +107,8 @@ void trap_dispatch(struct uk_trap_frame *tf)
         lapic_eoi();
 
 out:
+    if (vec >= 32)
+        UK_TRACE(IRQ_EXIT, vec, 0);
     pc->irq_depth--;
     /* Preempt only when returning to thread context that had interrupts on. */
     if (pc->irq_depth == 0 && (tf->rflags & 0x200) && vec >= 32 && pc->need_resched)

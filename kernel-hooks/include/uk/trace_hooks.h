@@ -1,0 +1,85 @@
+/*
+ * Trace hooks: how the kernel (and the demo application) emit tracepoints
+ * without depending on tracing/.
+ *
+ * Contract:
+ *  - Every tracepoint is declared ONCE in UK_TRACEPOINTS below: id, name,
+ *    category and two typed 64-bit fields.  The enum uk_tp_id and the
+ *    tracer's metadata table (tracing/guest) are both generated from it.
+ *  - The kernel owns uk_trace_on[] (one flag byte per tracepoint, 0 = off)
+ *    and uk_trace_emit (NULL until a tracer registers).  UK_TRACE() costs a
+ *    byte load and a predictable not-taken branch while the tracepoint is off.
+ *  - A tracer registers its emit function once with uk_trace_register() and
+ *    then flips flags with uk_trace_set().  emit may be called from thread,
+ *    interrupt and NMI context on any CPU, nested on the same CPU; it must
+ *    not block, take locks or allocate.
+ *  - The flag byte is only set after uk_trace_emit is non-NULL, so UK_TRACE
+ *    never calls through NULL.
+ */
+#ifndef UK_TRACE_HOOKS_H
+#define UK_TRACE_HOOKS_H
+
+#include <stdint.h>
+
+/* Field types of tracepoint arguments (stored in the trace metadata). */
+enum uk_tp_field_type {
+    UK_TPF_NONE = 0, /* unused field */
+    UK_TPF_U64 = 1,  /* unsigned decimal */
+    UK_TPF_S64 = 2,  /* signed decimal */
+    UK_TPF_HEX = 3,  /* address / bit mask */
+    UK_TPF_STR8 = 4, /* up to 8 chars packed little-endian, NUL padded */
+};
+
+/* X(ID, name, category, field0, type0, field1, type1) */
+#define UK_TRACEPOINTS(X)                                                                          \
+    X(IRQ_ENTRY, "irq_entry", "irq", "vector", U64, "rip", HEX)                                    \
+    X(IRQ_EXIT, "irq_exit", "irq", "vector", U64, "", NONE)                                        \
+    X(EXCEPTION, "exception", "irq", "vector", U64, "rip", HEX)                                    \
+    X(TIMER, "timer_fire", "timer", "ticks", U64, "now_ns", U64)                                   \
+    X(SCHED_SWITCH, "sched_switch", "sched", "prev_tid", U64, "next_tid", U64)                     \
+    X(THREAD_CREATE, "thread_create", "sched", "tid", U64, "name", STR8)                           \
+    X(THREAD_EXIT, "thread_exit", "sched", "tid", U64, "", NONE)                                   \
+    X(THREAD_SLEEP, "thread_sleep", "sched", "tid", U64, "ns", U64)                                \
+    X(THREAD_WAKE, "thread_wake", "sched", "tid", U64, "cpu", S64)                                 \
+    X(VIRTIO_NOTIFY, "virtio_notify", "virtio", "base", HEX, "queue", U64)                         \
+    X(VIRTIO_COMPLETE, "virtio_complete", "virtio", "base", HEX, "status", HEX)                    \
+    X(KLOG, "klog", "log", "seq", U64, "level", U64)                                               \
+    X(SPAN_BEGIN, "span_begin", "app", "name", STR8, "id", U64)                                    \
+    X(SPAN_END, "span_end", "app", "name", STR8, "id", U64)                                        \
+    X(COUNTER, "counter", "app", "name", STR8, "value", S64)                                       \
+    X(BENCH, "bench", "bench", "i", U64, "x", U64)
+
+enum uk_tp_id {
+#define UK_TP_ENUM_(id, ...) UK_TP_##id,
+    UK_TRACEPOINTS(UK_TP_ENUM_)
+#undef UK_TP_ENUM_
+        UK_TP_COUNT
+};
+
+typedef void (*uk_trace_emit_fn)(unsigned id, uint64_t a, uint64_t b);
+
+extern volatile uint8_t uk_trace_on[UK_TP_COUNT];
+extern uk_trace_emit_fn uk_trace_emit;
+
+#define UK_TRACE(id, a, b)                                                                         \
+    do {                                                                                           \
+        if (__builtin_expect(uk_trace_on[UK_TP_##id], 0))                                          \
+            uk_trace_emit(UK_TP_##id, (uint64_t)(a), (uint64_t)(b));                               \
+    } while (0)
+
+/* Pack up to 8 chars of s into a STR8 field value. */
+static inline uint64_t uk_tp_str8(const char *s)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < 8 && s[i]; i++)
+        v |= (uint64_t)(uint8_t)s[i] << (8 * i);
+    return v;
+}
+
+/* Register the tracer's emit function (once, at UK_INITCALL_EARLY). */
+void uk_trace_register(uk_trace_emit_fn fn);
+
+/* Turn tracepoint `id` on or off; ignored before uk_trace_register(). */
+void uk_trace_set(unsigned id, int on);
+
+#endif

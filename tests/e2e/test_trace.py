@@ -1,0 +1,264 @@
+"""End-to-end tests of tracing: `ukctl trace` on a synthetic image (exact
+expectations checked with real clients: babeltrace2, jansson-written JSON
+parsed by Python, protoc --decode), hostile images, a live capture of the
+demo on 4 vCPUs, and a post-mortem capture from the RAM file of a panicked
+guest."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
+from harness import KVM_PVM, Skip, run  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent.parent
+SEED = REPO / "tests" / "fuzz" / "corpus" / "trace" / "seed.bin"
+# The seed (tests/unit/test_trace_ring.c, test_seed): 2 rings of 16 slots,
+# 20 sched_switch events (prev_tid=s, next_tid=s+1), even s on ring 0.
+SEED_EVENTS = 20
+RINGS_ADDR = 0x2000
+
+
+def ukctl(t, *args, timeout=60):
+    return subprocess.run([str(t.build / "bin" / "ukctl"), *map(str, args)],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def bt2(path):
+    r = run(["babeltrace2", str(path)], check=False, timeout=60)
+    assert r.returncode == 0, f"babeltrace2 failed: {r.stderr[-2000:]}"
+    return r.stdout.splitlines()
+
+
+def json_events(path):
+    with open(path) as f:
+        return [e for e in json.load(f)["traceEvents"] if e["ph"] != "M"]
+
+
+def test_trace_ctf_exact(t):
+    out = t.tmpdir() / "t.ctf"
+    r = ukctl(t, "trace", "--from-core", SEED, "--format", "ctf", "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert "20 events" in r.stdout and "lost 0" in r.stdout, r.stdout
+    lines = [l for l in bt2(out) if "sched_switch" in l]
+    assert len(lines) == SEED_EVENTS, lines
+    got = sorted(tuple(map(int, re.search(r"prev_tid = (\d+), next_tid = (\d+)", l).groups()))
+                 for l in lines)
+    assert got == [(s, s + 1) for s in range(SEED_EVENTS)], got
+    for cpu in (0, 1):
+        n = sum(1 for l in lines if f"cpu_id = {cpu} " in l)
+        assert n == 10, (cpu, n)
+
+
+def test_trace_json_exact(t):
+    out = t.tmpdir() / "t.json"
+    r = ukctl(t, "trace", "--from-core", SEED, "--format", "json", "-o", out)
+    assert r.returncode == 0, r.stderr
+    ev = json_events(out)
+    assert len(ev) == SEED_EVENTS, len(ev)
+    assert sorted(e["args"]["prev_tid"] for e in ev) == list(range(SEED_EVENTS))
+    assert all(e["args"]["next_tid"] == e["args"]["prev_tid"] + 1 for e in ev)
+
+
+def lossy_image(t):
+    """The seed with ring 0's head pushed 16 slots ahead: its 10 events are
+    overwritten, the 16 slots it claims hold no valid commit (torn)."""
+    img = bytearray(SEED.read_bytes())
+    img[RINGS_ADDR:RINGS_ADDR + 8] = (26).to_bytes(8, "little")
+    p = t.tmpdir() / "lossy.bin"
+    p.write_bytes(img)
+    return p
+
+
+def test_trace_lost_in_every_format(t):
+    img = lossy_image(t)
+    d = t.tmpdir()
+    r = ukctl(t, "trace", "--from-core", img, "--format", "json", "-o", d / "t.json")
+    assert r.returncode == 0, r.stderr
+    assert "10 events" in r.stdout and "lost 26 (overwritten 10, torn 16" in r.stdout, r.stdout
+    ev = json_events(d / "t.json")
+    lost = [e for e in ev if e["name"].startswith("lost ")]
+    assert [e["name"] for e in lost] == ["lost 26"], lost
+    assert len(ev) == 10 + 1
+    r = ukctl(t, "trace", "--from-core", img, "--format", "ctf", "-o", d / "t.ctf")
+    assert r.returncode == 0, r.stderr
+    r2 = run(["babeltrace2", str(d / "t.ctf")], check=False, timeout=60)
+    assert r2.returncode == 0, r2.stderr
+    assert len([l for l in r2.stdout.splitlines() if "sched_switch" in l]) == 10
+    assert re.search(r"discarded 26 events|26 discarded", r2.stderr + r2.stdout), r2.stderr[-1500:]
+
+
+def test_trace_hostile_images(t):
+    d = t.tmpdir()
+    cases = {"empty": b"", "zeros": bytes(65536), "random": os.urandom(65536)}
+    seed = bytearray(SEED.read_bytes())
+    bad = bytearray(seed)
+    bad[0x1000 + 16:0x1000 + 20] = (7).to_bytes(4, "little")  # version 7
+    cases["version"] = bytes(bad)
+    bad = bytearray(seed)
+    bad[0x1000 + 24:0x1000 + 32] = (0x9000).to_bytes(8, "little")  # self lies
+    cases["self"] = bytes(bad)
+    for name, data in cases.items():
+        p = d / f"{name}.bin"
+        p.write_bytes(data)
+        r = ukctl(t, "trace", "--from-core", p, "--format", "json", "-o", d / "o.json")
+        assert r.returncode == 1, (name, r.returncode, r.stderr)
+        lines = r.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("ukctl: Failed to "), (name, r.stderr)
+    # A ring claiming 2^40 events over garbage: a partial trace, promptly.
+    bad = bytearray(seed)
+    bad[RINGS_ADDR:RINGS_ADDR + 8] = (1 << 40).to_bytes(8, "little")
+    p = d / "huge.bin"
+    p.write_bytes(bad)
+    r = ukctl(t, "trace", "--from-core", p, "--format", "json", "-o", d / "o.json", timeout=20)
+    assert r.returncode == 0 and "10 events" in r.stdout, (r.stdout, r.stderr)
+    for args in ([], ["--format", "xml", "/tmp"], ["--follow", "--from-core", p], ["a", "b"]):
+        r = ukctl(t, "trace", *args)
+        assert r.returncode == 2, (args, r.returncode)
+
+
+def start(t, accel, image, cmdline="", smp=4, extra=()):
+    run_dir = t.tmpdir() / "run"
+    r = ukctl(t, "run", "--detach", "--accel", accel, "--smp", smp, "--no-net", "--keep",
+              "--run-dir", run_dir, "--cmdline", cmdline, *extra, image)
+    assert r.returncode == 0, r.stderr
+    return run_dir
+
+
+def stop(t, run_dir):
+    ukctl(t, "stop", run_dir)
+
+
+def test_trace_live_demo(t, accel):
+    smp = 2 if accel == "kvm" else 4
+    run_dir = start(t, accel, t.build / "kernel.elf", smp=smp)
+    try:
+        deadline = time.time() + 30 * t.scale(accel)
+        out = run_dir / "t.json"
+        while True:
+            r = ukctl(t, "trace", run_dir, "--format", "json", "-o", out)
+            ok = r.returncode == 0
+            if ok:
+                ev = json_events(out)
+                cpus = {e["tid"] for e in ev if e["name"] == "sched_switch"}
+                spans = [e for e in ev if e["name"] == "crunch" and e["ph"] in "BE"]
+                work = any(e["name"] == "work" for e in ev)
+                if cpus == set(range(smp)) and len(spans) >= 2 * smp and work:
+                    break
+            assert time.time() < deadline, f"no full trace: {r.stderr} {r.stdout}"
+            time.sleep(0.5)
+        for cpu in range(smp):
+            ts = [e["ts"] for e in ev if e["pid"] == 0 and e["tid"] == cpu]
+            assert ts == sorted(ts), f"CPU {cpu}: timestamps not monotonic"
+        assert "lost" in r.stdout
+        # The guest is still running (never stopped): the ring heads move on.
+        r2 = ukctl(t, "trace", run_dir, "--format", "ctf", "-o", run_dir / "t.ctf")
+        assert r2.returncode == 0, r2.stderr
+        n = int(re.search(r"(\d+) events", r2.stdout).group(1))
+        assert len([l for l in bt2(run_dir / "t.ctf") if "cpu_id" in l]) == n
+        r3 = ukctl(t, "trace", run_dir, "-o", run_dir / "t.pftrace")
+        assert r3.returncode == 0, r3.stderr
+        pf = pf_decode(run_dir / "t.pftrace")
+        assert "TYPE_SLICE_BEGIN" in pf and 'name: "sched_switch"' in pf
+        # --follow drains until SIGINT.
+        p = subprocess.Popen([str(t.build / "bin" / "ukctl"), "trace", str(run_dir), "--follow",
+                              "--format", "json", "-o", str(run_dir / "f.json")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5 * min(t.scale(accel), 3))
+        p.send_signal(signal.SIGINT)
+        o, e = p.communicate(timeout=30)
+        assert p.returncode == 0, e
+        fev = json_events(run_dir / "f.json")
+        assert len(fev) >= n // 2 and any(x["name"] == "sched_switch" for x in fev), o
+    finally:
+        stop(t, run_dir)
+
+
+def test_trace_after_panic(t):
+    run_dir = start(t, "tcg", t.build / "kernel-test.elf", cmdline="test=panic_call", smp=2,
+                    extra=("--on-panic", "pause"))
+    try:
+        deadline = time.time() + 30
+        while "PANIC" not in (run_dir / "console.log").read_text(errors="replace").upper():
+            assert time.time() < deadline, "no panic"
+            time.sleep(0.2)
+        time.sleep(0.5)
+        r = ukctl(t, "trace", "--from-core", run_dir / "ram", "--format", "json",
+                  "-o", run_dir / "p.json")
+        assert r.returncode == 0, r.stderr
+        ev = json_events(run_dir / "p.json")
+        klog = [e for e in ev if e["name"] == "klog"]
+        assert klog and any(e["name"] == "sched_switch" for e in ev), r.stdout
+    finally:
+        stop(t, run_dir)
+
+
+def pf_decode(path):
+    with open(path, "rb") as f:
+        r = subprocess.run(["protoc", f"--proto_path={REPO / 'tracing' / 'host'}",
+                            "--decode=ukscope.perfetto.Trace", "perfetto_trace.proto"],
+                           stdin=f, capture_output=True, cwd=str(REPO / "tracing" / "host"),
+                           timeout=60)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    return r.stdout.decode()
+
+
+def test_trace_perfetto_exact(t):
+    d = t.tmpdir()
+    r = ukctl(t, "trace", "--from-core", SEED, "-o", d / "t.pftrace")  # perfetto is the default
+    assert r.returncode == 0, r.stderr
+    text = pf_decode(d / "t.pftrace")
+    assert text.count("track_event {") == SEED_EVENTS, text[:2000]
+    assert text.count('name: "sched_switch"') == SEED_EVENTS
+    vals = sorted(int(v) for v in re.findall(r'uint_value: (\d+)\s+name: "prev_tid"', text))
+    assert vals == list(range(SEED_EVENTS)), vals
+    assert 'name: "CPU 1"' in text and "previous_packet_dropped" not in text
+    # Ring 0 claims 2 more reservations than it committed: 2 torn, 10 read.
+    img = bytearray(SEED.read_bytes())
+    img[RINGS_ADDR:RINGS_ADDR + 8] = (12).to_bytes(8, "little")
+    (d / "torn.bin").write_bytes(img)
+    r = ukctl(t, "trace", "--from-core", d / "torn.bin", "-o", d / "l.pftrace")
+    assert r.returncode == 0 and "lost 2 (overwritten 0, torn 2" in r.stdout, r.stdout
+    text = pf_decode(d / "l.pftrace")
+    assert text.count("track_event {") == SEED_EVENTS
+    assert text.count("previous_packet_dropped: true") == 1, text
+
+
+def test_trace_guest_control(t, accel):
+    from harness import guest_test
+    guest_test(t, "trace_control", accel, smp=2)
+
+
+def test_trace_guest_bench(t, accel):
+    from harness import guest_test
+    n = 300 if accel == "kvm" else 20000
+    vm = guest_test(t, "trace_bench", accel, smp=2, cmdline=f"trace_bench_n={n}")
+    m = re.search(r"TRACE_BENCH cpus=2 n=\d+ enabled_ps=(\d+) disabled_ps=(\d+)", vm.output)
+    assert m and int(m.group(1)) > int(m.group(2)), vm.output[-1500:]
+
+
+def elf_core(ram, phdrs_extra=b"", bad_offset=None):
+    """A minimal ELF64 core: a PT_NOTE-less header and one PT_LOAD at paddr 0."""
+    import struct
+    off = 0x1000
+    eh = struct.pack("<4sBBBBB7sHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, b"", 4, 62, 1, 0, 64, 0,
+                     0, 64, 56, 1, 0, 0, 0)
+    ph = struct.pack("<IIQQQQQQ", 1, 6, bad_offset if bad_offset is not None else off, 0, 0,
+                     len(ram), len(ram), 0x1000)
+    return (eh + ph).ljust(off, b"\0") + ram
+
+
+def test_trace_from_elf_core(t):
+    d = t.tmpdir()
+    (d / "core").write_bytes(elf_core(SEED.read_bytes()))
+    r = ukctl(t, "trace", "--from-core", d / "core", "--format", "json", "-o", d / "c.json")
+    assert r.returncode == 0 and "20 events" in r.stdout, (r.stdout, r.stderr)
+    (d / "bad").write_bytes(elf_core(SEED.read_bytes(), bad_offset=1 << 40))
+    r = ukctl(t, "trace", "--from-core", d / "bad", "--format", "json", "-o", d / "c.json")
+    assert r.returncode == 1 and "Failed to read core file" in r.stderr, r.stderr

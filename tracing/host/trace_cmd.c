@@ -1,0 +1,278 @@
+/*
+ * `ukctl trace RUN_DIR [--format perfetto|json|ctf] [-o OUT] [--from-core FILE] [--follow]`
+ *
+ * Maps the guest RAM (RUN_DIR's instance.json "ram_file", shared with QEMU,
+ * or a saved RAM image) read-only, finds the trace header and drains the
+ * rings without ever stopping or signalling the guest.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "run.h"
+#include "trace_cmd.h"
+#include "trace_out.h"
+#include "util.h"
+
+#define FOLLOW_INTERVAL_MS 100
+
+static const char usage[] =
+    "Usage: ukctl trace [RUN_DIR] [--format perfetto|json|ctf|none] [-o OUT] [--from-core FILE] "
+    "[--follow]\n";
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    interrupted = 1;
+}
+
+struct evbuf {
+    struct utr_event *ev;
+    size_t n, cap;
+};
+
+static int collect(void *arg, const struct utr_event *ev)
+{
+    struct evbuf *b = arg;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        struct utr_event *p = realloc(b->ev, cap * sizeof(*p));
+        if (!p)
+            return 1;
+        b->ev = p;
+        b->cap = cap;
+    }
+    b->ev[b->n++] = *ev;
+    return 0;
+}
+
+/* RUN_DIR/instance.json "ram_file" into buf. */
+static int ram_path(const char *run_dir, char *buf, size_t len)
+{
+    char path[4096];
+    json_error_t jerr;
+    if (util_path(path, sizeof(path), "%s/instance.json", run_dir))
+        return -1;
+    json_t *root = json_load_file(path, 0, &jerr);
+    const char *ram = root ? json_string_value(json_object_get(root, "ram_file")) : NULL;
+    if (!ram) {
+        ukctl_err("Failed to read the RAM file path from %s: %s", path,
+                  root ? "no \"ram_file\"" : jerr.text);
+        json_decref(root);
+        return -1;
+    }
+    snprintf(buf, len, "%s", ram);
+    json_decref(root);
+    return 0;
+}
+
+/*
+ * An ELF core (QEMU dump-guest-memory) instead of a raw RAM image: use the
+ * PT_LOAD segment that starts at guest-physical 0 (microvm RAM is one
+ * segment below 3 GiB) so guest address A is file offset p_offset + A.
+ * A raw image is left as is.  0, or -1 with a message.
+ */
+static int elf_core_ram(struct utr_mem *m, char *err, size_t errlen)
+{
+    const Elf64_Ehdr *eh = (const void *)m->base;
+    /* Raw RAM may itself start with an ELF header (a loaded image): only an
+     * ELF64 *core* is treated as one. */
+    if (m->size < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+        eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_type != ET_CORE)
+        return 0;
+    if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > m->size ||
+        (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > m->size - eh->e_phoff) {
+        snprintf(err, errlen, "ELF core with invalid program headers");
+        return -1;
+    }
+    for (unsigned i = 0; i < eh->e_phnum; i++) {
+        Elf64_Phdr ph;
+        memcpy(&ph, m->base + eh->e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+        if (ph.p_type != PT_LOAD || ph.p_paddr != 0)
+            continue;
+        if (ph.p_offset > m->size || ph.p_filesz > m->size - ph.p_offset || (ph.p_offset & 7)) {
+            snprintf(err, errlen, "RAM segment misaligned or past the end of the file");
+            return -1;
+        }
+        m->base += ph.p_offset;
+        m->size = ph.p_filesz;
+        return 0;
+    }
+    snprintf(err, errlen, "no PT_LOAD segment at guest-physical address 0");
+    return -1;
+}
+
+static const char *default_out(enum tout_format f)
+{
+    return f == TOUT_JSON   ? "trace.json"
+           : f == TOUT_CTF  ? "trace.ctf"
+           : f == TOUT_NULL ? "-"
+                            : "trace.perfetto-trace";
+}
+
+int trace_main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"from-core", required_argument, NULL, 'c'},
+                                         {"follow", no_argument, NULL, 'F'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    enum tout_format fmt = TOUT_PERFETTO;
+    const char *out = NULL, *core = NULL, *run_dir = NULL;
+    bool follow = false;
+    int c, rc = 1, fd = -1;
+    void *map = MAP_FAILED;
+    size_t map_len = 0;
+    struct utr t = {0};
+    struct tout o = {0};
+    struct evbuf b = {0};
+    bool opened = false, begun = false;
+    char ram[4096], outbuf[4096];
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            if (!strcmp(optarg, "json"))
+                fmt = TOUT_JSON;
+            else if (!strcmp(optarg, "ctf"))
+                fmt = TOUT_CTF;
+            else if (!strcmp(optarg, "perfetto"))
+                fmt = TOUT_PERFETTO;
+            else if (!strcmp(optarg, "none"))
+                fmt = TOUT_NULL;
+            else {
+                ukctl_err("unknown trace format '%s' (perfetto, json, ctf, none)", optarg);
+                return UKCTL_EXIT_USAGE;
+            }
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'c':
+            core = optarg;
+            break;
+        case 'F':
+            follow = true;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fputs(usage, stderr);
+            return UKCTL_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        run_dir = argv[optind++];
+    if (optind < argc || (!run_dir && !core) || (core && follow)) {
+        fputs(usage, stderr);
+        return UKCTL_EXIT_USAGE;
+    }
+    if (core)
+        snprintf(ram, sizeof(ram), "%s", core);
+    else if (ram_path(run_dir, ram, sizeof(ram)))
+        goto cleanup;
+    if (!out) {
+        if (run_dir)
+            snprintf(outbuf, sizeof(outbuf), "%s/%s", run_dir, default_out(fmt));
+        else
+            snprintf(outbuf, sizeof(outbuf), "%s", default_out(fmt));
+        out = outbuf;
+    }
+
+    struct stat st;
+    fd = open(ram, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st)) {
+        ukctl_err("Failed to open guest memory %s: %s", ram, strerror(errno));
+        goto cleanup;
+    }
+    if (st.st_size <= 0) {
+        ukctl_err("Failed to map guest memory %s: empty file", ram);
+        goto cleanup;
+    }
+    map_len = (size_t)st.st_size;
+    map = mmap(NULL, map_len, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        ukctl_err("Failed to map guest memory %s: %s", ram, strerror(errno));
+        goto cleanup;
+    }
+    char err[256];
+    struct utr_mem m = {map, map_len};
+    if (core && elf_core_ram(&m, err, sizeof(err))) {
+        ukctl_err("Failed to read core file %s: %s", core, err);
+        goto cleanup;
+    }
+    uint64_t addr;
+    if (utr_find(&m, &addr, err, sizeof(err))) {
+        ukctl_err("Failed to find the trace header: %s", err);
+        goto cleanup;
+    }
+    opened = true;
+    if (utr_open(&t, &m, addr)) {
+        ukctl_err("Failed to read the trace header: %s", t.err);
+        goto cleanup;
+    }
+    if (tout_begin(&o, fmt, out, &t)) {
+        ukctl_err("Failed to start %s: %s", out, o.err);
+        goto cleanup;
+    }
+    begun = true;
+
+    struct sigaction sa = {.sa_handler = on_sigint};
+    if (follow) {
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
+    do {
+        b.n = 0;
+        /* none: nothing to convert, so no copy into the pass buffer */
+        if (utr_drain(&t, core != NULL, fmt == TOUT_NULL ? NULL : collect, &b) < 0) {
+            ukctl_err("Failed to drain the trace rings: %s", t.err);
+            goto cleanup;
+        }
+        if (tout_pass(&o, b.ev, b.n)) {
+            ukctl_err("Failed to write %s: %s", out, o.err);
+            goto cleanup;
+        }
+        if (follow && !interrupted)
+            nanosleep(&(struct timespec){0, FOLLOW_INTERVAL_MS * 1000000L}, NULL);
+    } while (follow && !interrupted);
+    begun = false;
+    if (tout_finish(&o)) {
+        ukctl_err("Failed to write %s: %s", out, o.err);
+        goto cleanup;
+    }
+    struct utr_totals tot;
+    utr_totals(&t, &tot);
+    printf("trace: %llu events from %u CPUs (%u rings), lost %llu (overwritten %llu, torn %llu, "
+           "discarded %llu) -> %s\n",
+           (unsigned long long)tot.read, t.hdr.ncpus, t.nrings,
+           (unsigned long long)(tot.overwritten + tot.torn + tot.discarded),
+           (unsigned long long)tot.overwritten, (unsigned long long)tot.torn,
+           (unsigned long long)tot.discarded, out);
+    rc = 0;
+
+cleanup:
+    if (begun)
+        tout_finish(&o);
+    if (opened)
+        utr_close(&t);
+    free(b.ev);
+    if (map != MAP_FAILED)
+        munmap(map, map_len);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}

@@ -1,0 +1,238 @@
+/*
+ * CTF 1.8 output: a directory with `metadata` (TSDL text) and one stream
+ * file per ring (stream_cpuN_boot / stream_cpuN_main).  Each drain pass
+ * writes one packet per ring that has news; events_discarded in the packet
+ * context is the ring's cumulative loss count, as CTF defines it.
+ * Timestamps use clock "guest" in nanoseconds since guest time zero.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "trace_out.h"
+
+#define CTF_MAGIC 0xC1FC1FC1u
+
+struct ctf {
+    FILE *stream[UK_TRACE_MAX_RINGS];
+    unsigned packets[UK_TRACE_MAX_RINGS];
+    uint64_t last_ts[UK_TRACE_MAX_RINGS];
+    uint8_t *buf;
+    size_t len, cap;
+};
+
+static const char *ctf_type(uint8_t t)
+{
+    switch (t) {
+    case UK_TPF_S64:
+        return "int64_t";
+    case UK_TPF_HEX:
+        return "uint64_hex_t";
+    case UK_TPF_STR8:
+        return "string";
+    default:
+        return "uint64_t";
+    }
+}
+
+static int write_metadata(struct tout *o)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/metadata", o->path);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return tout_fail(o, "cannot create %s: %s", path, strerror(errno));
+    const struct uk_trace_header *h = &o->t->hdr;
+    fprintf(
+        f,
+        "/* CTF 1.8 */\n\n"
+        "typealias integer { size = 8; align = 8; signed = false; } := uint8_t;\n"
+        "typealias integer { size = 16; align = 8; signed = false; } := uint16_t;\n"
+        "typealias integer { size = 32; align = 8; signed = false; } := uint32_t;\n"
+        "typealias integer { size = 64; align = 8; signed = false; } := uint64_t;\n"
+        "typealias integer { size = 64; align = 8; signed = false; base = 16; } := "
+        "uint64_hex_t;\n"
+        "typealias integer { size = 64; align = 8; signed = true; } := int64_t;\n\n"
+        "trace {\n\tmajor = 1;\n\tminor = 8;\n\tbyte_order = le;\n"
+        "\tpacket.header := struct {\n\t\tuint32_t magic;\n\t\tuint32_t stream_id;\n\t};\n};\n\n");
+    fprintf(f,
+            "env {\n\tdomain = \"ukscope\";\n\ttracer_name = \"ukscope\";\n\ttsc_hz = %llu;\n"
+            "\tncpus = %u;\n\tbuild_id = \"",
+            (unsigned long long)h->tsc_hz, h->ncpus);
+    for (unsigned i = 0; i < h->build_id_len; i++)
+        fprintf(f, "%02x", h->build_id[i]);
+    fprintf(f, "\";\n};\n\n"
+               "clock {\n\tname = guest;\n\tdescription = \"guest time since PVH entry\";\n"
+               "\tfreq = 1000000000;\n\toffset = 0;\n};\n\n"
+               "typealias integer { size = 64; align = 8; signed = false; "
+               "map = clock.guest.value; } := uint64_clock_t;\n\n"
+               "stream {\n\tid = 0;\n"
+               "\tpacket.context := struct {\n\t\tuint64_clock_t timestamp_begin;\n"
+               "\t\tuint64_clock_t timestamp_end;\n\t\tuint64_t content_size;\n"
+               "\t\tuint64_t packet_size;\n\t\tuint64_t events_discarded;\n"
+               "\t\tuint32_t cpu_id;\n\t};\n"
+               "\tevent.header := struct {\n\t\tuint16_t id;\n\t\tuint64_clock_t timestamp;\n\t};\n"
+               "};\n\n");
+    for (unsigned id = 0; id < o->t->ntps; id++) {
+        const struct uk_trace_tp_meta *tp = &o->t->tps[id];
+        fprintf(f,
+                "event {\n\tname = \"%s\";\n\tid = %u;\n\tstream_id = 0;\n"
+                "\tfields := struct {\n",
+                tp->name, id);
+        for (unsigned k = 0; k < UK_TRACE_FIELDS; k++) {
+            if (tp->field[k].type == UK_TPF_NONE)
+                continue;
+            /* Names come from guest memory: keep identifier characters only. */
+            char name[UK_TRACE_FIELD_NAME_MAX + 2] = "_";
+            size_t j = 1;
+            for (const char *p = tp->field[k].name; *p && j < sizeof(name) - 1; p++)
+                if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                    (*p >= '0' && *p <= '9') || *p == '_')
+                    name[j++] = *p;
+            name[j] = 0;
+            fprintf(f, "\t\t%s %s;\n", ctf_type(tp->field[k].type), name);
+        }
+        fprintf(f, "\t};\n};\n\n");
+    }
+    if (fclose(f))
+        return tout_fail(o, "cannot write %s", path);
+    return 0;
+}
+
+int tout_ctf_begin(struct tout *o)
+{
+    struct ctf *c = calloc(1, sizeof(*c));
+    if (!c)
+        return tout_fail(o, "out of memory");
+    o->priv = c;
+    if (mkdir(o->path, 0755) && errno != EEXIST)
+        return tout_fail(o, "cannot create %s: %s", o->path, strerror(errno));
+    /* The metadata escapes names: tracepoint names must be safe too. */
+    for (unsigned id = 0; id < o->t->ntps; id++)
+        for (char *p = ((struct utr *)o->t)->tps[id].name; *p; p++)
+            if (*p == '"' || *p == '\\' || *p < 0x20 || *p > 0x7e)
+                *p = '_';
+    if (write_metadata(o))
+        return -1;
+    for (unsigned i = 0; i < o->t->nrings; i++) {
+        const struct utr_ring *r = &o->t->rings[i];
+        char path[4096];
+        if (!r->usable)
+            continue;
+        snprintf(path, sizeof(path), "%s/stream_cpu%u_%s", o->path, r->desc.cpu,
+                 r->desc.kind == UK_TRACE_RING_BOOT ? "boot" : "main");
+        c->stream[i] = fopen(path, "wb");
+        if (!c->stream[i])
+            return tout_fail(o, "cannot create %s: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+static int put(struct ctf *c, const void *p, size_t n)
+{
+    if (c->len + n > c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 65536;
+        while (cap < c->len + n)
+            cap *= 2;
+        uint8_t *b = realloc(c->buf, cap);
+        if (!b)
+            return -1;
+        c->buf = b;
+        c->cap = cap;
+    }
+    memcpy(c->buf + c->len, p, n);
+    c->len += n;
+    return 0;
+}
+
+#define PUTV(c, v) put((c), &(v), sizeof(v))
+
+/* Write one packet of ring i holding ev[0..n), reporting `lost` so far. */
+static int packet(struct tout *o, unsigned i, const struct utr_event *ev, size_t n, uint64_t lost)
+{
+    struct ctf *c = o->priv;
+    c->len = 0;
+    uint32_t magic = CTF_MAGIC, sid = 0, cpu = o->t->rings[i].desc.cpu;
+    uint64_t tb = n ? ev[0].ns : c->last_ts[i], te = n ? ev[n - 1].ns : c->last_ts[i];
+    uint64_t zero = 0;
+    if (tb < c->last_ts[i])
+        tb = c->last_ts[i];
+    int rc = PUTV(c, magic) | PUTV(c, sid) | PUTV(c, tb) | PUTV(c, te) | PUTV(c, zero) |
+             PUTV(c, zero) | PUTV(c, lost) | PUTV(c, cpu);
+    for (size_t k = 0; k < n && !rc; k++) {
+        const struct uk_trace_tp_meta *tp = &o->t->tps[ev[k].id];
+        uint16_t id = (uint16_t)ev[k].id;
+        uint64_t ts = ev[k].ns < tb ? tb : ev[k].ns; /* CTF needs monotonic time per stream */
+        rc |= PUTV(c, id) | PUTV(c, ts);
+        for (unsigned f = 0; f < UK_TRACE_FIELDS; f++) {
+            if (tp->field[f].type == UK_TPF_NONE)
+                continue;
+            if (tp->field[f].type == UK_TPF_STR8) {
+                char s[9];
+                tout_str8(ev[k].arg[f], s);
+                rc |= put(c, s, strlen(s) + 1);
+            } else {
+                rc |= PUTV(c, ev[k].arg[f]);
+            }
+        }
+        tb = ts;
+    }
+    if (rc)
+        return tout_fail(o, "out of memory");
+    uint64_t bits = (uint64_t)c->len * 8;
+    memcpy(c->buf + 24, &bits, 8); /* content_size */
+    memcpy(c->buf + 32, &bits, 8); /* packet_size */
+    if (te < tb)
+        memcpy(c->buf + 16, &tb, 8), te = tb;
+    c->last_ts[i] = te;
+    c->packets[i]++;
+    o->last_lost[i] = lost;
+    if (fwrite(c->buf, 1, c->len, c->stream[i]) != c->len)
+        return tout_fail(o, "cannot write a CTF stream: %s", strerror(errno));
+    return 0;
+}
+
+int tout_ctf_pass(struct tout *o, const struct utr_event *ev, size_t n)
+{
+    struct ctf *c = o->priv;
+    size_t k = 0;
+    for (unsigned i = 0; i < o->t->nrings; i++) {
+        size_t start = k;
+        while (k < n && ev[k].ring == i)
+            k++;
+        if (!c->stream[i])
+            continue;
+        if (k > start || utr_ring_lost(o->t, i) != o->last_lost[i]) {
+            o->lost_reported += utr_ring_lost(o->t, i) - o->last_lost[i];
+            /* babeltrace2 counts discarded events between packets: an empty
+             * first packet lets it report the exact number from the start. */
+            if (!c->packets[i] && utr_ring_lost(o->t, i)) {
+                c->last_ts[i] = k > start ? ev[start].ns : 0;
+                if (packet(o, i, NULL, 0, 0))
+                    return -1;
+            }
+            if (packet(o, i, ev + start, k - start, utr_ring_lost(o->t, i)))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int tout_ctf_finish(struct tout *o)
+{
+    struct ctf *c = o->priv;
+    int rc = 0;
+    for (unsigned i = 0; i < o->t->nrings; i++) {
+        if (!c->stream[i])
+            continue;
+        if (!c->packets[i] && packet(o, i, NULL, 0, 0)) /* every stream file gets a packet */
+            rc = -1;
+        if (fclose(c->stream[i]))
+            rc = rc ? rc : tout_fail(o, "cannot write a CTF stream");
+    }
+    free(c->buf);
+    free(c);
+    o->priv = NULL;
+    return rc;
+}

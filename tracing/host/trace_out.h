@@ -1,0 +1,59 @@
+/*
+ * Trace converters.  The driver (trace_cmd.c) drains the rings in passes;
+ * each pass's events (in ring order, grouped by ring) go to `pass`, then
+ * `finish` once at the end.  Losses are reported per ring as the delta since
+ * the previous pass (utr_ring_lost()).  All return 0 or -1 with a message
+ * in o->err.
+ */
+#ifndef TRACE_OUT_H
+#define TRACE_OUT_H
+
+#include <stdio.h>
+
+#include "trace_reader.h"
+
+enum tout_format {
+    TOUT_PERFETTO,
+    TOUT_JSON,
+    TOUT_CTF,
+    TOUT_NULL, /* drain and count only (benchmarks, summaries) */
+};
+
+#define TOUT_MAX_CPUS UK_TRACE_MAX_RINGS
+#define TOUT_MAX_TIDS 4096
+
+struct tout {
+    enum tout_format format;
+    const char *path; /* file (json, perfetto) or directory (ctf) */
+    const struct utr *t;
+    uint64_t last_lost[UK_TRACE_MAX_RINGS]; /* losses already reported */
+    uint64_t cur_tid[TOUT_MAX_CPUS];        /* thread running on each CPU (0: unknown) */
+    uint64_t events, lost_reported;
+    void *priv; /* format state */
+    char err[256];
+};
+
+/* Open the output; t must stay valid until tout_finish. */
+int tout_begin(struct tout *o, enum tout_format f, const char *path, const struct utr *t);
+int tout_pass(struct tout *o, const struct utr_event *ev, size_t n);
+int tout_finish(struct tout *o);
+
+/* Per-format back ends (trace_json.c, trace_ctf.c, trace_perfetto.c). */
+int tout_json_begin(struct tout *o);
+int tout_json_pass(struct tout *o, const struct utr_event *ev, size_t n);
+int tout_json_finish(struct tout *o);
+int tout_ctf_begin(struct tout *o);
+int tout_ctf_pass(struct tout *o, const struct utr_event *ev, size_t n);
+int tout_ctf_finish(struct tout *o);
+int tout_pf_begin(struct tout *o);
+int tout_pf_pass(struct tout *o, const struct utr_event *ev, size_t n);
+int tout_pf_finish(struct tout *o);
+
+/* Shared helpers. */
+int tout_fail(struct tout *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Update o->cur_tid from a sched_switch; returns the thread the event ran in (0: unknown). */
+uint64_t tout_track_thread(struct tout *o, const struct utr_event *ev);
+/* STR8 value as a C string (printable ASCII only). */
+void tout_str8(uint64_t v, char out[9]);
+
+#endif

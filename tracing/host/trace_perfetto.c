@@ -1,0 +1,253 @@
+/*
+ * Perfetto protobuf output: a stream of Trace.packet fields (so passes can
+ * be appended), encoded with protobuf-c from perfetto_trace.proto.
+ * Tracks: process "guest" (uuid 1), one track per CPU (every tracepoint as
+ * an instant with debug annotations), one per guest thread (the workload's
+ * spans), one counter track per counter name.  Each ring is its own packet
+ * sequence; the first packet after losses carries previous_packet_dropped.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "perfetto_trace.pb-c.h"
+#include "trace_out.h"
+
+#define UUID_PROCESS    1
+#define UUID_CPU(c)     (100 + (uint64_t)(c))
+#define UUID_THREAD(t)  (1000 + (uint64_t)(t))
+#define UUID_COUNTER(i) (1u << 30 | (uint64_t)(i))
+#define SEQ_DESCRIPTORS 1
+#define SEQ_RING(i)     (2 + (i))
+#define MAX_COUNTERS    64
+
+struct pf {
+    FILE *f;
+    uint8_t *buf;
+    size_t cap;
+    uint8_t thread_seen[TOUT_MAX_TIDS];
+    uint64_t counters[MAX_COUNTERS]; /* STR8 names */
+    unsigned ncounters;
+};
+
+typedef Ukscope__Perfetto__TracePacket Packet;
+typedef Ukscope__Perfetto__TrackDescriptor Track;
+typedef Ukscope__Perfetto__TrackEvent Event;
+typedef Ukscope__Perfetto__DebugAnnotation Annot;
+
+static int emit(struct tout *o, const Packet *p)
+{
+    struct pf *pf = o->priv;
+    size_t n = ukscope__perfetto__trace_packet__get_packed_size(p);
+    if (n + 16 > pf->cap) {
+        free(pf->buf);
+        pf->cap = (n + 16) * 2;
+        pf->buf = malloc(pf->cap);
+        if (!pf->buf)
+            return tout_fail(o, "out of memory");
+    }
+    /* Trace.packet: field 1, length-delimited, then the varint length. */
+    size_t k = 0;
+    pf->buf[k++] = 1 << 3 | 2;
+    for (size_t v = n;; v >>= 7) {
+        pf->buf[k++] = (uint8_t)(v & 0x7f) | (v >= 0x80 ? 0x80 : 0);
+        if (v < 0x80)
+            break;
+    }
+    ukscope__perfetto__trace_packet__pack(p, pf->buf + k);
+    if (fwrite(pf->buf, 1, k + n, pf->f) != k + n)
+        return tout_fail(o, "cannot write %s: %s", o->path, strerror(errno));
+    return 0;
+}
+
+static int track(struct tout *o, uint64_t uuid, uint64_t parent, const char *name, int tid,
+                 bool counter)
+{
+    Packet p = UKSCOPE__PERFETTO__TRACE_PACKET__INIT;
+    Track td = UKSCOPE__PERFETTO__TRACK_DESCRIPTOR__INIT;
+    Ukscope__Perfetto__ProcessDescriptor pd = UKSCOPE__PERFETTO__PROCESS_DESCRIPTOR__INIT;
+    Ukscope__Perfetto__ThreadDescriptor th = UKSCOPE__PERFETTO__THREAD_DESCRIPTOR__INIT;
+    Ukscope__Perfetto__CounterDescriptor cd = UKSCOPE__PERFETTO__COUNTER_DESCRIPTOR__INIT;
+    td.has_uuid = 1;
+    td.uuid = uuid;
+    td.name = (char *)name;
+    if (parent) {
+        td.has_parent_uuid = 1;
+        td.parent_uuid = parent;
+    }
+    if (uuid == UUID_PROCESS) {
+        pd.has_pid = pd.pid = 1;
+        pd.process_name = (char *)name;
+        td.process = &pd;
+    } else if (tid >= 0) {
+        th.has_pid = 1;
+        th.pid = 1;
+        th.has_tid = 1;
+        th.tid = tid;
+        th.thread_name = (char *)name;
+        td.thread = &th;
+        td.has_parent_uuid = 0;
+    }
+    if (counter)
+        td.counter = &cd;
+    p.has_trusted_packet_sequence_id = 1;
+    p.trusted_packet_sequence_id = SEQ_DESCRIPTORS;
+    p.track_descriptor = &td;
+    return emit(o, &p);
+}
+
+int tout_pf_begin(struct tout *o)
+{
+    struct pf *pf = calloc(1, sizeof(*pf));
+    if (!pf)
+        return tout_fail(o, "out of memory");
+    o->priv = pf;
+    pf->f = fopen(o->path, "wb");
+    if (!pf->f)
+        return tout_fail(o, "cannot create %s: %s", o->path, strerror(errno));
+    if (track(o, UUID_PROCESS, 0, "guest", -1, false))
+        return -1;
+    for (unsigned c = 0; c < o->t->hdr.ncpus; c++) {
+        char name[32];
+        snprintf(name, sizeof(name), "CPU %u", c);
+        if (track(o, UUID_CPU(c), UUID_PROCESS, name, -1, false))
+            return -1;
+    }
+    return 0;
+}
+
+static int thread_track(struct tout *o, uint64_t tid, const char *name)
+{
+    struct pf *pf = o->priv;
+    if (tid >= TOUT_MAX_TIDS || (pf->thread_seen[tid] && !name))
+        return 0;
+    char buf[48];
+    snprintf(buf, sizeof(buf), "%s %llu", name ? name : "thread", (unsigned long long)tid);
+    pf->thread_seen[tid] = 1;
+    return track(o, UUID_THREAD(tid), UUID_PROCESS, buf, (int)tid, false);
+}
+
+static int counter_track(struct tout *o, uint64_t name, uint64_t *uuid)
+{
+    struct pf *pf = o->priv;
+    unsigned i;
+    for (i = 0; i < pf->ncounters && pf->counters[i] != name; i++)
+        ;
+    if (i == pf->ncounters) {
+        char s[9];
+        if (i == MAX_COUNTERS)
+            i = MAX_COUNTERS - 1; /* share the last track rather than fail */
+        else
+            pf->counters[pf->ncounters++] = name;
+        tout_str8(name, s);
+        if (track(o, UUID_COUNTER(i), UUID_PROCESS, s, -1, true))
+            return -1;
+    }
+    *uuid = UUID_COUNTER(i);
+    return 0;
+}
+
+static int one_event(struct tout *o, const struct utr_event *ev, bool dropped)
+{
+    const struct uk_trace_tp_meta *tp = &o->t->tps[ev->id];
+    Packet p = UKSCOPE__PERFETTO__TRACE_PACKET__INIT;
+    Event te = UKSCOPE__PERFETTO__TRACK_EVENT__INIT;
+    Annot a[UK_TRACE_FIELDS], *ap[UK_TRACE_FIELDS];
+    char strs[UK_TRACE_FIELDS][40], name[9], *cats[1] = {(char *)tp->category};
+    uint64_t tid = tout_track_thread(o, ev);
+
+    p.has_timestamp = 1;
+    p.timestamp = ev->ns;
+    p.has_trusted_packet_sequence_id = 1;
+    p.trusted_packet_sequence_id = SEQ_RING(ev->ring);
+    if (dropped)
+        p.has_previous_packet_dropped = p.previous_packet_dropped = 1;
+    te.has_type = 1;
+    te.has_track_uuid = 1;
+    te.n_categories = 1;
+    te.categories = cats;
+    if (ev->id == UK_TP_SPAN_BEGIN || ev->id == UK_TP_SPAN_END) {
+        tout_str8(ev->arg[0], name);
+        te.type = ev->id == UK_TP_SPAN_BEGIN
+                      ? UKSCOPE__PERFETTO__TRACK_EVENT__TYPE__TYPE_SLICE_BEGIN
+                      : UKSCOPE__PERFETTO__TRACK_EVENT__TYPE__TYPE_SLICE_END;
+        if (tid && thread_track(o, tid, NULL))
+            return -1;
+        te.track_uuid = tid && tid < TOUT_MAX_TIDS ? UUID_THREAD(tid) : UUID_CPU(ev->cpu);
+        if (ev->id == UK_TP_SPAN_BEGIN)
+            te.name = name;
+    } else if (ev->id == UK_TP_COUNTER) {
+        te.type = UKSCOPE__PERFETTO__TRACK_EVENT__TYPE__TYPE_COUNTER;
+        if (counter_track(o, ev->arg[0], &te.track_uuid))
+            return -1;
+        te.has_counter_value = 1;
+        te.counter_value = (int64_t)ev->arg[1];
+    } else {
+        if (ev->id == UK_TP_THREAD_CREATE) {
+            tout_str8(ev->arg[1], name);
+            if (thread_track(o, ev->arg[0], name))
+                return -1;
+        }
+        te.type = UKSCOPE__PERFETTO__TRACK_EVENT__TYPE__TYPE_INSTANT;
+        te.track_uuid = UUID_CPU(ev->cpu);
+        te.name = (char *)tp->name;
+        for (unsigned f = 0; f < UK_TRACE_FIELDS; f++) {
+            if (tp->field[f].type == UK_TPF_NONE)
+                continue;
+            Annot *x = &a[te.n_debug_annotations];
+            ukscope__perfetto__debug_annotation__init(x);
+            x->name = (char *)tp->field[f].name;
+            switch (tp->field[f].type) {
+            case UK_TPF_S64:
+                x->has_int_value = 1;
+                x->int_value = (int64_t)ev->arg[f];
+                break;
+            case UK_TPF_HEX:
+                x->has_pointer_value = 1;
+                x->pointer_value = ev->arg[f];
+                break;
+            case UK_TPF_STR8:
+                utr_field_str(o->t, ev, f, strs[f], sizeof(strs[f]));
+                x->string_value = strs[f];
+                break;
+            default:
+                x->has_uint_value = 1;
+                x->uint_value = ev->arg[f];
+                break;
+            }
+            ap[te.n_debug_annotations++] = x;
+        }
+        te.debug_annotations = ap;
+    }
+    p.track_event = &te;
+    return emit(o, &p);
+}
+
+int tout_pf_pass(struct tout *o, const struct utr_event *ev, size_t n)
+{
+    bool dropped[UK_TRACE_MAX_RINGS];
+    for (unsigned i = 0; i < o->t->nrings; i++) {
+        uint64_t lost = utr_ring_lost(o->t, i);
+        dropped[i] = lost != o->last_lost[i];
+        o->lost_reported += lost - o->last_lost[i];
+        o->last_lost[i] = lost;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (one_event(o, &ev[k], dropped[ev[k].ring]))
+            return -1;
+        dropped[ev[k].ring] = false;
+    }
+    return 0;
+}
+
+int tout_pf_finish(struct tout *o)
+{
+    struct pf *pf = o->priv;
+    int rc = 0;
+    if (pf->f && fclose(pf->f))
+        rc = tout_fail(o, "cannot write %s", o->path);
+    free(pf->buf);
+    free(pf);
+    o->priv = NULL;
+    return rc;
+}
