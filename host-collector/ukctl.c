@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "run.h"
+#include "telemetry_print.h"
 #include "util.h"
 
 static const char usage[] =
@@ -12,6 +13,7 @@ static const char usage[] =
     "  run [OPTIONS] IMAGE   boot a unikernel under QEMU microvm (see ukctl run --help)\n"
     "  stop [--keep] DIR     quit a (detached) instance and clean up its run dir\n"
     "  list [PARENT]         list instances and whether they are alive\n"
+    "  telemetry RUN_DIR     decode the guest's telemetry stream (docs/telemetry.md)\n"
     "\n"
     "See docs/ukctl.md.\n";
 
@@ -24,6 +26,7 @@ static const struct command commands[] = {
     {"run", run_main},
     {"stop", stop_main},
     {"list", list_main},
+    {"telemetry", telemetry_main},
 };
 
 int main(int argc, char **argv)
