@@ -46,6 +46,8 @@ static json_t *build_json(const struct instance_info *in)
     SETPATH("gdb_socket", "gdb.sock");
     SETPATH("qmp_socket", "qmp.sock");
     SETPATH("ram_file", "ram");
+    SETPATH("gdb_virtio_socket", "gdb-virtio.sock");
+    SETPATH("telemetry_socket", "telemetry.sock");
     for (i = 0; i < in->nfwds; i++) {
         json_t *p = json_pack("{s:i,s:i,s:s}", "host", (json_int_t)in->fwds[i].host, "guest",
                               (json_int_t)in->fwds[i].guest, "proto", "tcp");

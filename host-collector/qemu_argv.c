@@ -144,6 +144,20 @@ char **qemu_argv_build(const struct qemu_plan *p)
     if (p->net)
         add_netdev(&b, p);
 
+    /* virtio-console ports (docs/virtio.md): the gdbstub's fast transport
+     * and the telemetry channel, found by name in the guest.  max_ports=4:
+     * port 0 is reserved for a virtconsole, so these get ids 1 and 2. */
+    add(&b, "-device");
+    add(&b, "virtio-serial-device,max_ports=4");
+    add(&b, "-chardev");
+    add(&b, "socket,id=gdbv,path=%s/gdb-virtio.sock,server=on,wait=off", rd);
+    add(&b, "-device");
+    add(&b, "virtserialport,chardev=gdbv,name=org.ukscope.gdb");
+    add(&b, "-chardev");
+    add(&b, "socket,id=tele,path=%s/telemetry.sock,server=on,wait=off", rd);
+    add(&b, "-device");
+    add(&b, "virtserialport,chardev=tele,name=org.ukscope.telemetry");
+
     add(&b, "-kernel");
     add(&b, "%s", p->image);
     if (p->cmdline && *p->cmdline) {

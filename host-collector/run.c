@@ -22,6 +22,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <uk/panic.h>
@@ -30,32 +31,10 @@
 #include "qemu_argv.h"
 #include "qmp.h"
 #include "run_opts.h"
+#include "run_ctx.h"
 #include "util.h"
 
-#define QMP_CONNECT_MS 10000
-#define QMP_REPLY_MS   5000
-#define QUIT_GRACE_MS  10000
-
-/* State shared by the steps of one `ukctl run`. */
-struct run_ctx {
-    struct run_opts o;
-    char qemu[PATH_MAX];
-    char image[PATH_MAX];
-    char run_dir[PATH_MAX];
-    char name[256];
-    enum run_accel accel;
-    struct run_fwd fwds[RUN_MAX_FWDS];
-    size_t nfwds;
-    char **argv;
-    pid_t pid;
-    struct qmp qmp;
-    bool started;  /* "cont" succeeded: the guest ran */
-    bool panicked; /* GUEST_PANICKED seen */
-    bool quitting; /* quit requested (signal or panic) */
-    bool made_dir; /* the run dir is ours to clean up */
-};
-
-static int sig_pipe[2] = {-1, -1};
+int sig_pipe[2] = {-1, -1};
 
 static void on_signal(int sig)
 {
@@ -159,7 +138,9 @@ static int prepare(struct run_ctx *c)
         ukctl_err("Failed to resolve run dir %s: %s", tmp, strerror(errno));
         return -1;
     }
-    if (strlen(c->run_dir) + sizeof("/qmp.sock") > sizeof(((struct sockaddr_un *)0)->sun_path)) {
+    /* The longest socket name in the run dir (see util.c run_dir_files). */
+    if (strlen(c->run_dir) + sizeof("/gdb-virtio.sock") >
+        sizeof(((struct sockaddr_un *)0)->sun_path)) {
         ukctl_err("run dir path too long for unix sockets: %s", c->run_dir);
         return -1;
     }
@@ -189,7 +170,7 @@ static int prepare(struct run_ctx *c)
 }
 
 /* Print the last non-empty line QEMU wrote to <run>/qemu.log, as one error. */
-static void report_qemu_log(const struct run_ctx *c, const char *what)
+void report_qemu_log(const struct run_ctx *c, const char *what)
 {
     char path[PATH_MAX + 16], line[512], last[512] = "";
     FILE *f;
@@ -215,6 +196,9 @@ static void child_exec(struct run_ctx *c, int log_fd)
         signal(handled_signals[i], SIG_DFL);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    /* A foreground instance must not outlive a killed ukctl. */
+    if (!c->o.detach)
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (c->o.detach) {
         setsid();
         dup2(null_fd, 0);
@@ -230,8 +214,6 @@ static void child_exec(struct run_ctx *c, int log_fd)
 }
 
 /* Fork QEMU (paused), connect to QMP, write instance.json, "cont". */
-static void on_event(void *ctx, const struct qmp_msg *msg);
-
 static int launch(struct run_ctx *c)
 {
     struct qemu_plan plan = {
@@ -325,104 +307,10 @@ static int launch(struct run_ctx *c)
     return 0;
 }
 
-/* Ask QEMU to quit over QMP (or with SIGTERM if QMP is gone). */
-static void request_quit(struct run_ctx *c)
-{
-    c->quitting = true;
-    if (c->qmp.fd >= 0 && qmp_execute(&c->qmp, "quit", NULL, NULL, QMP_REPLY_MS) == QMP_OK)
-        return;
-    if (c->pid > 0)
-        kill(c->pid, SIGTERM);
-}
 
-static void on_event(void *ctx, const struct qmp_msg *msg)
-{
-    struct run_ctx *c = ctx;
 
-    if (strcmp(msg->event, "GUEST_PANICKED") != 0 || c->panicked)
-        return;
-    c->panicked = true;
-    ukctl_err("guest panicked (run dir kept: %s)", c->run_dir);
-    if (c->o.on_panic == RUN_ON_PANIC_PAUSE) {
-        struct termios t;
 
-        ukctl_err("guest paused for post-mortem; Ctrl-C or `ukctl stop %s` ends it", c->run_dir);
-        /* chardev stdio,signal=off turned ISIG off; let Ctrl-C reach us again. */
-        if (isatty(0) && tcgetattr(0, &t) == 0) {
-            t.c_lflag |= ISIG;
-            tcsetattr(0, TCSANOW, &t);
-        }
-    }
-}
 
-/* Foreground: wait for QEMU, reacting to QMP events and signals. */
-static int supervise(struct run_ctx *c, int *wstatus)
-{
-    int quit_waited = 0;
-
-    for (;;) {
-        struct pollfd pfd[2] = {{.fd = sig_pipe[0], .events = POLLIN},
-                                {.fd = c->qmp.fd, .events = POLLIN}};
-        struct qmp_msg msg;
-        unsigned char sig;
-        int n;
-
-        if (waitpid(c->pid, wstatus, WNOHANG) == c->pid)
-            return 0;
-        if (c->panicked && !c->quitting && c->o.on_panic == RUN_ON_PANIC_QUIT)
-            request_quit(c); /* the event may have come with an earlier reply */
-        n = poll(pfd, c->qmp.fd >= 0 ? 2 : 1, c->quitting ? 100 : -1);
-        if (n < 0 && errno != EINTR)
-            return -1;
-        if (c->quitting && n == 0 && (quit_waited += 100) >= QUIT_GRACE_MS)
-            kill(c->pid, SIGKILL);
-        while (read(sig_pipe[0], &sig, 1) == 1) {
-            if (sig == SIGCHLD)
-                continue;
-            if (c->quitting)
-                kill(c->pid, SIGKILL); /* second signal: no more patience */
-            else
-                request_quit(c);
-        }
-        while (c->qmp.fd >= 0) {
-            int rc = qmp_read(&c->qmp, &msg, 0);
-
-            if (rc == QMP_ERR_TIMEOUT)
-                break;
-            if (rc < 0) { /* EOF as QEMU exits, or garbage: stop listening */
-                if (rc != QMP_ERR_EOF)
-                    ukctl_err("QMP: %s", c->qmp.err);
-                qmp_close(&c->qmp);
-                break;
-            }
-            if (msg.kind == QMP_MSG_EVENT)
-                on_event(c, &msg);
-            qmp_msg_clear(&msg);
-            if (c->panicked && !c->quitting && c->o.on_panic == RUN_ON_PANIC_QUIT)
-                request_quit(c);
-        }
-    }
-}
-
-/* Map QEMU's wait status to ukctl's exit status (see run.h). */
-static int exit_status(struct run_ctx *c, int ws)
-{
-    int code;
-
-    if (c->panicked)
-        return UK_EXIT_PANIC;
-    if (WIFSIGNALED(ws)) {
-        ukctl_err("QEMU killed by signal %d", WTERMSIG(ws));
-        return UKCTL_EXIT_LAUNCH;
-    }
-    code = WEXITSTATUS(ws);
-    if (code == 0)
-        return 0;
-    if (code & 1)
-        return code >> 1;
-    report_qemu_log(c, "QEMU failed");
-    return UKCTL_EXIT_LAUNCH;
-}
 
 int run_main(int argc, char **argv)
 {
@@ -452,6 +340,7 @@ int run_main(int argc, char **argv)
         ret = 0;
         goto cleanup;
     }
+    print_wiring(&c);
     if (supervise(&c, &ws) < 0) {
         ukctl_err("Failed to wait for QEMU: %s", strerror(errno));
         goto cleanup;

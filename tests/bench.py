@@ -159,8 +159,67 @@ def bench_boot(b):
     return result
 
 
+# ------------------------------------------------------------------- vcon ---
+
+def bench_vcon(b):
+    """virtio-console guest -> host throughput: the guest (test=vcon_bench in
+    kernel-test.elf) writes N MiB in 4 KiB writes to org.ukscope.test; the
+    host reads the unix socket and times first byte -> last byte."""
+    import socket
+    image = b.build / "kernel-test.elf"
+    if not image.exists():
+        raise SystemExit(f"bench: {image} not found (make guest)")
+    runs_n = max(1, min(b.args.runs, 5))
+    mib = {"tcg": 64, "kvm": 8}
+    print(f"vcon: {runs_n} runs per accel, guest -> host over virtio-serial "
+          f"(MiB per run: {mib})")
+    result = {"runs_per_accel": runs_n, "mib": mib, "accels": {}}
+    rows = []
+    for accel in [a for a in ("kvm", "tcg") if a in b.accels]:
+        want = mib[accel] << 20
+        mbps = []
+        errors = 0
+        for _ in range(runs_n):
+            d = b.ctx.tmpdir()
+            try:
+                vm = harness.boot(b.ctx, image, accel=accel,
+                                  cmdline=f"test=vcon_bench panic=exit vcon_mib={mib[accel]}",
+                                  timeout=30 * b.ctx.scale(accel),
+                                  extra_args=harness.vcon_args(d, test_port=True),
+                                  until=r"TEST vcon_bench: start")
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(str(d / "test.sock"))
+                s.settimeout(60 * b.ctx.scale(accel))
+                got, t0 = 0, None
+                while got < want:
+                    chunk = s.recv(1 << 20)
+                    if not chunk:
+                        break
+                    if t0 is None:
+                        t0 = time.monotonic()
+                    got += len(chunk)
+                t1 = time.monotonic()
+                s.close()
+                vm.wait(timeout=30 * b.ctx.scale(accel))
+                if got != want or t0 is None:
+                    raise AssertionError(f"got {got} of {want} bytes")
+                mbps.append(got / (t1 - t0) / 1e6)
+            except (AssertionError, OSError) as e:
+                errors += 1
+                print(f"  {accel}: {str(e).splitlines()[0]}")
+        st = stats(mbps)
+        result["accels"][accel] = {"stats": st, "mb_per_s": mbps, "errors": errors}
+        rows.append([accel, f"{len(mbps)}/{runs_n}", f"{mib[accel]}", fmt(st)])
+    print()
+    print_table(["accel", "ok", "MiB", "MB/s guest->host"], rows)
+    print("  median (min..max); host clock, first byte -> last byte")
+    print()
+    return result
+
+
 SECTIONS = [
     ("boot", bench_boot),
+    ("vcon", bench_vcon),
 ]
 
 

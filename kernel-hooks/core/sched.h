@@ -31,6 +31,15 @@ unsigned waitq_wake_locked(struct uk_waitq *q, unsigned max);
  */
 uk_result uk_waitq_wait_locked(struct uk_waitq *q, uint64_t deadline_ns);
 
+extern struct uk_thread_table uk_thread_table;
+
+/* A free thread-table slot, zeroed, reserved (EXITED) and given a new tid;
+ * NULL if the table is full. */
+struct uk_thread *thread_slot_alloc(void);
+
+/* Fill in name, flags and CPU of a new slot. */
+void thread_setup(struct uk_thread *t, const char *name, uint32_t flags, int cpu);
+
 /* Create the idle thread of the calling CPU from its boot context. */
 void sched_init_cpu(void);
 

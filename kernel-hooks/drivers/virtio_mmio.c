@@ -336,8 +336,11 @@ static void virtio_irq(unsigned gsi, struct uk_trap_frame *tf, void *arg)
     d->interrupts++;
     if (status & VIRTIO_INT_CONFIG_CHANGE)
         d->config_changes++;
-    if (d->irq_fn)
+    if (d->irq_fn) {
+        d->irq_tf = tf;
         d->irq_fn(d, d->irq_arg);
+        d->irq_tf = NULL;
+    }
 }
 
 uk_result uk_virtio_set_irq(struct uk_virtio_dev *d, void (*fn)(struct uk_virtio_dev *, void *),

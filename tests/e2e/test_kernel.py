@@ -5,6 +5,7 @@ reports checked from the outside (vector, registers, symbolized backtrace).
 Timeouts are TCG figures; guest_test() and scaled() stretch them for slow KVM.
 """
 import re
+import socket
 
 from harness import KVM_PVM, Skip, boot, guest_test
 
@@ -175,3 +176,32 @@ def test_panic_without_exit_notifies_pvpanic(t):
     assert "panic: notifying the host (pvpanic) and halting" in vm.output, vm.describe()
     # -action panic=exit-failure: QEMU exits with 1 on GUEST_PANICKED.
     assert vm.qemu_rc == 1 and not vm.timed_out, vm.describe()
+
+
+# --------------------------------------------------------------- devices ---
+
+def test_guest_nmi_others(t, accel):
+    guest_test(t, "nmi_others", accel, smp=4)
+
+
+def test_guest_com2_rx_interrupts(t, accel):
+    d = t.tmpdir()
+    sock = d / "com2.sock"
+    vm = boot(t, t.build / "kernel-test.elf", cmdline="test=uart_rx panic=exit", accel=accel,
+              timeout=scaled(t, accel, 30), until=r"uart_rx: waiting",
+              extra_args=("-chardev", f"socket,id=c2,path={sock},server=on,wait=off",
+                          "-device", "isa-serial,chardev=c2,iobase=0x2f8,irq=3"))
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(sock))
+    s.settimeout(scaled(t, accel, 20))
+    s.sendall(b"hello over com2\n")
+    got = b""
+    while not got.endswith(b"\n"):
+        chunk = s.recv(256)
+        if not chunk:
+            break
+        got += chunk
+    s.close()
+    vm.wait(timeout=scaled(t, accel, 20))
+    assert got == b"HELLO OVER COM2\n", f"echo {got!r}\n{vm.describe()}"
+    assert vm.status == UK_EXIT_OK and "TEST uart_rx: PASS" in vm.output, vm.describe()

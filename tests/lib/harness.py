@@ -402,6 +402,28 @@ def qemu_command(image, cmdline="", smp=1, mem=64, accel="tcg", extra_args=(),
             *[str(a) for a in extra_args]]
 
 
+# virtio-console ports (docs/virtio.md), as `ukctl run` adds them.
+VCON_GDB = "org.ukscope.gdb"
+VCON_TELEMETRY = "org.ukscope.telemetry"
+VCON_TEST = "org.ukscope.test"  # only tests/guest/test_vcon.c uses it
+
+
+def vcon_args(dirpath, test_port=False):
+    """QEMU args for a virtio-serial-device with the gdb and telemetry ports
+    on unix sockets DIRPATH/gdb-virtio.sock and DIRPATH/telemetry.sock
+    (QEMU listens; connect any time), plus org.ukscope.test on
+    DIRPATH/test.sock if test_port."""
+    d = Path(dirpath)
+    ports = [("gdbv", "gdb-virtio.sock", VCON_GDB), ("tele", "telemetry.sock", VCON_TELEMETRY)]
+    if test_port:
+        ports.append(("test", "test.sock", VCON_TEST))
+    args = ["-device", "virtio-serial-device,max_ports=4"]
+    for cid, sock, name in ports:
+        args += ["-chardev", f"socket,id={cid},path={d / sock},server=on,wait=off",
+                 "-device", f"virtserialport,chardev={cid},name={name}"]
+    return args
+
+
 def boot(t, image, cmdline="", smp=1, mem=64, accel="tcg", timeout=30, extra_args=(),
          expect_exit=True, until=None, machine="microvm,acpi=off"):
     """Boot `image` under QEMU microvm and return a VM.

@@ -201,6 +201,15 @@ static void test_argv_kvm_foreground(void **state)
     assert_true(argv_pair(argv, "-device", "virtio-net-device,netdev=net0"));
     assert_true(argv_pair(argv, "-kernel", "/img/k.elf"));
     assert_false(argv_has(argv, "-append"));
+    /* virtio-console ports */
+    assert_true(argv_pair(argv, "-device", "virtio-serial-device,max_ports=4"));
+    assert_true(argv_pair(argv, "-chardev",
+                          "socket,id=gdbv,path=/run/u/gdb-virtio.sock,server=on,wait=off"));
+    assert_true(argv_pair(argv, "-device", "virtserialport,chardev=gdbv,name=org.ukscope.gdb"));
+    assert_true(argv_pair(argv, "-chardev",
+                          "socket,id=tele,path=/run/u/telemetry.sock,server=on,wait=off"));
+    assert_true(
+        argv_pair(argv, "-device", "virtserialport,chardev=tele,name=org.ukscope.telemetry"));
     assert_false(argv_has(argv, "-S"));
     qemu_argv_free(argv);
 }
@@ -224,6 +233,10 @@ static void test_argv_tcg_detach_nonet(void **state)
     assert_false(argv_has(argv, "virtio-net-device,netdev=net0"));
     assert_true(argv_pair(argv, "-append", "panic=exit  x"));
     assert_true(argv_has(argv, "-S"));
+    /* The ports do not depend on the network. */
+    assert_true(argv_pair(argv, "-device", "virtio-serial-device,max_ports=4"));
+    assert_true(argv_pair(argv, "-chardev",
+                          "socket,id=tele,path=/run/u/telemetry.sock,server=on,wait=off"));
     qemu_argv_free(argv);
 }
 

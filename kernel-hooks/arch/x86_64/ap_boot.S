@@ -34,19 +34,7 @@ tramp32:
 	mov %ax, %ds
 	mov %ax, %es
 	mov %ax, %ss
-	/* MTRRs are per CPU: same write-back default as boot.S sets. */
-	mov $1, %eax
-	cpuid
-	test $(1 << 12), %edx
-	jz 0f
-	mov $MSR_MTRR_DEF_TYPE, %ecx
-	rdmsr
-	test $MTRR_ENABLE, %eax
-	jnz 0f
-	mov $(MTRR_ENABLE | MTRR_TYPE_WB), %eax
-	xor %edx, %edx
-	wrmsr
-0:
+	MTRR_ENABLE_WB_DEFAULT
 	mov %cr4, %eax
 	or $(CR4_PAE | CR4_PGE), %eax
 	mov %eax, %cr4

@@ -65,4 +65,28 @@
 /* AP start-up trampoline: copied to this physical address below 1 MiB. */
 #define AP_TRAMPOLINE_PADDR 0x8000
 
+#ifdef __ASSEMBLER__
+/*
+ * 32-bit code, every CPU: without firmware (PVH on microvm) the MTRRs are
+ * disabled, which makes all RAM uncached; enable them with write-back as
+ * the default type (device memory is made uncached by PCD|PWT in the page
+ * tables).  MTRRs are per CPU, so boot.S and the AP trampoline both do it.
+ * Clobbers eax, ebx, ecx, edx.
+ */
+.macro MTRR_ENABLE_WB_DEFAULT
+	mov $1, %eax
+	cpuid
+	test $(1 << 12), %edx
+	jz 9f
+	mov $MSR_MTRR_DEF_TYPE, %ecx
+	rdmsr
+	test $MTRR_ENABLE, %eax
+	jnz 9f
+	mov $(MTRR_ENABLE | MTRR_TYPE_WB), %eax
+	xor %edx, %edx
+	wrmsr
+9:
+.endm
+#endif
+
 #endif

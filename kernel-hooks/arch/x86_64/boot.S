@@ -32,23 +32,8 @@ pvh_start32:
 	mov %eax, boot_tsc_entry
 	mov %edx, boot_tsc_entry + 4
 
-	/*
-	 * Without firmware (PVH on microvm) the MTRRs are disabled, which makes
-	 * all RAM uncached: enable them with write-back as the default type.
-	 * Device memory is made uncached through the page tables (PCD|PWT).
-	 */
-	mov $1, %eax
-	cpuid
-	test $(1 << 12), %edx
-	jz 0f
-	mov $MSR_MTRR_DEF_TYPE, %ecx
-	rdmsr
-	test $MTRR_ENABLE, %eax
-	jnz 0f
-	mov $(MTRR_ENABLE | MTRR_TYPE_WB), %eax
-	xor %edx, %edx
-	wrmsr
-0:
+	/* ebx is clobbered: start_info is in esi already. */
+	MTRR_ENABLE_WB_DEFAULT
 
 	mov $__bss_start, %edi
 	mov $__bss_end, %ecx

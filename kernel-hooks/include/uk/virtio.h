@@ -32,9 +32,11 @@ enum uk_virtio_device_id {
 #define UK_VIRTIO_F_TRANSPORT_MASK (((1ULL << 50) - 1) & ~((1ULL << 24) - 1))
 
 #define UK_VIRTIO_DEV_MAX 8
-#define UK_VIRTQ_MAX      8
+/* 16: a virtio-console with max_ports=7 uses queues 0..15 (2 per port + 2 control). */
+#define UK_VIRTQ_MAX      16
 
 struct uk_virtq;
+struct uk_trap_frame;
 
 struct uk_virtio_dev {
     uintptr_t base;     /* MMIO register base */
@@ -49,6 +51,9 @@ struct uk_virtio_dev {
     struct uk_virtq *vq[UK_VIRTQ_MAX];
     void (*irq_fn)(struct uk_virtio_dev *dev, void *arg);
     void *irq_arg;
+    /* While irq_fn runs: the interrupted context's trap frame (else NULL),
+     * so a driver can hand it on (e.g. a debugger stopping there). */
+    struct uk_trap_frame *irq_tf;
     uint64_t interrupts;     /* interrupts with a non-zero InterruptStatus */
     uint64_t spurious;       /* interrupts with InterruptStatus == 0 */
     uint64_t config_changes; /* interrupts with the config-change bit */

@@ -1,0 +1,1 @@
+fuzz_cmdline_SRCS := kernel-hooks/core/cmdline.c
