@@ -20,9 +20,6 @@
 #include "telemetry.h"
 #include "telemetry_frame.h"
 
-/* Until the virtio-console driver is linked in, these may be absent. */
-#pragma weak uk_vcon_open
-
 #define TELEM_POLL_MS 20       /* how often new log records are looked for */
 #define TELEM_KLOG_BATCH 64    /* log records per round, so heartbeats stay on time */
 #define TELEM_OPEN_WAIT_NS UK_MSEC(2000)
@@ -110,7 +107,7 @@ static void telemetry_thread(void *arg)
     uint64_t metrics_ns = UK_NSEC_PER_SEC * uk_cmdline_get_u64("telemetry.metrics_s", 5);
     uint64_t next_hb, next_metrics;
 
-    if (!uk_vcon_open || uk_vcon_open(UK_VCON_TELEMETRY, TELEM_OPEN_WAIT_NS, &port) != UK_OK) {
+    if (uk_vcon_open(UK_VCON_TELEMETRY, TELEM_OPEN_WAIT_NS, &port) != UK_OK) {
         uk_debug("telemetry: no port %s, not sending", UK_VCON_TELEMETRY);
         return;
     }

@@ -13,12 +13,6 @@
 #include "telemetry.h"
 #include "telemetry_frame.h"
 
-/* Until the virtio-console driver is linked in (telem_send_init is then
- * never called, so these are never reached). */
-#pragma weak uk_vcon_write
-#pragma weak uk_vcon_host_connected
-#pragma weak uk_vcon_poll
-
 static struct {
     struct uk_vcon_port *port;
     struct telem_counters c;

@@ -22,9 +22,8 @@
 #include "run.h"
 #include "util.h"
 
-static const char usage[] =
-    "Usage: ukctl telemetry [--json] [--follow | --for SECS] [--count N] [--raw FILE]\n"
-    "                       (RUN_DIR | --input FILE)\n";
+static const char usage[] = "Usage: ukctl telemetry [--json] [--follow | --for SECS] "
+                            "[--count N] [--raw FILE] (RUN_DIR | --input FILE)\n";
 
 struct opts {
     bool json, follow;
