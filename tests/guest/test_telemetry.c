@@ -44,23 +44,30 @@ UK_TEST(telemetry_lines)
 }
 
 /*
- * telem.lines log lines as fast as the ring allows without overwriting
- * (batches of 32 every 10 ms), then telem.secs seconds of quiet so the
- * last heartbeats reach a host that reads again.  With telem.wait=0 it
- * does not wait for the host first (a host that connects late).
+ * telem.lines log lines in batches of telem.batch (default 32) with
+ * telem.pause_ms (default 10) between batches, slow enough for the sender
+ * to keep up with the ring, then telem.secs seconds of quiet so the last
+ * heartbeats reach a host that reads again.  With telem.wait=0 it does not
+ * wait for the host first (a host that connects late).  Prints the
+ * guest-side duration of the flood.
  */
 UK_TEST(telemetry_flood)
 {
     unsigned n = (unsigned)uk_cmdline_get_u64("telem.lines", 4000);
+    unsigned batch = (unsigned)uk_cmdline_get_u64("telem.batch", 32);
+    uint64_t pause = uk_cmdline_get_u64("telem.pause_ms", 10), t0;
 
     if (uk_cmdline_get_u64("telem.wait", 1))
         UK_CHECK(wait_host());
+    UK_CHECK(batch > 0);
+    t0 = uk_time_ns();
     for (unsigned i = 0; i < n; i++) {
         uk_info("telemetry-flood %u padding padding padding padding padding padding", i);
-        if (i % 32 == 31)
-            uk_sleep_ms(10);
+        if (i % batch == batch - 1)
+            uk_sleep_ms(pause);
     }
-    uk_info("telemetry-flood done");
+    uk_info("telemetry-flood done: %u lines in %llu us", n,
+            (unsigned long long)((uk_time_ns() - t0) / 1000));
     uk_sleep_ns(uk_cmdline_get_u64("telem.secs", 3) * UK_NSEC_PER_SEC);
     return 0;
 }
