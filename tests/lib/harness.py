@@ -169,7 +169,7 @@ class Context:
 
     def tmpdir(self):
         """A fresh directory; removed after the run unless the test failed."""
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name or "anon")[:80]
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name or "anon")[-32:]  # unix socket paths are short
         self._tmp_root.mkdir(parents=True, exist_ok=True)
         d = Path(tempfile.mkdtemp(prefix=safe + ".", dir=self._tmp_root))
         with self._lock:
