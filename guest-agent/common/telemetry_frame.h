@@ -13,18 +13,18 @@
 #include <stdint.h>
 
 /* The largest frame body a reader accepts; the guest never sends more. */
-#define TELEM_FRAME_MAX (1u << 20)
+#define TELEM_FRAME_MAX    (1u << 20)
 /* Bytes of a length prefix for any body <= TELEM_FRAME_MAX (7 bits each). */
-#define TELEM_VARINT_MAX 3
+#define TELEM_VARINT_MAX   3
 /* Heartbeat period. */
 #define TELEM_HEARTBEAT_NS 1000000000ULL
 
 /* Outcome of parsing a length prefix. */
 enum telem_varint_result {
-    TELEM_VARINT_OK = 0,      /* *value and *used are set */
-    TELEM_VARINT_SHORT,       /* need more bytes */
-    TELEM_VARINT_TOO_BIG,     /* longer than TELEM_VARINT_MAX bytes or > TELEM_FRAME_MAX */
-    TELEM_VARINT_OVERLONG,    /* non-minimal encoding (trailing zero group) */
+    TELEM_VARINT_OK = 0,   /* *value and *used are set */
+    TELEM_VARINT_SHORT,    /* need more bytes */
+    TELEM_VARINT_TOO_BIG,  /* longer than TELEM_VARINT_MAX bytes or > TELEM_FRAME_MAX */
+    TELEM_VARINT_OVERLONG, /* non-minimal encoding (trailing zero group) */
 };
 
 /*

@@ -20,8 +20,8 @@
 #include "telemetry.h"
 #include "telemetry_frame.h"
 
-#define TELEM_POLL_MS 20       /* how often new log records are looked for */
-#define TELEM_KLOG_BATCH 64    /* log records per round, so heartbeats stay on time */
+#define TELEM_POLL_MS      20 /* how often new log records are looked for */
+#define TELEM_KLOG_BATCH   64 /* log records per round, so heartbeats stay on time */
 #define TELEM_OPEN_WAIT_NS UK_MSEC(2000)
 
 static char instance_id[64];
@@ -94,8 +94,7 @@ static void init_instance_id(void)
     if (id && *id)
         snprintf(instance_id, sizeof(instance_id), "%s", id);
     else
-        snprintf(instance_id, sizeof(instance_id), "boot-%llx",
-                 (unsigned long long)uk_tsc_boot());
+        snprintf(instance_id, sizeof(instance_id), "boot-%llx", (unsigned long long)uk_tsc_boot());
 }
 
 void telem_send_metrics(void);

@@ -23,13 +23,14 @@ struct uk_vcon_port;
 
 /* Sender totals (also carried by every heartbeat). */
 struct telem_counters {
-    uint64_t produced;    /* envelopes built (== next seq) */
-    uint64_t lost;        /* envelopes dropped */
-    uint64_t lost_since;  /* dropped since the last delivered one */
-    uint64_t too_big;     /* dropped because they exceeded TELEM_GUEST_FRAME_MAX */
+    uint64_t produced;   /* envelopes built (== next seq) */
+    uint64_t lost;       /* envelopes dropped */
+    uint64_t lost_since; /* dropped since the last delivered one */
+    uint64_t too_big;    /* dropped because they exceeded TELEM_GUEST_FRAME_MAX */
 };
 
-/* Start sending on `port` (called once by the thread). */
+/* Start sending on `port`, counters and seq at zero (called once by the
+ * thread, before any telem_send). */
 void telem_send_init(struct uk_vcon_port *port);
 
 /*
@@ -39,6 +40,12 @@ void telem_send_init(struct uk_vcon_port *port);
  * rest is pending and sent by telem_send_flush).
  */
 bool telem_send(telem_envelope *env);
+
+/*
+ * Panic path (interrupts off): like telem_send, but poll the port until
+ * the frame is written whole or deadline_ns passes.  True if it was.
+ */
+bool telem_send_polled(telem_envelope *env, uint64_t deadline_ns);
 
 /* Push the pending frame's remainder; true when nothing is pending. */
 bool telem_send_flush(void);

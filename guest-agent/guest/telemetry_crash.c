@@ -12,6 +12,7 @@
 #include <uk/panic.h>
 #include <uk/time.h>
 #include <uk/trap.h>
+#include <uk/vcon.h>
 
 #include "telemetry.h"
 
@@ -39,8 +40,7 @@ static size_t walk(uint64_t rbp, uint64_t *out, size_t max)
 {
     size_t n = 0;
 
-    while (n < max && rbp && !(rbp & 7) &&
-           uk_mem_accessible((uintptr_t)rbp, 16, UK_MEM_READ)) {
+    while (n < max && rbp && !(rbp & 7) && uk_mem_accessible((uintptr_t)rbp, 16, UK_MEM_READ)) {
         const uint64_t *f = (const uint64_t *)(uintptr_t)rbp;
         if (!f[1])
             break;
@@ -67,6 +67,7 @@ void telem_crash_hook(const struct uk_panic_info *info, void *arg)
     /* The log lines up to the panic (its report included) go first. */
     telem_send_drain_polled(deadline);
     for (unsigned i = 0; i < CRASH_KLOG_MAX / 16; i++) {
+        uk_vcon_poll(telem_port());
         if (!telem_send_klog(16))
             break;
         telem_send_drain_polled(deadline);
@@ -92,6 +93,6 @@ void telem_crash_hook(const struct uk_panic_info *info, void *arg)
     cr.version = (char *)uk_version();
     env.payload_case = UKSCOPE__TELEMETRY__ENVELOPE__PAYLOAD_CRASH;
     env.crash = &cr;
-    telem_send(&env);
-    telem_send_drain_polled(deadline);
+    /* The report matters most: wait for room rather than drop it. */
+    telem_send_polled(&env, deadline + CRASH_DRAIN_NS);
 }

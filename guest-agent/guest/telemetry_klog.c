@@ -3,7 +3,7 @@
 
 #include "telemetry.h"
 
-static uint64_t klog_next;       /* next ring sequence number to send */
+static uint64_t klog_next;        /* next ring sequence number to send */
 static uint64_t klog_overwritten; /* skipped since the last LogRecord built */
 
 /* The ring holds bytes from any code: keep printable ASCII (valid UTF-8). */

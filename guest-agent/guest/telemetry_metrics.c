@@ -57,7 +57,7 @@ static void add(const char *name, Ukscope__Telemetry__Sample__Type type, int64_t
 }
 
 #define COUNTER UKSCOPE__TELEMETRY__SAMPLE__TYPE__COUNTER
-#define GAUGE UKSCOPE__TELEMETRY__SAMPLE__TYPE__GAUGE
+#define GAUGE   UKSCOPE__TELEMETRY__SAMPLE__TYPE__GAUGE
 
 void telem_send_metrics(void);
 void telem_send_metrics(void)

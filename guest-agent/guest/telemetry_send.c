@@ -24,6 +24,8 @@ static struct {
 void telem_send_init(struct uk_vcon_port *port)
 {
     tx.port = port;
+    tx.c = (struct telem_counters){0, 0, 0, 0};
+    tx.pend_off = tx.pend_len = 0;
 }
 
 struct uk_vcon_port *telem_port(void)
@@ -71,37 +73,49 @@ static void drop(void)
     tx.c.lost_since++;
 }
 
-bool telem_send(telem_envelope *env)
+/* Number env, encode it into tx.frame as the pending frame.  False (and
+ * counted) if it is too big.  Call with nothing pending. */
+static bool encode(telem_envelope *env)
 {
     size_t body, pre;
     uint8_t prefix[TELEM_VARINT_MAX];
-    bool sent = false;
 
+    body = ukscope__telemetry__envelope__get_packed_size(env);
+    pre = telem_varint_put(prefix, body < TELEM_FRAME_MAX ? (uint32_t)body : TELEM_FRAME_MAX);
+    if (pre + body > sizeof(tx.frame)) {
+        tx.c.too_big++;
+        return false;
+    }
+    memcpy(tx.frame, prefix, pre);
+    ukscope__telemetry__envelope__pack(env, tx.frame + pre);
+    tx.pend_off = 0;
+    tx.pend_len = pre + body;
+    return true;
+}
+
+static void number(telem_envelope *env)
+{
     env->instance_id = (char *)telem_instance_id();
     env->seq = tx.c.produced++;
     env->lost = tx.c.lost_since;
     env->time_ns = uk_time_ns();
+}
+
+bool telem_send(telem_envelope *env)
+{
+    bool sent = false;
+
+    number(env);
     if (!tx.port) {
         drop();
         return false;
     }
     tx.busy = true;
     /* Never interleave: an unfinished frame blocks every newer one. */
-    if (!flush_locked()) {
+    if (!flush_locked() || !encode(env)) {
         drop();
         goto out;
     }
-    body = ukscope__telemetry__envelope__get_packed_size(env);
-    pre = telem_varint_put(prefix, body < TELEM_FRAME_MAX ? (uint32_t)body : TELEM_FRAME_MAX);
-    if (pre + body > sizeof(tx.frame)) {
-        tx.c.too_big++;
-        drop();
-        goto out;
-    }
-    memcpy(tx.frame, prefix, pre);
-    ukscope__telemetry__envelope__pack(env, tx.frame + pre);
-    tx.pend_off = 0;
-    tx.pend_len = pre + body;
     flush_locked();
     if (tx.pend_off == 0 && tx.pend_len) {
         /* Not a byte accepted: the frame never started, so drop it whole. */
@@ -114,6 +128,29 @@ bool telem_send(telem_envelope *env)
 out:
     tx.busy = false;
     return sent;
+}
+
+bool telem_send_polled(telem_envelope *env, uint64_t deadline_ns)
+{
+    number(env);
+    if (!tx.port || !telem_send_drain_polled(deadline_ns) || !encode(env)) {
+        drop();
+        return false;
+    }
+    for (;;) {
+        flush_locked();
+        if (tx.pend_off || !tx.pend_len)
+            break; /* started: it is delivered (or being delivered) */
+        if (uk_time_ns() >= deadline_ns || !uk_vcon_host_connected(tx.port)) {
+            tx.pend_len = 0;
+            drop();
+            return false;
+        }
+        uk_vcon_poll(tx.port);
+        uk_delay_ns(UK_USEC(20));
+    }
+    tx.c.lost_since = 0;
+    return telem_send_drain_polled(deadline_ns);
 }
 
 bool telem_send_drain_polled(uint64_t deadline_ns)

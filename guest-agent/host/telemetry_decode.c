@@ -185,7 +185,8 @@ int telem_dec_finish(struct telem_decoder *d, char *err, size_t errlen)
     if (!d->len && !d->resyncing)
         return 0;
     if (d->resyncing)
-        snprintf(err, errlen, "stream ended while resynchronizing: %" PRIu64 " bytes skipped, %zu left",
+        snprintf(err, errlen,
+                 "stream ended while resynchronizing: %" PRIu64 " bytes skipped, %zu left",
                  d->skipped, d->len);
     else if (telem_varint_get(d->buf + d->start, d->len, &body, &pre) == TELEM_VARINT_OK)
         snprintf(err, errlen, "truncated frame at end of stream: %zu of %" PRIu32 " bytes",

@@ -37,12 +37,12 @@ struct telem_decoder {
     size_t start; /* first unread byte */
     size_t len;   /* bytes buffered from start */
     bool resyncing;
-    bool eof;      /* no more input will come */
+    bool eof; /* no more input will come */
     bool have_seq;
-    uint64_t last_seq;     /* of the last good envelope */
-    uint64_t skipped;      /* bytes dropped in the current resync */
+    uint64_t last_seq; /* of the last good envelope */
+    uint64_t skipped;  /* bytes dropped in the current resync */
     uint64_t total_skipped;
-    uint64_t errors;       /* bad frames reported */
+    uint64_t errors; /* bad frames reported */
 };
 
 enum telem_dec_status {

@@ -12,7 +12,7 @@
 
 #define J(v) ((json_int_t)(v))
 
-static const char *const levels[] = {"emerg", "alert", "crit", "err",
+static const char *const levels[] = {"emerg", "alert",  "crit", "err",
                                      "warn",  "notice", "info", "debug"};
 
 static const char *level(unsigned l)
@@ -96,10 +96,10 @@ json_t *telem_payload_json(const telem_envelope *e)
         json_object_set_new(o, "uptime_ns", json_integer(J(h->uptime_ns)));
         a = json_array();
         for (i = 0; i < h->n_cpus; i++)
-            json_array_append_new(
-                a, json_pack("{s:i, s:i, s:I, s:I}", "cpu", (int)h->cpus[i]->cpu, "busy_permille",
-                             (int)h->cpus[i]->busy_permille, "context_switches",
-                             J(h->cpus[i]->context_switches), "idle_ns", J(h->cpus[i]->idle_ns)));
+            json_array_append_new(a, json_pack("{s:i, s:i, s:I, s:I}", "cpu", (int)h->cpus[i]->cpu,
+                                               "busy_permille", (int)h->cpus[i]->busy_permille,
+                                               "context_switches", J(h->cpus[i]->context_switches),
+                                               "idle_ns", J(h->cpus[i]->idle_ns)));
         json_object_set_new(o, "cpus", a);
         json_object_set_new(o, "threads", json_integer(h->threads));
         json_object_set_new(o, "runnable_threads", json_integer(h->runnable_threads));
@@ -198,8 +198,9 @@ void telem_payload_text(FILE *out, const telem_envelope *e)
         ascii(buf, sizeof(buf), e->crash->message);
         fprintf(out, "CRASH (%s) on cpu%u: %s\n", reason(e->crash->reason), e->crash->cpu, buf);
         if (e->crash->regs)
-            fprintf(out, "    rip 0x%" PRIx64 " rsp 0x%" PRIx64 " rbp 0x%" PRIx64 " cr2 0x%" PRIx64
-                    "\n", e->crash->regs->rip, e->crash->regs->rsp, e->crash->regs->rbp,
+            fprintf(out,
+                    "    rip 0x%" PRIx64 " rsp 0x%" PRIx64 " rbp 0x%" PRIx64 " cr2 0x%" PRIx64 "\n",
+                    e->crash->regs->rip, e->crash->regs->rsp, e->crash->regs->rbp,
                     e->crash->regs->cr2);
         for (i = 0; i < e->crash->n_backtrace; i++)
             fprintf(out, "    #%zu 0x%" PRIx64 "\n", i, e->crash->backtrace[i]);

@@ -61,8 +61,8 @@ static void check_seq(struct telem_stream *s, const telem_envelope *e)
         s->complete = e->seq == e->lost;
     } else if (e->seq == s->last_seq + 1) {
         if (e->lost)
-            note(s, "inconsistent", "seq %" PRIu64 " follows %" PRIu64 " but says %" PRIu64
-                 " lost", e->seq, s->last_seq, e->lost);
+            note(s, "inconsistent", "seq %" PRIu64 " follows %" PRIu64 " but says %" PRIu64 " lost",
+                 e->seq, s->last_seq, e->lost);
     } else if (e->seq > s->last_seq) {
         uint64_t missing = e->seq - s->last_seq - 1;
         bool ok = missing == e->lost;
@@ -75,9 +75,10 @@ static void check_seq(struct telem_stream *s, const telem_envelope *e)
                               (json_int_t)s->last_seq, "seq", (json_int_t)e->seq, "missing",
                               (json_int_t)missing, "lost", (json_int_t)e->lost, "accounted", ok));
         else
-            fprintf(s->out, "!! gap: %" PRIu64 " envelopes missing after seq %" PRIu64
-                    ", guest reports %" PRIu64 " lost (%s)\n", missing, s->last_seq, e->lost,
-                    ok ? "accounted" : "UNEXPLAINED");
+            fprintf(s->out,
+                    "!! gap: %" PRIu64 " envelopes missing after seq %" PRIu64
+                    ", guest reports %" PRIu64 " lost (%s)\n",
+                    missing, s->last_seq, e->lost, ok ? "accounted" : "UNEXPLAINED");
     } else {
         /* A new boot (or a stale duplicate): start the accounting over. */
         s->restarts++;
@@ -101,9 +102,10 @@ static void check_heartbeat(struct telem_stream *s, const telem_envelope *e)
         return;
     }
     s->loss_checks_bad++;
-    note(s, "loss_mismatch", "heartbeat seq %" PRIu64 ": guest produced %" PRIu64 " lost %" PRIu64
-         ", reader saw lost %" PRIu64, e->seq, hb->envelopes_produced, hb->envelopes_lost,
-         s->lost_sum);
+    note(s, "loss_mismatch",
+         "heartbeat seq %" PRIu64 ": guest produced %" PRIu64 " lost %" PRIu64
+         ", reader saw lost %" PRIu64,
+         e->seq, hb->envelopes_produced, hb->envelopes_lost, s->lost_sum);
 }
 
 void telem_stream_envelope(struct telem_stream *s, const telem_envelope *e)
@@ -125,8 +127,8 @@ void telem_stream_envelope(struct telem_stream *s, const telem_envelope *e)
         json_object_set_new(o, "instance", json_string(id));
         emit(s, o);
     } else {
-        fprintf(s->out, "#%" PRIu64 " %" PRIu64 ".%09" PRIu64 " ", e->seq,
-                e->time_ns / 1000000000u, e->time_ns % 1000000000u);
+        fprintf(s->out, "#%" PRIu64 " %" PRIu64 ".%09" PRIu64 " ", e->seq, e->time_ns / 1000000000u,
+                e->time_ns % 1000000000u);
         telem_payload_text(s->out, e);
         fflush(s->out);
     }
@@ -142,23 +144,23 @@ void telem_stream_problem(struct telem_stream *s, const char *kind, const char *
 void telem_stream_summary(struct telem_stream *s)
 {
     const char *check = !s->complete || s->unexplained_gaps ? "unknown"
-                        : s->loss_checks_bad               ? "mismatch"
-                        : s->loss_checks_ok                ? "ok"
-                                                           : "unknown";
+                        : s->loss_checks_bad                ? "mismatch"
+                        : s->loss_checks_ok                 ? "ok"
+                                                            : "unknown";
 
     if (s->json) {
         emit(s, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:s}", "event",
                           "summary", "frames", (json_int_t)s->frames, "lost",
-                          (json_int_t)s->lost_sum, "gaps", (json_int_t)s->gaps,
-                          "unexplained_gaps", (json_int_t)s->unexplained_gaps, "errors",
-                          (json_int_t)s->errors, "heartbeats", (json_int_t)s->heartbeats,
-                          "crashes", (json_int_t)s->crashes, "last_seq",
-                          (json_int_t)s->last_seq, "complete", s->complete, "loss_check",
-                          check));
+                          (json_int_t)s->lost_sum, "gaps", (json_int_t)s->gaps, "unexplained_gaps",
+                          (json_int_t)s->unexplained_gaps, "errors", (json_int_t)s->errors,
+                          "heartbeats", (json_int_t)s->heartbeats, "crashes",
+                          (json_int_t)s->crashes, "last_seq", (json_int_t)s->last_seq, "complete",
+                          s->complete, "loss_check", check));
         return;
     }
-    fprintf(s->out, "-- %" PRIu64 " envelopes, %" PRIu64 " lost by the guest, %" PRIu64
-            " gaps (%" PRIu64 " unexplained), %" PRIu64 " errors, loss check %s\n",
+    fprintf(s->out,
+            "-- %" PRIu64 " envelopes, %" PRIu64 " lost by the guest, %" PRIu64 " gaps (%" PRIu64
+            " unexplained), %" PRIu64 " errors, loss check %s\n",
             s->frames, s->lost_sum, s->gaps, s->unexplained_gaps, s->errors, check);
     fflush(s->out);
 }

@@ -22,11 +22,11 @@
 struct telem_stream {
     FILE *out;
     bool json;
-    bool have;              /* an envelope was seen */
-    bool complete;          /* the first one accounted for every earlier seq */
+    bool have;     /* an envelope was seen */
+    bool complete; /* the first one accounted for every earlier seq */
     uint64_t last_seq;
     uint64_t frames;
-    uint64_t lost_sum;      /* sum of `lost` of the envelopes seen */
+    uint64_t lost_sum; /* sum of `lost` of the envelopes seen */
     uint64_t gaps, unexplained_gaps, restarts;
     uint64_t errors, skipped_bytes;
     uint64_t heartbeats, loss_checks_ok, loss_checks_bad;

@@ -292,8 +292,8 @@ static void test_gaps_and_loss_check(void **state)
     /* Reader joins late: seq 3 says 3 lost (0..2 dropped), complete. */
     put_log(&b, 3, 3, "a");
     put_log(&b, 4, 0, "b");
-    put_log(&b, 9, 4, "c");     /* 5..8 dropped: accounted */
-    put_hb(&b, 10, 0, 11, 7);   /* guest: 11 produced, 7 lost == 3 + 4 */
+    put_log(&b, 9, 4, "c");   /* 5..8 dropped: accounted */
+    put_hb(&b, 10, 0, 11, 7); /* guest: 11 produced, 7 lost == 3 + 4 */
     decode(&b, 8, &r);
     assert_int_equal(r.st.gaps, 1);
     assert_int_equal(r.st.unexplained_gaps, 0);
