@@ -111,8 +111,9 @@ bool telem_send(telem_envelope *env)
         return false;
     }
     tx.busy = true;
-    /* Never interleave: an unfinished frame blocks every newer one. */
-    if (!flush_locked() || !encode(env)) {
+    /* Nobody reading: count the drop without paying for the encoding.
+     * Never interleave: an unfinished frame blocks every newer one. */
+    if (!uk_vcon_host_connected(tx.port) || !flush_locked() || !encode(env)) {
         drop();
         goto out;
     }
