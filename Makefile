@@ -107,7 +107,7 @@ HOST_LDLIBS := -ljansson
 # Component fragments come after every variable they may append to.
 GUEST_EXTRA_OBJS :=
 UKCTL_EXTRA_OBJS :=
--include $(wildcard $(addsuffix /build.mk,$(COMPONENTS)))
+-include $(wildcard $(addsuffix /build*.mk,$(COMPONENTS)))
 
 $(eval $(call IMAGE_template,kernel,$(KERNEL_OBJS) $(GUEST_EXTRA_OBJS) $(DEMO_OBJS)))
 $(eval $(call IMAGE_template,kernel-test,$(KERNEL_OBJS) $(GUEST_EXTRA_OBJS) $(GTEST_OBJS)))

@@ -5,6 +5,7 @@
 #include "run.h"
 #include "../gdbstub/host/ukctl_gdb.h"
 #include "trace_cmd.h"
+#include "telemetry_print.h"
 #include "util.h"
 
 static const char usage[] =
@@ -16,6 +17,7 @@ static const char usage[] =
     "  list [PARENT]         list instances and whether they are alive\n"
     "  gdb RUN_DIR [--batch-file F]  attach gdb to an instance (docs/gdb.md)\n"
     "  trace RUN_DIR         capture the guest's trace rings (see docs/tracing.md)\n"
+    "  telemetry RUN_DIR     decode the guest's telemetry stream (docs/telemetry.md)\n"
     "\n"
     "See docs/ukctl.md.\n";
 
@@ -30,6 +32,7 @@ static const struct command commands[] = {
     {"list", list_main},
     {"gdb", gdb_main},
     {"trace", trace_main},
+    {"telemetry", telemetry_main},
 };
 
 int main(int argc, char **argv)

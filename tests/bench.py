@@ -374,6 +374,101 @@ def bench_tracing(b):
     print_table(["format", "events", "M events/s"], rows)
     print()
     shutil.rmtree(tmp, ignore_errors=True)
+# -------------------------------------------------------------- telemetry ---
+
+def bench_telemetry(b):
+    """Telemetry records/s guest -> host: the guest (test=telemetry_flood in
+    kernel-test.elf, 2 vCPUs) logs N lines in batches of 64 with 1 ms pauses;
+    the sender turns kernel log records into LogRecord envelopes on the
+    virtio-console port; the host reads continuously.  Rate = LogRecords
+    delivered / host time between the arrival of the first and the last
+    (the guest clock is not trusted under kvm_pvm emulation)."""
+    import json as _json
+    import socket
+    import subprocess
+    image = b.build / "kernel-test.elf"
+    if not image.exists():
+        raise SystemExit(f"bench: {image} not found (make guest)")
+    runs_n = max(1, min(b.args.runs, 3))
+    lines = {"tcg": 20000, "kvm": 2000}
+    print(f"telemetry: {runs_n} runs per accel, log lines per run {lines}")
+    result = {"runs_per_accel": runs_n, "lines": lines, "accels": {}}
+    rows = []
+    for accel in [a for a in ("kvm", "tcg") if a in b.accels]:
+        rates, lost, over, errors = [], [], [], 0
+        for _ in range(runs_n):
+            d = b.ctx.tmpdir()
+            try:
+                vm = harness.boot(b.ctx, image, accel=accel, smp=2,
+                                  cmdline=f"test=telemetry_flood panic=exit telem.secs=1 "
+                                          f"telem.lines={lines[accel]} telem.batch=64 "
+                                          f"telem.pause_ms=1 telemetry.metrics_s=0 console_loglevel=3",
+                                  timeout=120 * b.ctx.scale(accel),
+                                  extra_args=harness.vcon_args(d), expect_exit=False,
+                                  until=r"")
+                deadline = time.monotonic() + 10
+                while True:
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    try:
+                        s.connect(str(d / "telemetry.sock"))
+                        break
+                    except OSError:
+                        s.close()
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.02)
+                s.settimeout(120 * b.ctx.scale(accel))
+                data = bytearray()
+                arrivals = []  # (bytes received so far, host time)
+                while True:
+                    chunk = s.recv(1 << 20)
+                    if not chunk:
+                        break
+                    data += chunk
+                    arrivals.append((len(data), time.monotonic()))
+                s.close()
+                vm.wait(timeout=60 * b.ctx.scale(accel))
+                raw = d / "stream.bin"
+                raw.write_bytes(data)
+                r = subprocess.run([str(b.build / "bin" / "ukctl"), "telemetry", "--json",
+                                    "--input", str(raw)], capture_output=True, text=True,
+                                   timeout=120)
+                recs = [_json.loads(x) for x in r.stdout.splitlines() if x.strip()]
+                flood = [x for x in recs if x.get("type") == "log"
+                         and x["text"].startswith("telemetry-flood ")]
+                if len(flood) < 2:
+                    raise AssertionError(f"{len(flood)} flood records arrived")
+                # Byte offsets where flood frames end -> arrival times.
+                ends, i = [], 0
+                while i < len(data):
+                    n = shift = 0
+                    while True:
+                        c = data[i]
+                        i += 1
+                        n |= (c & 0x7F) << shift
+                        shift += 7
+                        if not c & 0x80:
+                            break
+                    if b"telemetry-flood " in data[i:i + n]:
+                        ends.append(i + n)
+                    i += n
+                when = [next(t for got, t in arrivals if got >= e) for e in (ends[0], ends[-1])]
+                rates.append(len(flood) / max(when[1] - when[0], 1e-6))
+                lost.append(recs[-1]["lost"])
+                over.append(sum(x.get("klog_overwritten", 0) for x in flood))
+            except (AssertionError, OSError, ValueError, KeyError) as e:
+                errors += 1
+                print(f"  {accel}: {str(e).splitlines()[0]}")
+        st = stats(rates)
+        result["accels"][accel] = {"stats": st, "records_per_s": rates, "lost": lost,
+                                   "klog_overwritten": over, "errors": errors}
+        rows.append([accel, f"{len(rates)}/{runs_n}", str(lines[accel]), fmt(st, prec=0),
+                     ",".join(map(str, lost)), ",".join(map(str, over))])
+    print()
+    print_table(["accel", "ok", "lines", "records/s", "envelopes lost", "ring overwritten"],
+                rows)
+    print("  median (min..max); host clock, first -> last delivered LogRecord")
+    print()
     return result
 
 
@@ -382,6 +477,7 @@ SECTIONS = [
     ("vcon", bench_vcon),
     ("gdb", bench_gdb),
     ("tracing", bench_tracing),
+    ("telemetry", bench_telemetry),
 ]
 
 

@@ -1,0 +1,227 @@
+/*
+ * ukctl telemetry: connect to an instance's telemetry socket (or read a
+ * captured stream), decode and print it; see docs/telemetry.md.
+ *
+ * Exit status: 0 when the stream was clean, 1 when it had decode errors,
+ * unexplained gaps or a loss-count mismatch, or could not be read; 2 usage.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "telemetry_print.h"
+#include "run.h"
+#include "util.h"
+
+static const char usage[] = "Usage: ukctl telemetry [--json] [--follow | --for SECS] "
+                            "[--count N] [--raw FILE] (RUN_DIR | --input FILE)\n";
+
+struct opts {
+    bool json, follow;
+    double for_s;
+    unsigned long long count;
+    const char *raw, *input, *run_dir;
+};
+
+static volatile sig_atomic_t stop;
+static void on_signal(int sig)
+{
+    stop = 1;
+}
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+    int i;
+
+    memset(o, 0, sizeof(*o));
+    o->for_s = 3;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has = i + 1 < argc;
+        char *end;
+
+        if (!strcmp(a, "--json"))
+            o->json = true;
+        else if (!strcmp(a, "--follow"))
+            o->follow = true;
+        else if (!strcmp(a, "--for") && has) {
+            o->for_s = strtod(argv[++i], &end);
+            if (*end || o->for_s <= 0)
+                return -1;
+        } else if (!strcmp(a, "--count") && has) {
+            o->count = strtoull(argv[++i], &end, 10);
+            if (*end || !o->count)
+                return -1;
+        } else if (!strcmp(a, "--raw") && has)
+            o->raw = argv[++i];
+        else if (!strcmp(a, "--input") && has)
+            o->input = argv[++i];
+        else if (a[0] == '-')
+            return -1;
+        else if (!o->run_dir)
+            o->run_dir = a;
+        else
+            return -1;
+    }
+    return (!o->run_dir) == (!o->input) ? -1 : 0;
+}
+
+/* The socket: instance.json "telemetry_socket", else RUN_DIR/telemetry.sock. */
+static int socket_path(const char *run_dir, char *buf, size_t len)
+{
+    char path[4096];
+    json_t *root, *v;
+    int rc = -1;
+
+    if (util_path(path, sizeof(path), "%s/instance.json", run_dir) < 0)
+        return -1;
+    root = json_load_file(path, 0, NULL);
+    v = root ? json_object_get(root, "telemetry_socket") : NULL;
+    if (json_is_string(v))
+        rc = util_path(buf, len, "%s", json_string_value(v));
+    else
+        rc = util_path(buf, len, "%s/telemetry.sock", run_dir);
+    json_decref(root);
+    return rc;
+}
+
+static int open_input(const struct opts *o)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char path[4096];
+    int fd;
+
+    if (o->input) {
+        fd = strcmp(o->input, "-") ? open(o->input, O_RDONLY | O_CLOEXEC) : dup(0);
+        if (fd < 0)
+            ukctl_err("Failed to open %s: %s", o->input, strerror(errno));
+        return fd;
+    }
+    if (socket_path(o->run_dir, path, sizeof(path)) < 0 || strlen(path) >= sizeof(sa.sun_path)) {
+        ukctl_err("Failed to find the telemetry socket of %s: path too long", o->run_dir);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        ukctl_err("Failed to connect to %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Hand every complete event to the stream; false once --count is reached. */
+static bool drain(struct telem_decoder *d, struct telem_stream *s, const struct opts *o)
+{
+    telem_envelope *e;
+    char err[256];
+
+    for (;;) {
+        switch (telem_dec_next(d, &e, err, sizeof(err))) {
+        case TELEM_DEC_MORE:
+            return true;
+        case TELEM_DEC_ERROR:
+            telem_stream_problem(s, "error", err);
+            break;
+        case TELEM_DEC_RESYNCED:
+            telem_stream_problem(s, "resync", err);
+            /* the frame after the garbage */
+            __attribute__((fallthrough));
+        case TELEM_DEC_FRAME:
+            telem_stream_envelope(s, e);
+            telem_envelope_free(e);
+            if (o->count && s->frames >= o->count)
+                return false;
+            break;
+        }
+    }
+}
+
+int telemetry_main(int argc, char **argv)
+{
+    struct telem_decoder dec = {0};
+    struct telem_stream st;
+    struct opts o;
+    FILE *raw = NULL;
+    int fd = -1, rc = 1;
+    double deadline;
+    char err[256];
+
+    if (parse(argc, argv, &o) < 0) {
+        fputs(usage, stderr);
+        return UKCTL_EXIT_USAGE;
+    }
+    if (telem_dec_init(&dec) < 0) {
+        ukctl_err("Failed to allocate the decoder: out of memory");
+        return 1;
+    }
+    telem_stream_init(&st, stdout, o.json);
+    if (o.raw && !(raw = fopen(o.raw, "wb"))) {
+        ukctl_err("Failed to open %s: %s", o.raw, strerror(errno));
+        goto cleanup;
+    }
+    if ((fd = open_input(&o)) < 0)
+        goto cleanup;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    deadline = now_s() + o.for_s;
+    while (!stop) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        uint8_t buf[65536];
+        size_t want = telem_dec_room(&dec) < sizeof(buf) ? telem_dec_room(&dec) : sizeof(buf);
+        double left = deadline - now_s();
+        ssize_t n;
+
+        if (!o.follow && !o.input && left <= 0)
+            break;
+        if (!o.input && poll(&p, 1, o.follow ? 500 : (int)(left * 1000) + 1) <= 0)
+            continue;
+        n = read(fd, buf, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            ukctl_err("Failed to read the telemetry stream: %s", strerror(errno));
+            goto cleanup;
+        }
+        if (n == 0) {
+            telem_dec_eof(&dec);
+            drain(&dec, &st, &o);
+            if (telem_dec_finish(&dec, err, sizeof(err)) < 0)
+                telem_stream_problem(&st, "truncated", err);
+            break;
+        }
+        if (raw)
+            fwrite(buf, 1, (size_t)n, raw);
+        telem_dec_feed(&dec, buf, (size_t)n);
+        if (!drain(&dec, &st, &o))
+            break;
+    }
+    telem_stream_summary(&st);
+    rc = st.errors || st.unexplained_gaps || st.loss_checks_bad ? 1 : 0;
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    if (raw)
+        fclose(raw);
+    telem_dec_free(&dec);
+    return rc;
+}

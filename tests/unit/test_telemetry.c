@@ -1,0 +1,331 @@
+/*
+ * Telemetry framing and host decoder: good streams in any piece size,
+ * truncated, oversized and garbage frames with resync, and the stream's gap
+ * and loss accounting.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "telemetry_print.h"
+
+/* ------------------------------------------------------------ helpers --- */
+
+struct sbuf {
+    uint8_t *p;
+    size_t len;
+};
+
+static void put(struct sbuf *b, const void *d, size_t n)
+{
+    b->p = realloc(b->p, b->len + n);
+    assert_non_null(b->p);
+    memcpy(b->p + b->len, d, n);
+    b->len += n;
+}
+
+static void put_env(struct sbuf *b, const telem_envelope *e)
+{
+    size_t n = ukscope__telemetry__envelope__get_packed_size(e);
+    uint8_t pre[TELEM_VARINT_MAX], *body = malloc(n ? n : 1);
+
+    ukscope__telemetry__envelope__pack(e, body);
+    put(b, pre, telem_varint_put(pre, (uint32_t)n));
+    put(b, body, n);
+    free(body);
+}
+
+static void put_log(struct sbuf *b, uint64_t seq, uint64_t lost, const char *text)
+{
+    telem_envelope e = UKSCOPE__TELEMETRY__ENVELOPE__INIT;
+    Ukscope__Telemetry__LogRecord l = UKSCOPE__TELEMETRY__LOG_RECORD__INIT;
+
+    l.text = (char *)text;
+    l.severity = 6;
+    e.instance_id = "unit";
+    e.seq = seq;
+    e.lost = lost;
+    e.payload_case = UKSCOPE__TELEMETRY__ENVELOPE__PAYLOAD_LOG;
+    e.log = &l;
+    put_env(b, &e);
+}
+
+static void put_hb(struct sbuf *b, uint64_t seq, uint64_t lost, uint64_t produced,
+                   uint64_t lost_total)
+{
+    telem_envelope e = UKSCOPE__TELEMETRY__ENVELOPE__INIT;
+    Ukscope__Telemetry__Heartbeat h = UKSCOPE__TELEMETRY__HEARTBEAT__INIT;
+
+    h.envelopes_produced = produced;
+    h.envelopes_lost = lost_total;
+    e.seq = seq;
+    e.lost = lost;
+    e.payload_case = UKSCOPE__TELEMETRY__ENVELOPE__PAYLOAD_HEARTBEAT;
+    e.heartbeat = &h;
+    put_env(b, &e);
+}
+
+/* What decoding a whole stream produced. */
+struct result {
+    unsigned frames, errors, resyncs;
+    uint64_t seqs[64];
+    char first_err[256], finish_err[256];
+    bool finish_failed;
+    struct telem_stream st;
+};
+
+static void decode(const struct sbuf *b, size_t step, struct result *r)
+{
+    struct telem_decoder d;
+    telem_envelope *e;
+    char err[256];
+    size_t off = 0;
+
+    memset(r, 0, sizeof(*r));
+    telem_stream_init(&r->st, fopen("/dev/null", "w"), false);
+    assert_int_equal(telem_dec_init(&d), 0);
+    while (off < b->len) {
+        size_t n = b->len - off < step ? b->len - off : step;
+        size_t took = telem_dec_feed(&d, b->p + off, n);
+        assert_true(took > 0);
+        off += took;
+        for (;;) {
+            enum telem_dec_status s = telem_dec_next(&d, &e, err, sizeof(err));
+            if (s == TELEM_DEC_MORE)
+                break;
+            if (s == TELEM_DEC_ERROR) {
+                if (!r->errors++)
+                    snprintf(r->first_err, sizeof(r->first_err), "%s", err);
+                telem_stream_problem(&r->st, "error", err);
+                continue;
+            }
+            if (s == TELEM_DEC_RESYNCED)
+                r->resyncs++;
+            assert_non_null(e);
+            if (r->frames < 64)
+                r->seqs[r->frames] = e->seq;
+            r->frames++;
+            telem_stream_envelope(&r->st, e);
+            telem_envelope_free(e);
+        }
+    }
+    telem_dec_eof(&d);
+    for (;;) {
+        enum telem_dec_status s = telem_dec_next(&d, &e, err, sizeof(err));
+        if (s == TELEM_DEC_MORE)
+            break;
+        if (s == TELEM_DEC_ERROR) {
+            r->errors++;
+            continue;
+        }
+        r->resyncs += s == TELEM_DEC_RESYNCED;
+        if (r->frames < 64)
+            r->seqs[r->frames] = e->seq;
+        r->frames++;
+        telem_envelope_free(e);
+    }
+    r->finish_failed = telem_dec_finish(&d, r->finish_err, sizeof(r->finish_err)) < 0;
+    telem_dec_free(&d);
+    fclose(r->st.out);
+}
+
+/* -------------------------------------------------------------- tests --- */
+
+static void test_varint(void **state)
+{
+    uint8_t b[4];
+    uint32_t v;
+    size_t used;
+    const uint32_t vals[] = {0, 1, 127, 128, 16383, 16384, TELEM_FRAME_MAX};
+
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        size_t n = telem_varint_put(b, vals[i]);
+        assert_true(n >= 1 && n <= TELEM_VARINT_MAX);
+        assert_int_equal(telem_varint_get(b, n, &v, &used), TELEM_VARINT_OK);
+        assert_int_equal(v, vals[i]);
+        assert_int_equal(used, n);
+        if (n > 1)
+            assert_int_equal(telem_varint_get(b, n - 1, &v, &used), TELEM_VARINT_SHORT);
+    }
+    /* TELEM_FRAME_MAX + 1 */
+    telem_varint_put(b, TELEM_FRAME_MAX + 1);
+    assert_int_equal(telem_varint_get(b, 3, &v, &used), TELEM_VARINT_TOO_BIG);
+    /* four continuation bytes: refused after three, without reading on */
+    memset(b, 0xff, 4);
+    assert_int_equal(telem_varint_get(b, 3, &v, &used), TELEM_VARINT_TOO_BIG);
+    /* 0x80 0x00 is a padded zero */
+    b[0] = 0x80, b[1] = 0;
+    assert_int_equal(telem_varint_get(b, 2, &v, &used), TELEM_VARINT_OVERLONG);
+}
+
+static void test_good_stream_any_piece_size(void **state)
+{
+    struct sbuf b = {0};
+    struct result r;
+    const size_t steps[] = {1, 2, 3, 7, 64, 100000};
+
+    put_log(&b, 0, 0, "hello");
+    put_hb(&b, 1, 0, 2, 0);
+    put_log(&b, 2, 0, "");
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        decode(&b, steps[i], &r);
+        assert_int_equal(r.frames, 3);
+        assert_int_equal(r.errors, 0);
+        assert_false(r.finish_failed);
+        assert_int_equal(r.seqs[0], 0);
+        assert_int_equal(r.seqs[2], 2);
+        assert_int_equal(r.st.gaps, 0);
+        assert_int_equal(r.st.loss_checks_ok, 1);
+    }
+    free(b.p);
+}
+
+static void test_truncated(void **state)
+{
+    struct sbuf b = {0};
+    struct result r;
+
+    put_log(&b, 0, 0, "first");
+    put_log(&b, 1, 0, "second, cut short");
+    b.len -= 5;
+    decode(&b, 4, &r);
+    assert_int_equal(r.frames, 1);
+    assert_true(r.finish_failed);
+    assert_non_null(strstr(r.finish_err, "truncated frame"));
+    /* only a piece of a length prefix */
+    b.len = 0;
+    put(&b, "\x85", 1);
+    decode(&b, 1, &r);
+    assert_int_equal(r.frames, 0);
+    assert_true(r.finish_failed);
+    assert_non_null(strstr(r.finish_err, "length prefix"));
+    free(b.p);
+}
+
+static void test_oversized_then_resync(void **state)
+{
+    struct sbuf b = {0};
+    struct result r;
+    uint8_t pre[TELEM_VARINT_MAX];
+
+    put_log(&b, 0, 0, "before");
+    /* A prefix announcing 2 MiB, then 40 bytes of it, then good frames. */
+    put(&b, "\x80\x80\x80\x01", 4);
+    for (int i = 0; i < 40; i++)
+        put(&b, "\xee", 1);
+    put_log(&b, 1, 0, "after");
+    put_log(&b, 2, 0, "and more");
+    decode(&b, 5, &r);
+    assert_int_equal(r.errors, 1);
+    assert_non_null(strstr(r.first_err, "oversized"));
+    assert_int_equal(r.resyncs, 1);
+    assert_int_equal(r.frames, 3);
+    assert_int_equal(r.seqs[1], 1);
+    assert_int_equal(r.seqs[2], 2);
+    assert_false(r.finish_failed);
+    /* Exactly TELEM_FRAME_MAX + 1 is refused as well. */
+    b.len = 0;
+    put(&b, pre, telem_varint_put(pre, TELEM_FRAME_MAX + 1));
+    decode(&b, 3, &r);
+    assert_int_equal(r.errors, 1);
+    free(b.p);
+}
+
+static void test_max_size_frame_accepted(void **state)
+{
+    struct sbuf b = {0};
+    struct result r;
+    size_t n = TELEM_FRAME_MAX - 64;
+    char *big = malloc(n + 1);
+
+    memset(big, 'x', n);
+    big[n] = 0;
+    put_log(&b, 0, 0, big);
+    assert_true(b.len <= TELEM_FRAME_MAX + TELEM_VARINT_MAX);
+    decode(&b, 65536, &r);
+    assert_int_equal(r.frames, 1);
+    assert_int_equal(r.errors, 0);
+    free(big);
+    free(b.p);
+}
+
+static void test_garbage(void **state)
+{
+    struct sbuf b = {0};
+    struct result r;
+    /* A body that is not protobuf: field 0 / wire type 7 */
+    const uint8_t bad[] = {0x04, 0x07, 0xff, 0xff, 0xff};
+    /* A valid Envelope with no payload (only seq = 5) */
+    const uint8_t empty[] = {0x02, 0x10, 0x05};
+
+    srand(7);
+    put_log(&b, 0, 0, "ok");
+    put(&b, bad, sizeof(bad));
+    for (int i = 0; i < 300; i++) {
+        uint8_t c = (uint8_t)rand();
+        put(&b, &c, 1);
+    }
+    put_log(&b, 1, 0, "ok again");
+    put(&b, empty, sizeof(empty));
+    put_log(&b, 2, 0, "last");
+    decode(&b, 13, &r);
+    assert_int_equal(r.errors, 2);
+    assert_non_null(strstr(r.first_err, "garbage frame"));
+    assert_int_equal(r.resyncs, 2);
+    assert_int_equal(r.frames, 3);
+    assert_int_equal(r.seqs[1], 1);
+    assert_int_equal(r.seqs[2], 2);
+    free(b.p);
+}
+
+static void test_gaps_and_loss_check(void **state)
+{
+    struct sbuf b = {0};
+    struct result r;
+
+    /* Reader joins late: seq 3 says 3 lost (0..2 dropped), complete. */
+    put_log(&b, 3, 3, "a");
+    put_log(&b, 4, 0, "b");
+    put_log(&b, 9, 4, "c");   /* 5..8 dropped: accounted */
+    put_hb(&b, 10, 0, 11, 7); /* guest: 11 produced, 7 lost == 3 + 4 */
+    decode(&b, 8, &r);
+    assert_int_equal(r.st.gaps, 1);
+    assert_int_equal(r.st.unexplained_gaps, 0);
+    assert_true(r.st.complete);
+    assert_int_equal(r.st.loss_checks_ok, 1);
+    assert_int_equal(r.st.loss_checks_bad, 0);
+    assert_int_equal(r.st.lost_sum, 7);
+
+    /* A gap the guest does not account for, and a wrong total. */
+    b.len = 0;
+    put_log(&b, 0, 0, "a");
+    put_log(&b, 5, 2, "b");
+    decode(&b, 8, &r);
+    assert_int_equal(r.st.unexplained_gaps, 1);
+    b.len = 0;
+    put_log(&b, 0, 0, "a");
+    put_hb(&b, 1, 0, 2, 1);
+    decode(&b, 8, &r);
+    assert_int_equal(r.st.loss_checks_bad, 1);
+    free(b.p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_varint),
+        cmocka_unit_test(test_good_stream_any_piece_size),
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_oversized_then_resync),
+        cmocka_unit_test(test_max_size_frame_accepted),
+        cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_gaps_and_loss_check),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
