@@ -71,7 +71,11 @@ def _threads_and_bt(t, accel, smp):
                          rf'uk_sleep_ns ', out), f"{name}: no uk_sleep_ns frame\n{out}"
     if smp == 1:
         assert sleeping, "no sleeping thread at smp=1\n" + out
-    assert re.search(r"\bconsumer \(arg=", out) and "arch_thread_start" in out, out
+    # The consumer's own frame shows unless it was caught running inside a
+    # spin loop whose frame gdb cannot unwind past.
+    if not re.search(r'"consumer" \(running', out):
+        assert re.search(r"\bconsumer \(arg=", out), out
+    assert "arch_thread_start" in out, out
     assert "detached" in out, out
     # Detach resumed the guest: the workload keeps logging, and gdb can re-attach.
     out2 = _gdb(t, d, sock, "print demo_iterations\ndetach\n", timeout=60 * t.scale(accel))
@@ -121,7 +125,7 @@ detach
     hits = re.findall(r'Thread \d+ "consumer" hit (Breakpoint 1|Breakpoint 2)', out)
     assert hits == ["Breakpoint 1", "Breakpoint 2"], f"breakpoint hits {hits}\n{out}"
     assert re.search(r"#1 .* in consumer \(", out), out
-    assert re.search(r"^32\s+return v \* 2654435761u;", out, re.M), "next did not step\n" + out
+    assert re.search(r"^\d+\s+return v \* 2654435761u;", out, re.M), "next did not step\n" + out
     assert re.search(r"hit Hardware watchpoint 3: demo_iterations\s+Old value = (\d+)\s+"
                      r"New value = (\d+)", out), out
     assert "$2 = 1000000" in out, out
