@@ -5,6 +5,8 @@
 #include "run.h"
 #include "util.h"
 
+int metrics_main(int argc, char **argv);
+
 static const char usage[] =
     "Usage: ukctl COMMAND [ARGS]\n"
     "\n"
@@ -12,6 +14,7 @@ static const char usage[] =
     "  run [OPTIONS] IMAGE   boot a unikernel under QEMU microvm (see ukctl run --help)\n"
     "  stop [--keep] DIR     quit a (detached) instance and clean up its run dir\n"
     "  list [PARENT]         list instances and whether they are alive\n"
+    "  metrics RUN_DIR       print the guest's metrics from its shared memory page\n"
     "\n"
     "See docs/ukctl.md.\n";
 
@@ -24,6 +27,7 @@ static const struct command commands[] = {
     {"run", run_main},
     {"stop", stop_main},
     {"list", list_main},
+    {"metrics", metrics_main}, /* guest-agent/host/metrics_cmd.c */
 };
 
 int main(int argc, char **argv)

@@ -4,7 +4,7 @@
  * Per connection: a receive buffer bounded by the head and body limits, the
  * pure parser (common/http_parse.c) run on it after every segment, and one
  * response at a time (pipelined requests wait in the buffer).  Bounds:
- * HTTPD_CONN_MAX connections (more get 503 and are closed), a request must
+ * HTTPD_CONN_MAX connections (http_max_conns=; more get 503 and are closed), a request must
  * complete within HTTPD_REQ_TIMEOUT_S of its first byte (else 408), idle
  * keep-alive connections close after HTTPD_IDLE_S.
  */
@@ -41,7 +41,7 @@ struct conn {
     struct httpd_server *srv;
 };
 
-static unsigned nconns;
+static unsigned nconns, max_conns = HTTPD_CONN_MAX;
 
 static void conn_free(struct conn *c)
 {
@@ -242,7 +242,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
     struct httpd_server *srv = arg;
     if (err != ERR_OK || !pcb)
         return ERR_VAL;
-    struct conn *c = nconns < HTTPD_CONN_MAX ? calloc(1, sizeof(*c)) : NULL;
+    struct conn *c = nconns < max_conns ? calloc(1, sizeof(*c)) : NULL;
     if (!c) {
         static const char busy[] =
             "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -270,6 +270,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 
 uk_result httpd_listen(struct httpd_server *srv)
 {
+    max_conns = (unsigned)uk_cmdline_get_u64("http_max_conns", HTTPD_CONN_MAX);
     struct tcp_pcb *pcb = tcp_new();
     if (!pcb)
         return UK_ENOMEM;

@@ -5,11 +5,13 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <uk/cmdline.h>
 #include <uk/cpu.h>
 #include <uk/hooks.h>
 #include <uk/klog.h>
 #include <uk/mem.h>
 #include <uk/sync.h>
+#include <uk/thread.h>
 #include <uk/time.h>
 
 struct um_series {
@@ -42,6 +44,7 @@ static struct uk_mutex update_lock = UK_MUTEX_INIT;
 static void (*collectors[16])(void *);
 static void *collector_args[16];
 static unsigned ncollectors, nseries_total;
+static unsigned reserved; /* entries filled in (reg_lock) */
 static struct um_series *overflow_series;
 
 static bool page_init(void)
@@ -66,13 +69,14 @@ static bool page_init(void)
 /* Reserve n consecutive entries (reg_lock held); -1 if full. */
 static int reserve(unsigned n)
 {
-    if (!page_init() || page->count + n > page->capacity)
+    if (!page_init() || reserved + n > page->capacity)
         return -1;
-    unsigned i = page->count;
-    return (int)i;
+    return (int)reserved;
 }
 
-static void publish(unsigned n) { __atomic_store_n(&page->count, page->count + n, __ATOMIC_RELEASE); }
+/* Entries become visible in the page at the next um_update, so the page is
+ * always one consistent snapshot (new series do not appear with no value). */
+static void publish(unsigned n) { reserved += n; }
 
 struct um_family *um_family(const char *name, const char *help, enum ukm_type type,
                             uint32_t scale, const char *const *labels, unsigned max_series,
@@ -285,6 +289,7 @@ void um_update(bool openmetrics, struct ukm_out *out)
     __atomic_store_n(&page->seq, page->seq + 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
     write_values();
+    page->count = reserved;
     page->updated_ns = uk_time_ns();
     page->updates++;
     __atomic_store_n(&page->seq, page->seq + 1, __ATOMIC_RELEASE);
@@ -294,6 +299,29 @@ void um_update(bool openmetrics, struct ukm_out *out)
         ukm_render(ents, count, openmetrics, out);
     uk_mutex_unlock(&update_lock);
 }
+
+/*
+ * Keeps the shared page fresh without scrapes (the host may read it when the
+ * network is hung): every metrics_interval_ms (default 1000; 0: only scrapes
+ * update the page).
+ */
+static void updater(void *arg)
+{
+    uint64_t ms = (uint64_t)(uintptr_t)arg;
+    for (;;) {
+        uk_sleep_ms(ms);
+        um_update(false, NULL);
+    }
+}
+
+static void updater_init(void)
+{
+    uint64_t ms = uk_cmdline_get_u64("metrics_interval_ms", 1000);
+    um_update(false, NULL);
+    if (ms && uk_thread_create("metrics", updater, (void *)(uintptr_t)ms, NULL, NULL) != UK_OK)
+        uk_warn("metrics: cannot start the page updater");
+}
+UK_INITCALL_SERVICE(updater_init);
 
 static void metrics_init(void)
 {
