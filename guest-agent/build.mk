@@ -25,3 +25,8 @@ $(LWIP_DIR)/%.c: | $(O)/deps.stamp ;
 GUEST_EXTRA_OBJS += $(LWIP_OBJS)
 HOST_CFLAGS += -Iguest-agent
 $(call gobj,$(shell find guest-agent -name "*.c")): | $(O)/deps.stamp
+
+# The demo key-value service (port 8081) is only in the default image.
+KVDEMO_OBJS := $(call gobj,$(wildcard guest-agent/demo/*.c))
+DEMO_OBJS += $(KVDEMO_OBJS)
+$(KVDEMO_OBJS): | $(O)/deps.stamp

@@ -37,6 +37,7 @@ struct conn {
     char *out; /* pending response */
     size_t out_len, out_off;
     bool close_after, closing;
+    struct httpd_ctx *deferred; /* a reply owed by another thread */
     uint64_t req_start_ns, last_ns;
     struct httpd_server *srv;
 };
@@ -45,6 +46,8 @@ static unsigned nconns, max_conns = HTTPD_CONN_MAX;
 
 static void conn_free(struct conn *c)
 {
+    if (c->deferred)
+        c->deferred->conn = NULL; /* the owner of the deferred reply drops it */
     if (c->pcb) {
         tcp_arg(c->pcb, NULL);
         tcp_recv(c->pcb, NULL);
@@ -124,9 +127,9 @@ static void error_reply(struct conn *c, unsigned status)
 
 static void process(struct conn *c)
 {
-    if (!c->pcb || c->out)
+    if (!c->pcb || c->out || c->deferred)
         return;
-    while (c->len && !c->out) {
+    while (c->len && !c->out && !c->deferred) {
         struct http_request req;
         enum http_parse_result r = http_parse(c->buf, c->len, &limits, &req);
         if (r == HTTP_PARSE_MORE)
@@ -139,6 +142,8 @@ static void process(struct conn *c)
         struct httpd_ctx x = {.conn = c, .srv = c->srv, .req = &req, .keep_alive = req.keep_alive,
                               .head_only = req.method == HTTP_HEAD, .start_tsc = uk_tsc()};
         c->srv->handler(&x);
+        if (c->deferred) /* the request's strings were copied by the handler */
+            c->deferred->req = NULL;
         memmove(c->buf, c->buf + req.total, c->len - req.total);
         c->len -= req.total;
         c->req_start_ns = c->len ? uk_time_ns() : 0;
@@ -287,6 +292,33 @@ uk_result httpd_listen(struct httpd_server *srv)
     tcp_accept(l, on_accept);
     uk_info("httpd: listening on port %u", srv->port);
     return UK_OK;
+}
+
+struct httpd_ctx *httpd_defer(struct httpd_ctx *x)
+{
+    struct httpd_ctx *d = malloc(sizeof(*d));
+    if (!d)
+        return NULL;
+    *d = *x;
+    x->conn->deferred = d;
+    return d;
+}
+
+void httpd_complete(struct httpd_ctx *d, unsigned status, const char *ctype, char *body,
+                    size_t blen)
+{
+    struct conn *c = d->conn;
+    if (!c) { /* the client went away */
+        free(body);
+        free(d);
+        return;
+    }
+    c->deferred = NULL;
+    httpd_reply(d, status, ctype, body, blen, NULL);
+    free(d);
+    push(c);
+    if (c->out && c->out_off == c->out_len && c->close_after && tcp_sndqueuelen(c->pcb) == 0)
+        conn_free(c);
 }
 
 unsigned httpd_connections(void) { return nconns; }

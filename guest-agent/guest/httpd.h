@@ -36,6 +36,16 @@ void httpd_reply(struct httpd_ctx *x, unsigned status, const char *ctype, char *
                  const char *extra);
 void httpd_reply_text(struct httpd_ctx *x, unsigned status, const char *text);
 
+/*
+ * Answer later, from another thread's work: returns a copy of x (req is
+ * NULL after the handler returns: copy what you need first) that must be
+ * passed to httpd_complete() on the network thread (agent_net_call).  The
+ * connection reads no further request meanwhile.  NULL: out of memory.
+ */
+struct httpd_ctx *httpd_defer(struct httpd_ctx *x);
+void httpd_complete(struct httpd_ctx *d, unsigned status, const char *ctype, char *body,
+                    size_t blen);
+
 unsigned httpd_connections(void);
 
 #endif
