@@ -83,11 +83,14 @@ static void ep_metrics(struct httpd_ctx *x)
     }
     uint64_t t0 = uk_tsc();
     um_update(om, &o);
-    um_observe(um_series(scrape_hist, NULL, NULL), (int64_t)uk_tsc_to_ns(uk_tsc() - t0));
+    uint64_t ns = uk_tsc_to_ns(uk_tsc() - t0);
+    um_observe(um_series(scrape_hist, NULL, NULL), (int64_t)ns);
+    char extra[64]; /* guest-side cost of this scrape, for the benchmark */
+    snprintf(extra, sizeof(extra), "X-Ukscope-Scrape-Ns: %llu\r\n", (unsigned long long)ns);
     httpd_reply(x, 200,
                 om ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
                    : "text/plain; version=0.0.4; charset=utf-8",
-                o.p, o.len, NULL);
+                o.p, o.len, extra);
 }
 
 static void ep_info(struct httpd_ctx *x)
@@ -267,6 +270,18 @@ void httpd_start(unsigned port)
                             "Guest-side time to build one /metrics response", UKM_HISTOGRAM,
                             1000000000, NULL, 1, b, UK_ARRAY_SIZE(b));
     um_series(scrape_hist, NULL, NULL);
+    /* metrics_bench_series=N: N filler series, to benchmark scrapes of a given size. */
+    unsigned nb = (unsigned)uk_cmdline_get_u64("metrics_bench_series", 0);
+    if (nb) {
+        static const char *const il[] = {"i", NULL};
+        struct um_family *bf = um_family("ukscope_bench_filler", "Filler series for the scrape benchmark",
+                                         UKM_COUNTER, 1, il, nb, NULL, 0);
+        for (unsigned i = 0; i < nb; i++) {
+            char v[12];
+            snprintf(v, sizeof(v), "%u", i);
+            um_add(um_series(bf, v, NULL), i);
+        }
+    }
     agent_srv.port = port;
     uk_result r = httpd_listen(&agent_srv);
     if (r)

@@ -21,6 +21,7 @@ static struct um_series *uptime, *heap_use, *heap_peak, *heap_fail, *heap_size, 
 static struct um_series *cpu_busy[UK_CPU_MAX], *cpu_idle[UK_CPU_MAX], *cswitch[UK_CPU_MAX];
 static struct um_family *irq_fam, *threads_fam, *log_fam;
 static struct um_series *net[6], *log_written;
+static struct um_series *irq_series[IRQ_VECTORS], *state_series[8]; /* cached lookups */
 
 static bool count_state(const struct uk_thread *t, void *arg)
 {
@@ -49,18 +50,21 @@ static void collect(void *arg)
     um_set(pages_free, (int64_t)(m.pages_free * UK_PAGE_SIZE));
     for (unsigned v = 32; v < IRQ_VECTORS; v++) {
         uint64_t n = uk_irq_count(v);
-        if (n) {
+        if (n && !irq_series[v]) {
             char vs[8];
             snprintf(vs, sizeof(vs), "%u", v);
-            um_set(um_series(irq_fam, vs, NULL), (int64_t)n);
+            irq_series[v] = um_series(irq_fam, vs, NULL);
         }
+        if (n)
+            um_set(irq_series[v], (int64_t)n);
     }
     unsigned st[8] = {0};
     uk_thread_foreach(count_state, st);
     for (unsigned s = 1; s < 8; s++) {
         const char *name = uk_thread_state_name(s);
-        if (name && *name && name[0] != '?')
-            um_set(um_series(threads_fam, name, NULL), st[s]);
+        if (!state_series[s] && name && *name && name[0] != '?')
+            state_series[s] = um_series(threads_fam, name, NULL);
+        um_set(state_series[s], st[s]);
     }
     struct uk_netdev *d = agent_netdev();
     if (d) {

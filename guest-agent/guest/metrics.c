@@ -47,12 +47,28 @@ static unsigned ncollectors, nseries_total;
 static unsigned reserved; /* entries filled in (reg_lock) */
 static struct um_series *overflow_series;
 
+/*
+ * Series come from a pool taken from the page allocator at start-up, not the
+ * heap: series created lazily (a first interrupt on a new vector) must not
+ * show up as heap use in the middle of someone else's heap accounting.
+ */
+enum { UM_SERIES_POOL = 768 };
+static struct um_series *pool;
+static unsigned pool_used;
+
+static struct um_series *series_alloc(void)
+{
+    return pool_used < UM_SERIES_POOL ? &pool[pool_used++] : NULL;
+}
+
 static bool page_init(void)
 {
     if (page)
         return true;
+    pool = uk_page_alloc(UK_ALIGN_UP(UM_SERIES_POOL * sizeof(struct um_series), UK_PAGE_SIZE) /
+                         UK_PAGE_SIZE);
     page = uk_page_alloc(UKM_PAGE_BYTES / UK_PAGE_SIZE);
-    if (!page)
+    if (!page || !pool)
         return false;
     page->version = UKM_VERSION;
     page->header_size = sizeof(*page);
@@ -175,7 +191,7 @@ struct um_series *um_series(struct um_family *f, const char *v0, const char *v1)
             goto out;
     unsigned need = f->type == UKM_HISTOGRAM ? f->nbuckets + 3 : 1;
     int e = f->nseries < f->max_series ? reserve(need) : -1;
-    s = e >= 0 ? calloc(1, sizeof(*s)) : NULL;
+    s = e >= 0 ? series_alloc() : NULL;
     if (!s) {
         if (page)
             page->series_overflow++;

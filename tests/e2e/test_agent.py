@@ -243,3 +243,44 @@ def test_agent_metrics_page(t):
         assert r.returncode == 1 and "Failed to read metrics" in r.stderr, r.stderr
     finally:
         stop(t, run)
+
+
+def req(port, method, path, data=None, headers=None, timeout=20):
+    r = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
+                               headers=headers or {})
+    try:
+        with urllib.request.urlopen(r, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_agent_kv_and_fault(t):
+    run, ports = start(t, "tcg", "token=tk")
+    p = ports[8081]
+    try:
+        assert req(p, "PUT", "/kv/alpha", b"one")[0] == 201
+        assert req(p, "PUT", "/kv/alpha", b"uno")[0] == 200
+        assert req(p, "GET", "/kv/alpha") == (200, b"uno")
+        assert req(p, "GET", "/kv") == (200, b"alpha\n")
+        assert req(p, "DELETE", "/kv/alpha")[0] == 204
+        assert req(p, "GET", "/kv/alpha")[0] == 404
+        assert req(p, "GET", "/kv/bad%20key")[0] == 400
+        assert req(p, "POST", "/fault/panic")[0] == 401
+        assert req(p, "POST", "/fault/nope", headers={"Authorization": "Bearer tk"})[0] == 404
+        v = metric_values(get(ports[8080], "/metrics")[2].decode())
+        assert v['kv_requests_total{op="put",code="201"}'] == 1
+        assert v["kv_keys"] == 0
+        # An authorized page fault: acknowledged, then the guest panics with a report.
+        assert req(p, "POST", "/fault/pagefault", headers={"Authorization": "Bearer tk"})[0] == 202
+        deadline = time.time() + 30
+        log = ""
+        while time.time() < deadline:
+            log = (run / "console.log").read_text(errors="replace")
+            if "inject" in log and "panic" in log:
+                break
+            time.sleep(0.5)
+        assert "page fault" in log.lower() or "#PF" in log, log[-1500:]
+        assert "inject" in log, log[-1500:]
+    finally:
+        stop(t, run)
