@@ -8,6 +8,8 @@
 #include "telemetry_print.h"
 #include "util.h"
 
+int metrics_main(int argc, char **argv);
+
 static const char usage[] =
     "Usage: ukctl COMMAND [ARGS]\n"
     "\n"
@@ -18,6 +20,7 @@ static const char usage[] =
     "  gdb RUN_DIR [--batch-file F]  attach gdb to an instance (docs/gdb.md)\n"
     "  trace RUN_DIR         capture the guest's trace rings (see docs/tracing.md)\n"
     "  telemetry RUN_DIR     decode the guest's telemetry stream (docs/telemetry.md)\n"
+    "  metrics RUN_DIR       print the guest's metrics from its shared memory page\n"
     "\n"
     "See docs/ukctl.md.\n";
 
@@ -33,6 +36,7 @@ static const struct command commands[] = {
     {"gdb", gdb_main},
     {"trace", trace_main},
     {"telemetry", telemetry_main},
+    {"metrics", metrics_main}, /* guest-agent/host/metrics_cmd.c */
 };
 
 int main(int argc, char **argv)

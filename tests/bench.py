@@ -468,6 +468,69 @@ def bench_telemetry(b):
     print_table(["accel", "ok", "lines", "records/s", "envelopes lost", "ring overwritten"],
                 rows)
     print("  median (min..max); host clock, first -> last delivered LogRecord")
+def _wrk(url, conns=4, secs=5):
+    """wrk with keep-alive: (requests/s, p99 ms) parsed from --latency output."""
+    r = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{secs}s", "--latency", url],
+                       capture_output=True, text=True, timeout=secs + 60)
+    rps = re.search(r"Requests/sec:\s+([0-9.]+)", r.stdout)
+    p99 = re.search(r"99%\s+([0-9.]+)(us|ms|s)\b", r.stdout)
+    ms = None
+    if p99:
+        ms = float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    return (float(rps.group(1)) if rps else None), ms
+
+
+def bench_metrics(b):
+    """guest-agent: wrk (keep-alive) against /metrics and the demo KV API through
+    user networking, and the guest-side cost of one 200-series scrape (TSC,
+    X-Ukscope-Scrape-Ns header)."""
+    import urllib.request
+    ukctl = b.build / "bin" / "ukctl"
+    result = {"accels": {}}
+    rows = []
+    for accel in [a for a in ("tcg", "kvm") if a in b.accels]:
+        run = b.ctx.tmpdir() / "run"
+        subprocess.run([str(ukctl), "run", "--detach", "--accel", accel, "--smp", "2",
+                        "--cmdline", "metrics_bench_series=150", "--run-dir", str(run),
+                        str(b.build / "kernel.elf")], check=True, capture_output=True, timeout=60)
+        try:
+            ports = {p["guest"]: p["host"] for p in json.loads((run / "instance.json").read_text())["ports"]}
+            base, kv = f"http://127.0.0.1:{ports[8080]}", f"http://127.0.0.1:{ports[8081]}"
+            deadline = time.time() + 30 * b.ctx.scale(accel)
+            while True:
+                try:
+                    urllib.request.urlopen(base + "/healthz", timeout=5).read()
+                    break
+                except OSError:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.5)
+            scrape_ns, nseries = [], 0
+            tmo = 30 * b.ctx.scale(accel)
+            for _ in range(30 if accel == "tcg" else 5):
+                with urllib.request.urlopen(base + "/metrics", timeout=tmo) as r:
+                    body = r.read().decode()
+                    scrape_ns.append(int(r.headers["X-Ukscope-Scrape-Ns"]))
+                nseries = sum(1 for ln in body.splitlines() if ln and not ln.startswith("#"))
+            urllib.request.urlopen(urllib.request.Request(kv + "/kv/bench", data=b"v" * 100,
+                                                          method="PUT"), timeout=tmo).read()
+            secs = 5 if accel == "tcg" else 10
+            m_rps, m_p99 = _wrk(base + "/metrics", secs=secs)
+            h_rps, h_p99 = _wrk(base + "/healthz", secs=secs)
+            k_rps, k_p99 = _wrk(kv + "/kv/bench", secs=secs)
+        finally:
+            subprocess.run([str(ukctl), "stop", str(run)], capture_output=True, timeout=60)
+        st = stats([n / 1000.0 for n in scrape_ns])
+        result["accels"][accel] = {"series": nseries, "scrape_us": st, "metrics_rps": m_rps,
+                                   "metrics_p99_ms": m_p99, "healthz_rps": h_rps,
+                                   "healthz_p99_ms": h_p99, "kv_rps": k_rps, "kv_p99_ms": k_p99}
+        f = lambda v: "-" if v is None else f"{v:.1f}"
+        rows.append([accel, str(nseries), fmt(st), f(m_rps), f(m_p99), f(h_rps), f(h_p99),
+                     f(k_rps), f(k_p99)])
+    print_table(["accel", "series", "scrape us", "/metrics req/s", "p99 ms", "/healthz req/s",
+                 "p99 ms", "kv GET req/s", "p99 ms"], rows)
+    print("  wrk -t2 -c4 keep-alive through QEMU user networking; scrape us: guest TSC, "
+          "median (min..max) of 30")
     print()
     return result
 
@@ -478,6 +541,7 @@ SECTIONS = [
     ("gdb", bench_gdb),
     ("tracing", bench_tracing),
     ("telemetry", bench_telemetry),
+    ("metrics", bench_metrics),
 ]
 
 

@@ -1,0 +1,286 @@
+"""guest-agent end to end: virtio-net + lwIP + mini-httpd through ukctl's port
+forward, Prometheus scraping it, promtool, and bad input against the guest."""
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+
+
+def start(t, accel, cmdline=""):
+    run = t.tmpdir() / "run"
+    args = [str(t.build / "bin" / "ukctl"), "run", "--detach", "--accel", accel, "--smp", "2",
+            "--run-dir", str(run)]
+    if cmdline:
+        args += ["--cmdline", cmdline]
+    r = subprocess.run(args + [str(t.build / "kernel.elf")], capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, f"ukctl run: {r.stderr}"
+    inst = json.loads((run / "instance.json").read_text())
+    t.cleanups = getattr(t, "cleanups", [])
+    ports = {p["guest"]: p["host"] for p in inst["ports"]}
+    deadline = time.time() + 30 * t.scale(accel)
+    while True:
+        try:
+            st, _, body = get(ports[8080], "/healthz", timeout=5 * t.scale(accel))
+            if st == 200 and body == b"ok\n":
+                break
+        except OSError:
+            pass
+        if time.time() > deadline:
+            stop(t, run)
+            raise AssertionError("guest /healthz never answered:\n" +
+                                 (run / "console.log").read_text()[-2000:])
+        time.sleep(0.5)
+    return run, ports
+
+
+def stop(t, run):
+    subprocess.run([str(t.build / "bin" / "ukctl"), "stop", str(run)], capture_output=True,
+                   timeout=60)
+
+
+def get(port, path, headers=None, timeout=10):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def raw(port, data, timeout=10, shut=True):
+    """Send raw bytes, return the status code of the first response line (or None)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        buf = b""
+        while b"\r\n" not in buf:
+            c = s.recv(4096)
+            if not c:
+                break
+            buf += c
+        line = buf.split(b"\r\n", 1)[0].split()
+        return int(line[1]) if len(line) >= 2 and line[0].startswith(b"HTTP/1.1") else None
+    finally:
+        s.close()
+
+
+def promtool(text):
+    return subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                          text=True, timeout=30)
+
+
+def metric_values(text):
+    vals = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            vals[k] = float(v)
+    return vals
+
+
+def test_agent_endpoints(t, accel):
+    run, ports = start(t, accel)
+    try:
+        p = ports[8080]
+        st, hdr, body = get(p, "/metrics", timeout=10 * t.scale(accel))
+        assert st == 200 and hdr["Content-Type"].startswith("text/plain; version=0.0.4"), hdr
+        text = body.decode()
+        r = promtool(text)
+        assert r.returncode == 0, f"promtool: {r.stdout}{r.stderr}"
+        v = metric_values(text)
+        assert v["ukscope_uptime_seconds"] > 0
+        assert v['ukscope_net_packets_total{direction="rx"}'] > 0
+        assert v['ukscope_cpu_busy_seconds_total{cpu="1"}'] > 0
+        st, hdr, body = get(p, "/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"},
+                            timeout=10 * t.scale(accel))
+        assert st == 200 and hdr["Content-Type"].startswith("application/openmetrics-text"), hdr
+        assert body.decode().endswith("# EOF\n")
+        assert "# TYPE ukscope_context_switches counter" in body.decode()
+        st, _, body = get(p, "/info")
+        info = json.loads(body)
+        assert st == 200 and info["cpus"] == 2 and len(info["build_id"]) == 40
+        st, _, body = get(p, "/threads")
+        names = {th["name"] for th in json.loads(body)}
+        assert {"net", "idle0"} <= names, names
+        st, _, body = get(p, "/dmesg?since=0")
+        assert st == 200 and b"virtio-net" in body
+        assert get(p, "/dmesg?since=x")[0] == 400
+        assert get(p, "/nope")[0] == 404
+        assert get(p, "/control/trace")[0] == 404  # no token= on the command line
+    finally:
+        stop(t, run)
+
+
+def test_agent_bad_input(t):
+    accel = "tcg"
+    run, ports = start(t, accel, "token=s3cret http_max_conns=16")
+    try:
+        p = ports[8080]
+        assert raw(p, b"GARBAGE\r\n\r\n") == 400
+        assert raw(p, b"GET /healthz HTTP/2.0\r\n\r\n") == 505
+        assert raw(p, b"GET /healthz HTTP/1.1\nHost: x\n\n") == 400
+        assert raw(p, b"BREW /healthz HTTP/1.1\r\n\r\n") == 405
+        assert raw(p, b"POST /healthz HTTP/1.1\r\n\r\n") == 405
+        assert raw(p, b"GET /" + b"a" * 3000 + b" HTTP/1.1\r\n\r\n") == 414
+        assert raw(p, b"GET / HTTP/1.1\r\n" + b"X-A: " + b"b" * 9000 + b"\r\n\r\n") == 431
+        assert raw(p, b"POST /healthz HTTP/1.1\r\nContent-Length: 100000\r\n\r\n") == 413
+        assert raw(p, b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") == 501
+        assert raw(p, os.urandom(512)) in (400, 414, 431, None)
+        # Slow client: half a request, then silence -> 408 within the request time limit.
+        t0 = time.time()
+        assert raw(p, b"GET /healthz HTTP/1.1\r\nHost:", timeout=30, shut=False) == 408
+        assert time.time() - t0 < 25
+        # Control endpoint with a token.
+        assert get(p, "/control/trace")[0] == 401
+        assert get(p, "/control/trace", {"Authorization": "Bearer nope"})[0] == 403
+        assert get(p, "/control/trace", {"Authorization": "Bearer s3cret"})[0] == 405
+        # Many concurrent connections: bounded, either served or refused with 503.
+        socks = []
+        for _ in range(24):
+            socks.append(socket.create_connection(("127.0.0.1", p), timeout=10))
+        codes = []
+        for s in socks:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+        for s in socks:
+            try:
+                line = s.recv(64).split(b"\r\n")[0].split()
+                codes.append(int(line[1]) if len(line) > 1 else None)
+            except OSError:
+                codes.append(None)
+            s.close()
+        assert codes.count(200) >= 16 and codes.count(503) >= 1 and set(codes) <= {200, 503, None}, codes
+        # Keep-alive: several requests on one connection.
+        s = socket.create_connection(("127.0.0.1", p), timeout=10)
+        s.sendall(b"GET /healthz HTTP/1.1\r\n\r\n" * 3)
+        buf = b""
+        while buf.count(b"ok\n") < 3:
+            c = s.recv(4096)
+            assert c, buf
+            buf += c
+        s.close()
+        st, _, body = get(p, "/healthz")
+        assert st == 200 and body == b"ok\n"
+        v = metric_values(get(p, "/metrics")[2].decode())
+        assert v['ukscope_http_requests_total{endpoint="none",code="400"}'] >= 2
+    finally:
+        stop(t, run)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_agent_prometheus(t):
+    run, ports = start(t, "tcg")
+    d = t.tmpdir()
+    cfg = d / "prometheus.yml"
+    cfg.write_text(f"""global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: ukscope
+    static_configs:
+      - targets: ['127.0.0.1:{ports[8080]}']
+""")
+    pport = free_port()
+    prom = subprocess.Popen(["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={d}/data",
+                             f"--web.listen-address=127.0.0.1:{pport}"],
+                            stdout=subprocess.DEVNULL, stderr=open(d / "prom.log", "w"))
+    try:
+        deadline = time.time() + 40
+        ok = {}
+        while time.time() < deadline and len(ok) < 3:
+            time.sleep(1)
+            for q in ("up", "ukscope_uptime_seconds", "ukscope_context_switches_total"):
+                try:
+                    with urllib.request.urlopen(
+                            f"http://127.0.0.1:{pport}/api/v1/query?query={q}", timeout=5) as r:
+                        res = json.load(r)["data"]["result"]
+                except OSError:
+                    continue
+                if res:
+                    ok[q] = res
+        assert len(ok) == 3, f"prometheus results: {ok}\n{(d / 'prom.log').read_text()[-2000:]}"
+        assert float(ok["up"][0]["value"][1]) == 1.0
+        assert float(ok["ukscope_uptime_seconds"][0]["value"][1]) > 0
+        assert len(ok["ukscope_context_switches_total"]) == 2
+    finally:
+        prom.terminate()
+        prom.wait(timeout=20)
+        stop(t, run)
+
+
+def test_agent_metrics_page(t):
+    """`ukctl metrics` reads the shared page from the RAM file; with periodic
+    updates off, the page holds exactly the snapshot the last scrape served."""
+    run, ports = start(t, "tcg", "metrics_interval_ms=0")
+    try:
+        ukctl = str(t.build / "bin" / "ukctl")
+        for om in (False, True):
+            hdr = {"Accept": "application/openmetrics-text; version=1.0.0"} if om else {}
+            st, _, body = get(ports[8080], "/metrics", hdr)
+            assert st == 200
+            r = subprocess.run([ukctl, "metrics", *(["--openmetrics"] if om else []), str(run)],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
+            assert r.stdout == body.decode(), "page and /metrics differ"
+        r = subprocess.run([ukctl, "metrics"], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and r.stderr.startswith("ukctl: ")
+        bogus = t.tmpdir()
+        (bogus / "ram").write_bytes(b"ukscope-metrics1" + os.urandom(8192))
+        r = subprocess.run([ukctl, "metrics", str(bogus)], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and "Failed to read metrics" in r.stderr, r.stderr
+    finally:
+        stop(t, run)
+
+
+def req(port, method, path, data=None, headers=None, timeout=20):
+    r = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
+                               headers=headers or {})
+    try:
+        with urllib.request.urlopen(r, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_agent_kv_and_fault(t):
+    run, ports = start(t, "tcg", "token=tk")
+    p = ports[8081]
+    try:
+        assert req(p, "PUT", "/kv/alpha", b"one")[0] == 201
+        assert req(p, "PUT", "/kv/alpha", b"uno")[0] == 200
+        assert req(p, "GET", "/kv/alpha") == (200, b"uno")
+        assert req(p, "GET", "/kv") == (200, b"alpha\n")
+        assert req(p, "DELETE", "/kv/alpha")[0] == 204
+        assert req(p, "GET", "/kv/alpha")[0] == 404
+        assert req(p, "GET", "/kv/bad%20key")[0] == 400
+        assert req(p, "POST", "/fault/panic")[0] == 401
+        assert req(p, "POST", "/fault/nope", headers={"Authorization": "Bearer tk"})[0] == 404
+        v = metric_values(get(ports[8080], "/metrics")[2].decode())
+        assert v['kv_requests_total{op="put",code="201"}'] == 1
+        assert v["kv_keys"] == 0
+        # An authorized page fault: acknowledged, then the guest panics with a report.
+        assert req(p, "POST", "/fault/pagefault", headers={"Authorization": "Bearer tk"})[0] == 202
+        deadline = time.time() + 30
+        log = ""
+        while time.time() < deadline:
+            log = (run / "console.log").read_text(errors="replace")
+            if "inject" in log and "panic" in log:
+                break
+            time.sleep(0.5)
+        assert "page fault" in log.lower() or "#PF" in log, log[-1500:]
+        assert "inject" in log, log[-1500:]
+    finally:
+        stop(t, run)

@@ -1,0 +1,2 @@
+fuzz_http_parse_SRCS   := guest-agent/common/http_parse.c
+fuzz_http_parse_CFLAGS := -Iguest-agent
