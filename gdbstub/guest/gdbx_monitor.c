@@ -1,6 +1,6 @@
 /*
  * Monitor commands (gdb `monitor CMD`, packet qRcmd): help, threads,
- * dmesg [N], stats, build-id.  Output goes out as console packets.
+ * dmesg [N], stats, build-id, trace [on|off LIST].  Output goes out as console packets.
  */
 #include "gdbx.h"
 
@@ -12,6 +12,7 @@
 #include <uk/klog.h>
 #include <uk/mem.h>
 #include <uk/time.h>
+#include <uk/trace_hooks.h>
 
 static void out(struct gdb_state *st, const char *fmt, ...) UK_PRINTF(2, 3);
 static void out(struct gdb_state *st, const char *fmt, ...)
@@ -74,6 +75,59 @@ static void mon_stats(struct gdb_state *st)
         (unsigned long long)st->stats.retransmits);
 }
 
+static const struct {
+    const char *name, *category;
+} tracepoints[UK_TP_COUNT] = {
+#define TP_NAME_(id, name, cat, ...) [UK_TP_##id] = {name, cat},
+    UK_TRACEPOINTS(TP_NAME_)
+#undef TP_NAME_
+};
+
+/* Does `word` (length n) name tracepoint i, its category, or "all"? */
+static bool tp_match(unsigned i, const char *word, size_t n)
+{
+    return (n == 3 && !strncmp(word, "all", 3)) ||
+           (strlen(tracepoints[i].name) == n && !strncmp(tracepoints[i].name, word, n)) ||
+           (strlen(tracepoints[i].category) == n && !strncmp(tracepoints[i].category, word, n));
+}
+
+/* `trace`: list tracepoints; `trace on|off a,b,...`: by name or category. */
+static void mon_trace(struct gdb_state *st, const char *arg)
+{
+    while (*arg == ' ')
+        arg++;
+    if (!uk_trace_emit) {
+        out(st, "no tracer in this image\n");
+        return;
+    }
+    bool on = !strncmp(arg, "on ", 3);
+    if (on || !strncmp(arg, "off ", 4)) {
+        const char *list = arg + (on ? 3 : 4);
+        unsigned changed = 0;
+        while (*list) {
+            while (*list == ' ' || *list == ',')
+                list++;
+            size_t n = strcspn(list, " ,");
+            for (unsigned i = 0; n && i < UK_TP_COUNT; i++) {
+                if (tp_match(i, list, n)) {
+                    uk_trace_set(i, on);
+                    changed++;
+                }
+            }
+            list += n;
+        }
+        out(st, "%u tracepoint(s) turned %s\n", changed, on ? "on" : "off");
+        return;
+    }
+    if (*arg) {
+        out(st, "usage: trace [on|off NAME|CATEGORY|all[,...]]\n");
+        return;
+    }
+    for (unsigned i = 0; i < UK_TP_COUNT; i++)
+        out(st, "%-16s %-7s %s\n", tracepoints[i].name, tracepoints[i].category,
+            uk_trace_on[i] ? "on" : "off");
+}
+
 void gdbx_monitor(void *ctx, struct gdb_state *st, const char *cmd)
 {
     while (*cmd == ' ')
@@ -86,7 +140,9 @@ void gdbx_monitor(void *ctx, struct gdb_state *st, const char *cmd)
         mon_stats(st);
     else if (!strncmp(cmd, "build-id", 8))
         out(st, "%s %s\n", uk_version(), uk_build_id_hex());
+    else if (!strncmp(cmd, "trace", 5))
+        mon_trace(st, cmd + 5);
     else
-        out(st, "%scommands: help, threads, dmesg [N], stats, build-id\n",
+        out(st, "%scommands: help, threads, dmesg [N], stats, build-id, trace [on|off LIST]\n",
             strncmp(cmd, "help", 4) && *cmd ? "unknown command; " : "");
 }

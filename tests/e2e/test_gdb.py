@@ -120,6 +120,11 @@ monitor help
 monitor threads
 monitor build-id
 monitor dmesg 5
+monitor trace off sched
+monitor trace
+monitor trace on sched_switch
+monitor trace
+monitor trace sideways
 detach
 """, timeout=60)
     hits = re.findall(r'Thread \d+ "consumer" hit (Breakpoint 1|Breakpoint 2)', out)
@@ -133,6 +138,12 @@ detach
     assert "commands: help, threads, dmesg" in out, out
     assert re.search(r"consumer\s+running", out), out
     assert re.search(r"[0-9a-f]{40}", out), out
+    # monitor trace: "sched" matches its 5 tracepoints by category.
+    assert "5 tracepoint(s) turned off" in out, out
+    assert re.search(r"^thread_create\s+sched\s+off$", out, re.M), out
+    assert "1 tracepoint(s) turned on" in out, out
+    assert re.search(r"^sched_switch\s+sched\s+on$", out, re.M), out
+    assert "usage: trace [on|off" in out, out
     assert "detached" in out, out
     # Re-attach: the written counter is what the workload continued from.
     out = _gdb(t, d, sock, "print demo_iterations\ndetach\n", timeout=60)
