@@ -75,22 +75,6 @@ static void mon_stats(struct gdb_state *st)
         (unsigned long long)st->stats.retransmits);
 }
 
-static const struct {
-    const char *name, *category;
-} tracepoints[UK_TP_COUNT] = {
-#define TP_NAME_(id, name, cat, ...) [UK_TP_##id] = {name, cat},
-    UK_TRACEPOINTS(TP_NAME_)
-#undef TP_NAME_
-};
-
-/* Does `word` (length n) name tracepoint i, its category, or "all"? */
-static bool tp_match(unsigned i, const char *word, size_t n)
-{
-    return (n == 3 && !strncmp(word, "all", 3)) ||
-           (strlen(tracepoints[i].name) == n && !strncmp(tracepoints[i].name, word, n)) ||
-           (strlen(tracepoints[i].category) == n && !strncmp(tracepoints[i].category, word, n));
-}
-
 /* `trace`: list tracepoints; `trace on|off a,b,...`: by name or category. */
 static void mon_trace(struct gdb_state *st, const char *arg)
 {
@@ -102,20 +86,7 @@ static void mon_trace(struct gdb_state *st, const char *arg)
     }
     bool on = !strncmp(arg, "on ", 3);
     if (on || !strncmp(arg, "off ", 4)) {
-        const char *list = arg + (on ? 3 : 4);
-        unsigned changed = 0;
-        while (*list) {
-            while (*list == ' ' || *list == ',')
-                list++;
-            size_t n = strcspn(list, " ,");
-            for (unsigned i = 0; n && i < UK_TP_COUNT; i++) {
-                if (tp_match(i, list, n)) {
-                    uk_trace_set(i, on);
-                    changed++;
-                }
-            }
-            list += n;
-        }
+        unsigned changed = uk_trace_set_list(arg + (on ? 3 : 4), on);
         out(st, "%u tracepoint(s) turned %s\n", changed, on ? "on" : "off");
         return;
     }
@@ -123,9 +94,10 @@ static void mon_trace(struct gdb_state *st, const char *arg)
         out(st, "usage: trace [on|off NAME|CATEGORY|all[,...]]\n");
         return;
     }
-    for (unsigned i = 0; i < UK_TP_COUNT; i++)
-        out(st, "%-16s %-7s %s\n", tracepoints[i].name, tracepoints[i].category,
-            uk_trace_on[i] ? "on" : "off");
+    for (unsigned i = 0; i < UK_TP_COUNT; i++) {
+        const char *cat, *name = uk_trace_tp_name(i, &cat);
+        out(st, "%-16s %-7s %s\n", name, cat, uk_trace_on[i] ? "on" : "off");
+    }
 }
 
 void gdbx_monitor(void *ctx, struct gdb_state *st, const char *cmd)

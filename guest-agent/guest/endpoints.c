@@ -14,6 +14,7 @@
 #include <uk/mem.h>
 #include <uk/thread.h>
 #include <uk/time.h>
+#include <uk/trace_hooks.h>
 
 #include "guest/agent.h"
 #include "guest/httpd.h"
@@ -187,6 +188,51 @@ static void ep_dmesg(struct httpd_ctx *x)
 }
 
 /* Control endpoints: 404 without a token on the command line, else 401/403. */
+/*
+ * POST /control/trace?on=LIST or ?off=LIST: switch tracepoints by name or
+ * category (comma-separated, "all"); the reply says how many matched.  The
+ * query is taken literally: only [a-z0-9_,] in LIST, anything else is 400.
+ */
+static void ctl_trace(struct httpd_ctx *x)
+{
+    struct http_str q = x->req->query;
+    char list[128];
+    int on;
+    size_t skip;
+    if (q.len > 3 && !memcmp(q.p, "on=", 3)) {
+        on = 1;
+        skip = 3;
+    } else if (q.len > 4 && !memcmp(q.p, "off=", 4)) {
+        on = 0;
+        skip = 4;
+    } else {
+        httpd_reply_text(x, 400, "want ?on=LIST or ?off=LIST\n");
+        return;
+    }
+    size_t n = q.len - skip;
+    if (n >= sizeof(list)) {
+        httpd_reply_text(x, 414, "list too long\n");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = q.p[skip + i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == ',')) {
+            httpd_reply_text(x, 400, "bad character in list\n");
+            return;
+        }
+        list[i] = c;
+    }
+    list[n] = '\0';
+    if (!uk_trace_emit) {
+        httpd_reply_text(x, 503, "no tracer in this image\n");
+        return;
+    }
+    char body[64];
+    snprintf(body, sizeof(body), "%u tracepoint(s) turned %s\n", uk_trace_set_list(list, on),
+             on ? "on" : "off");
+    httpd_reply_text(x, 200, body);
+}
+
 static void ep_control(struct httpd_ctx *x)
 {
     const char *token = uk_cmdline_get("token");
@@ -211,7 +257,11 @@ static void ep_control(struct httpd_ctx *x)
         httpd_reply(x, 405, "text/plain", NULL, 0, "Allow: POST\r\n");
         return;
     }
-    /* Hook for trace control (tracing/ registers here once it lands). */
+    struct http_str path = x->req->path;
+    if (path.len == strlen("/control/trace") && !memcmp(path.p, "/control/trace", path.len)) {
+        ctl_trace(x);
+        return;
+    }
     httpd_reply_text(x, 404, "no such control\n");
 }
 

@@ -1,4 +1,5 @@
 /* Trace hook state owned by the kernel; see <uk/trace_hooks.h>. */
+#include <string.h>
 #include <uk/trace_hooks.h>
 
 volatile uint8_t uk_trace_on[UK_TP_COUNT];
@@ -14,4 +15,45 @@ void uk_trace_set(unsigned id, int on)
     if (id >= UK_TP_COUNT || !__atomic_load_n(&uk_trace_emit, __ATOMIC_ACQUIRE))
         return;
     uk_trace_on[id] = on ? 1 : 0;
+}
+
+static const struct {
+    const char *name, *category;
+} tp_names[UK_TP_COUNT] = {
+#define TP_NAME_(id, name, cat, ...) [UK_TP_##id] = {name, cat},
+    UK_TRACEPOINTS(TP_NAME_)
+#undef TP_NAME_
+};
+
+const char *uk_trace_tp_name(unsigned id, const char **category)
+{
+    if (id >= UK_TP_COUNT)
+        return NULL;
+    if (category)
+        *category = tp_names[id].category;
+    return tp_names[id].name;
+}
+
+static int word_is(const char *s, const char *word, size_t len)
+{
+    return strlen(s) == len && !memcmp(s, word, len);
+}
+
+unsigned uk_trace_set_list(const char *list, int on)
+{
+    unsigned n = 0;
+    while (*list) {
+        while (*list == ',' || *list == ' ')
+            list++;
+        size_t len = strcspn(list, ", ");
+        for (unsigned id = 0; len && id < UK_TP_COUNT; id++) {
+            if (word_is("all", list, len) || word_is(tp_names[id].name, list, len) ||
+                word_is(tp_names[id].category, list, len)) {
+                uk_trace_set(id, on);
+                n++;
+            }
+        }
+        list += len;
+    }
+    return n;
 }

@@ -52,6 +52,17 @@ def get(port, path, headers=None, timeout=10):
         return e.code, dict(e.headers), e.read()
 
 
+def post(port, path, headers=None, timeout=10):
+    """POST with an empty body; returns (status, body)."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=b"", method="POST",
+                                 headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
 def raw(port, data, timeout=10, shut=True):
     """Send raw bytes, return the status code of the first response line (or None)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
@@ -141,6 +152,15 @@ def test_agent_bad_input(t):
         assert get(p, "/control/trace")[0] == 401
         assert get(p, "/control/trace", {"Authorization": "Bearer nope"})[0] == 403
         assert get(p, "/control/trace", {"Authorization": "Bearer s3cret"})[0] == 405
+        auth = {"Authorization": "Bearer s3cret"}
+        assert post(p, "/control/trace?off=sched", auth) == (200, b"5 tracepoint(s) turned off\n")
+        assert post(p, "/control/trace?on=sched_switch,irq", auth) == \
+            (200, b"4 tracepoint(s) turned on\n")
+        assert post(p, "/control/trace?on=all", {"Authorization": "Bearer nope"})[0] == 403
+        assert post(p, "/control/trace?sideways=1", auth)[0] == 400
+        assert post(p, "/control/trace?on=SCHED;x", auth)[0] == 400
+        assert post(p, "/control/trace?on=" + "a" * 200, auth)[0] == 414
+        assert post(p, "/control/nosuch", auth)[0] == 404
         # Many concurrent connections: bounded, either served or refused with 503.
         socks = []
         for _ in range(24):

@@ -67,32 +67,9 @@ void uk_trace_emit_direct(unsigned id, uint64_t a, uint64_t b)
         emit(id, a, b);
 }
 
-/* Does `name` match tracepoint id (by name or category)? */
-static bool tp_match(unsigned id, const char *name, size_t len)
-{
-    const struct uk_trace_tp_meta *m = &tp_meta[id];
-    if (len == 3 && !memcmp(name, "all", 3))
-        return true;
-    return (strlen(m->name) == len && !memcmp(m->name, name, len)) ||
-           (strlen(m->category) == len && !memcmp(m->category, name, len));
-}
-
 unsigned uk_trace_enable_list(const char *list, bool on)
 {
-    unsigned n = 0;
-    while (*list) {
-        const char *end = strchr(list, ',');
-        size_t len = end ? (size_t)(end - list) : strlen(list);
-        for (unsigned id = 0; id < UK_TP_COUNT; id++)
-            if (tp_match(id, list, len)) {
-                uk_trace_set(id, on);
-                n++;
-            }
-        list += len;
-        if (*list == ',')
-            list++;
-    }
-    return n;
+    return uk_trace_set_list(list, on);
 }
 
 static uint32_t pow2_floor(uint64_t v)

@@ -82,4 +82,14 @@ void uk_trace_register(uk_trace_emit_fn fn);
 /* Turn tracepoint `id` on or off; ignored before uk_trace_register(). */
 void uk_trace_set(unsigned id, int on);
 
+/*
+ * Turn on/off every tracepoint whose name or category is in `list`
+ * (words separated by ',' or ' '; "all" matches all).  Returns how many
+ * matched.  For control paths (command line, debugger, HTTP).
+ */
+unsigned uk_trace_set_list(const char *list, int on);
+
+/* Name and category of tracepoint `id`, or NULL for a bad id. */
+const char *uk_trace_tp_name(unsigned id, const char **category);
+
 #endif
