@@ -68,12 +68,14 @@ KERNEL_OBJS := $(call gobj,$(KERNEL_SRCS))
 DEMO_OBJS   := $(call gobj,$(DEMO_SRCS))
 GTEST_OBJS  := $(call gobj,$(GTEST_SRCS))
 
-$(O)/guest/%.o: %.c
+# Every object waits for `make deps` (packages and third-party sources), so a
+# parallel `make all` on a fresh clone never races the source unpacking.
+$(O)/guest/%.o: %.c | $(O)/deps.stamp
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(GUEST_CC) $(GUEST_CPPFLAGS) $(GUEST_CFLAGS) -c $< -o $@
 
-$(O)/guest/%.o: %.S
+$(O)/guest/%.o: %.S | $(O)/deps.stamp
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AS      $<")
 	$(Q)$(GUEST_CC) $(GUEST_CPPFLAGS) $(GUEST_ASFLAGS) -c $< -o $@
@@ -119,7 +121,7 @@ UKCTL_SRCS := $(wildcard host-collector/*.c) $(call comp_srcs,host)
 hobj = $(patsubst %,$(O)/host/%.o,$(basename $(1)))
 UKCTL_OBJS := $(call hobj,$(UKCTL_SRCS))
 
-$(O)/host/%.o: %.c
+$(O)/host/%.o: %.c | $(O)/deps.stamp
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  HOSTCC  $<")
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@

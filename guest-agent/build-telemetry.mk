@@ -12,13 +12,14 @@ TELEM_GEN_H  := $(TELEM_GEN)/telemetry.pb-c.h
 PROTOBUF_C_SRC := $(O)/third_party/protobuf-c-1.4.1
 
 $(TELEM_GEN_H): $(TELEM_GEN_C)
-$(TELEM_GEN_C): $(TELEM_PROTO)
+$(TELEM_GEN_C): $(TELEM_PROTO) | $(O)/deps.stamp
 	@mkdir -p $(TELEM_GEN)
 	@$(if $(Q),echo "  PROTOC  $<")
 	$(Q)protoc-c --c_out=$(TELEM_GEN) -Iguest-agent/common $<
 
-$(PROTOBUF_C_SRC)/protobuf-c/protobuf-c.c:
-	@echo "missing $@: run 'make deps'" >&2; exit 1
+# The runtime's source is unpacked by the deps stamp (which `make all`
+# builds first when missing).
+$(PROTOBUF_C_SRC)/protobuf-c/protobuf-c.c: | $(O)/deps.stamp ;
 
 # Guest: the runtime and the generated code.  The runtime is third-party
 # code, so it gets its own warning set (-Wmissing-prototypes etc. off).
@@ -26,12 +27,12 @@ GUEST_CPPFLAGS += -I$(TELEM_GEN) -I$(PROTOBUF_C_SRC) -Iguest-agent/common
 TELEM_GUEST_OBJS := $(O)/guest/third_party/protobuf-c.o $(O)/guest/gen/telemetry.pb-c.o
 GUEST_EXTRA_OBJS += $(TELEM_GUEST_OBJS)
 
-$(O)/guest/third_party/protobuf-c.o: $(PROTOBUF_C_SRC)/protobuf-c/protobuf-c.c
+$(O)/guest/third_party/protobuf-c.o: $(PROTOBUF_C_SRC)/protobuf-c/protobuf-c.c | $(O)/deps.stamp
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(GUEST_CC) $(GUEST_CPPFLAGS) $(GUEST_CFLAGS) -Wno-missing-prototypes -Wno-sign-compare -c $< -o $@
 
-$(O)/guest/gen/telemetry.pb-c.o: $(TELEM_GEN_C)
+$(O)/guest/gen/telemetry.pb-c.o: $(TELEM_GEN_C) | $(O)/deps.stamp
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(GUEST_CC) $(GUEST_CPPFLAGS) $(GUEST_CFLAGS) -c $< -o $@

@@ -20,7 +20,9 @@ $(O)/lwip/%.o: $(LWIP_DIR)/%.c | $(O)/deps.stamp
 	@$(if $(Q),echo "  CC      lwip/$*.c")
 	$(Q)$(GUEST_CC) $(GUEST_CPPFLAGS) $(LWIP_CFLAGS) -c $< -o $@
 
-$(LWIP_DIR)/%.c: | $(O)/deps.stamp ;
+# Explicit (not a pattern) so make never treats the unpacked sources as
+# intermediate files and deletes them.
+$(addprefix $(LWIP_DIR)/,$(LWIP_SRCS)): | $(O)/deps.stamp ;
 
 GUEST_EXTRA_OBJS += $(LWIP_OBJS)
 HOST_CFLAGS += -Iguest-agent
