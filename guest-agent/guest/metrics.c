@@ -178,7 +178,8 @@ static void sample_entry(struct ukm_entry *en, const struct um_family *f, const 
 struct um_series *um_series(struct um_family *f, const char *v0, const char *v1)
 {
     const char *v[UM_LABELS_MAX] = {v0, v1};
-    char cv[UM_LABELS_MAX][32];
+    /* Zeroed whole: series are found by comparing all of lv, padding included. */
+    char cv[UM_LABELS_MAX][32] = {{0}};
     struct um_series *s;
 
     if (!f)

@@ -92,6 +92,7 @@ def metric_values(text):
     for line in text.splitlines():
         if line and not line.startswith("#"):
             k, v = line.rsplit(" ", 1)
+            assert k not in vals, f"duplicate series {k}"
             vals[k] = float(v)
     return vals
 
