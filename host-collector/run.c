@@ -355,8 +355,8 @@ cleanup:
                 ukctl_err("guest panicked; run dir kept at %s", c.run_dir);
         } else if (c.o.keep) {
             ukctl_err("run dir kept at %s", c.run_dir);
-        } else {
-            util_remove_run_dir(c.run_dir);
+        } else if (util_remove_run_dir(c.run_dir) < 0 && errno == ENOTEMPTY) {
+            fprintf(stderr, "ukctl: kept %s: it holds files ukctl did not create\n", c.run_dir);
         }
     }
     return ret;

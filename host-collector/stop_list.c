@@ -86,8 +86,13 @@ int stop_main(int argc, char **argv)
         }
     }
     if (!keep && util_remove_run_dir(dir) < 0) {
-        ukctl_err("Failed to remove run dir %s: %s", dir, strerror(errno));
-        goto cleanup;
+        /* Files ukctl did not create (a trace, a core) are the user's: keep them. */
+        if (errno == ENOTEMPTY) {
+            fprintf(stderr, "ukctl: kept %s: it holds files ukctl did not create\n", dir);
+        } else {
+            ukctl_err("Failed to remove run dir %s: %s", dir, strerror(errno));
+            goto cleanup;
+        }
     }
     ret = 0;
 cleanup:

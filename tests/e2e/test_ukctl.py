@@ -213,6 +213,7 @@ def test_live_instance_refused(t, accel):
     img = guest(t, hang=True)
     r = ukctl(t, "run", "--detach", "--accel", accel, "--run-dir", run, img)
     assert r.returncode == 0, f"detach: {r.stderr!r}"
+    (run / "trace.json").write_text("{}")  # a user's output in the run dir
     try:
         r = ukctl(t, "run", "--accel", accel, "--run-dir", run, img)
         assert r.returncode == 125, f"second run: exit {r.returncode}: {r.stderr!r}"
@@ -221,10 +222,14 @@ def test_live_instance_refused(t, accel):
     finally:
         r = ukctl(t, "stop", "--keep", run)
     assert r.returncode == 0 and (run / "instance.json").exists(), f"stop --keep: {r.stderr!r}"
-    # Dead instance: the run dir is reusable.
+    # Dead instance: the run dir is reusable; the user's file survives it.
     r = ukctl(t, "run", "--accel", accel, "--run-dir", run, guest(t, status=0))
     assert r.returncode == 0, f"reuse of a dead run dir: {r.stderr!r}"
-    assert not run.exists()
+    assert sorted(p.name for p in run.iterdir()) == ["trace.json"], list(run.iterdir())
+    assert "kept" in r.stderr and "did not create" in r.stderr, r.stderr
+    (run / "trace.json").unlink()
+    r = ukctl(t, "run", "--accel", accel, "--run-dir", run, guest(t, status=0))
+    assert r.returncode == 0 and not run.exists(), r.stderr
 
 
 def test_sigterm_quits(t, accel):
