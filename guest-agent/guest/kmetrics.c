@@ -1,13 +1,13 @@
 /*
  * Kernel metrics, pulled through the hook contract at every page update:
  * uptime, per-CPU busy/idle time and context switches, interrupts by vector,
- * heap, threads by state, network device counters, log records.
+ * heap, threads by state, network device counters.  Log, trace and
+ * telemetry totals are in pipeline_metrics.c.
  */
 #include <stdio.h>
 #include <uk/cpu.h>
 #include <uk/hooks.h>
 #include <uk/irq.h>
-#include <uk/klog.h>
 #include <uk/mem.h>
 #include <uk/thread.h>
 #include <uk/time.h>
@@ -19,8 +19,8 @@ enum { IRQ_VECTORS = 256, IRQ_SERIES_MAX = 32 };
 
 static struct um_series *uptime, *heap_use, *heap_peak, *heap_fail, *heap_size, *pages_free;
 static struct um_series *cpu_busy[UK_CPU_MAX], *cpu_idle[UK_CPU_MAX], *cswitch[UK_CPU_MAX];
-static struct um_family *irq_fam, *threads_fam, *log_fam;
-static struct um_series *net[6], *log_written;
+static struct um_family *irq_fam, *threads_fam;
+static struct um_series *net[6];
 static struct um_series *irq_series[IRQ_VECTORS], *state_series[8]; /* cached lookups */
 
 static bool count_state(const struct uk_thread *t, void *arg)
@@ -77,7 +77,6 @@ static void collect(void *arg)
         um_set(net[4], (int64_t)ns.rx_dropped);
         um_set(net[5], (int64_t)ns.tx_dropped);
     }
-    um_set(log_written, (int64_t)uk_klog_ring()->head);
 }
 
 static void kmetrics_init(void)
@@ -131,9 +130,6 @@ static void kmetrics_init(void)
     net[3] = um_series(nb, "tx", NULL);
     net[4] = um_series(nd, "rx", NULL);
     net[5] = um_series(nd, "tx", NULL);
-    log_fam = um_family("ukscope_log_records", "Kernel log records written", UKM_COUNTER, 1,
-                        NULL, 1, NULL, 0);
-    log_written = um_series(log_fam, NULL, NULL);
     um_collector(collect, NULL);
 }
 UK_INITCALL_SERVICE(kmetrics_init);

@@ -67,6 +67,14 @@ bool telem_send_busy(void);
 /* Produce and send LogRecords for new kernel log records (at most max). */
 unsigned telem_send_klog(unsigned max);
 
+/* Log forwarding totals (written by the telemetry thread, read by anyone). */
+struct telem_klog_counters {
+    uint64_t sent;        /* LogRecords accepted by the port */
+    uint64_t unsent;      /* LogRecords dropped: host not reading, channel full */
+    uint64_t overwritten; /* ring records overwritten before the forwarder read them */
+};
+void telem_klog_counters(struct telem_klog_counters *out);
+
 /* Crash report from the panic hook (registered by the thread). */
 struct uk_panic_info;
 void telem_crash_hook(const struct uk_panic_info *info, void *arg);

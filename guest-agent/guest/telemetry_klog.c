@@ -5,6 +5,7 @@
 
 static uint64_t klog_next;        /* next ring sequence number to send */
 static uint64_t klog_overwritten; /* skipped since the last LogRecord built */
+static struct telem_klog_counters totals; /* read by the metrics collector */
 
 /* The ring holds bytes from any code: keep printable ASCII (valid UTF-8). */
 static void sanitize(char *dst, const char *src, size_t len)
@@ -55,10 +56,22 @@ unsigned telem_send_klog(unsigned max)
         lr.klog_overwritten = klog_overwritten;
         env.payload_case = UKSCOPE__TELEMETRY__ENVELOPE__PAYLOAD_LOG;
         env.log = &lr;
-        telem_send(&env);
+        __atomic_store_n(&totals.overwritten, totals.overwritten + klog_overwritten,
+                         __ATOMIC_RELAXED);
+        if (telem_send(&env))
+            __atomic_store_n(&totals.sent, totals.sent + 1, __ATOMIC_RELAXED);
+        else
+            __atomic_store_n(&totals.unsent, totals.unsent + 1, __ATOMIC_RELAXED);
         klog_overwritten = 0;
         klog_next = real + 1;
         n++;
     }
     return n;
+}
+
+void telem_klog_counters(struct telem_klog_counters *out)
+{
+    out->sent = __atomic_load_n(&totals.sent, __ATOMIC_RELAXED);
+    out->unsent = __atomic_load_n(&totals.unsent, __ATOMIC_RELAXED);
+    out->overwritten = __atomic_load_n(&totals.overwritten, __ATOMIC_RELAXED);
 }

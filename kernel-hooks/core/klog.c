@@ -29,6 +29,7 @@ static unsigned log_level = UK_LOG_INFO;
 static unsigned console_level = UK_LOG_INFO;
 static volatile uint32_t console_owner = ~0u; /* CPU printing, or ~0 */
 static bool klog_ready;
+static uint64_t klog_truncated; /* records cut to UK_KLOG_TEXT (uk_klog_stats) */
 
 void klog_init(void)
 {
@@ -106,6 +107,8 @@ void uk_vlog(enum uk_log_level level, const char *fmt, va_list ap)
     memcpy(r.text, text, r.len);
 
     if (level <= log_level) {
+        if (len > UK_KLOG_TEXT)
+            __atomic_add_fetch(&klog_truncated, 1, __ATOMIC_RELAXED);
         uint64_t seq = __atomic_fetch_add(&uk_klog.head, 1, __ATOMIC_RELAXED);
         struct uk_klog_rec *slot = &uk_klog.rec[seq % UK_KLOG_SLOTS];
         __atomic_store_n(&slot->seq, 0, __ATOMIC_RELAXED);
@@ -117,6 +120,12 @@ void uk_vlog(enum uk_log_level level, const char *fmt, va_list ap)
     }
     if (level <= console_level || !klog_ready)
         console_emit(&r, text, len);
+}
+
+void uk_klog_stats(struct uk_klog_stats *out)
+{
+    out->written = __atomic_load_n(&uk_klog.head, __ATOMIC_RELAXED);
+    out->truncated = __atomic_load_n(&klog_truncated, __ATOMIC_RELAXED);
 }
 
 void uk_log(enum uk_log_level level, const char *fmt, ...)

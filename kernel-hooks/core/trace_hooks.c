@@ -10,6 +10,24 @@ void uk_trace_register(uk_trace_emit_fn fn)
     __atomic_store_n(&uk_trace_emit, fn, __ATOMIC_RELEASE);
 }
 
+static uk_trace_stats_fn stats_fn;
+
+void uk_trace_register_stats(uk_trace_stats_fn fn)
+{
+    __atomic_store_n(&stats_fn, fn, __ATOMIC_RELEASE);
+}
+
+uk_result uk_trace_stats(unsigned cpu, struct uk_trace_stats *out)
+{
+    uk_trace_stats_fn fn = __atomic_load_n(&stats_fn, __ATOMIC_ACQUIRE);
+    memset(out, 0, sizeof(*out));
+    if (!fn || fn(cpu, out) != UK_OK) {
+        memset(out, 0, sizeof(*out));
+        return UK_ENOENT;
+    }
+    return UK_OK;
+}
+
 void uk_trace_set(unsigned id, int on)
 {
     if (id >= UK_TP_COUNT || !__atomic_load_n(&uk_trace_emit, __ATOMIC_ACQUIRE))

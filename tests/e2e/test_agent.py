@@ -2,6 +2,7 @@
 forward, Prometheus scraping it, promtool, and bad input against the guest."""
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -262,6 +263,61 @@ def test_agent_metrics_page(t):
         (bogus / "ram").write_bytes(b"ukscope-metrics1" + os.urandom(8192))
         r = subprocess.run([ukctl, "metrics", str(bogus)], capture_output=True, text=True, timeout=30)
         assert r.returncode == 1 and "Failed to read metrics" in r.stderr, r.stderr
+    finally:
+        stop(t, run)
+
+
+def test_agent_pipeline_metrics(t, accel):
+    """The pipeline-health metrics agree with what the host reads itself:
+    trace events stored and lost per CPU (discard mode, full rings: exact)
+    against `ukctl trace`, log records and truncations against /dmesg, and,
+    with nobody reading telemetry, every envelope and log record dropped."""
+    run, ports = start(t, accel, "trace_mode=discard trace_buf=4096")
+    try:
+        p = ports[8080]
+        boot_slots, main_slots = 256, 4096 // 32
+        tmo = 10 * t.scale(accel)
+        deadline = time.time() + 30 * t.scale(accel)
+        while True:  # until both CPUs have filled their rings and dropped some
+            v = metric_values(get(p, "/metrics", timeout=tmo)[2].decode())
+            if all(v[f'ukscope_trace_events_lost_total{{cpu="{c}",reason="dropped"}}'] > 0
+                   for c in (0, 1)) or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        for c in (0, 1):
+            assert v[f'ukscope_trace_events_total{{cpu="{c}"}}'] == boot_slots + main_slots, v
+            assert v[f'ukscope_trace_events_lost_total{{cpu="{c}",reason="dropped"}}'] > 0, v
+            assert v[f'ukscope_trace_events_lost_total{{cpu="{c}",reason="overwritten"}}'] == 0
+        out = t.tmpdir() / "t.json"
+        r = subprocess.run([str(t.build / "bin" / "ukctl"), "trace", "-f", "json", "-o", str(out),
+                            str(run)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        m = re.search(r"trace: (\d+) events from 2 CPUs .*discarded (\d+)", r.stdout)
+        assert m and int(m[1]) == 2 * (boot_slots + main_slots), r.stdout
+        v2 = metric_values(get(p, "/metrics", timeout=tmo)[2].decode())
+        lost = sum(v2[f'ukscope_trace_events_lost_total{{cpu="{c}",reason="dropped"}}'] for c in (0, 1))
+        assert sum(v[f'ukscope_trace_events_lost_total{{cpu="{c}",reason="dropped"}}']
+                   for c in (0, 1)) <= int(m[2]) <= lost, (m[2], lost)
+
+        # Log records: /dmesg holds them all (fewer than the ring's 1024 slots).
+        deadline = time.time() + 10 * t.scale(accel)
+        while True:
+            v = metric_values(get(p, "/metrics", timeout=tmo)[2].decode())
+            lines = get(p, "/dmesg?since=0", timeout=tmo)[2].decode().splitlines()
+            total = v["ukscope_log_records_total"]
+            unsent = v['ukscope_log_records_dropped_total{reason="unsent"}']
+            if unsent == total or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        assert total == int(lines[-1].split()[0]) + 1 and total < 1024, (total, lines[-1])
+        cut = sum(1 for ln in lines if len(ln.split(": ", 1)[1]) == 112)
+        assert v["ukscope_log_records_truncated_total"] == cut >= 1, (cut, v)
+        # Nobody reads the telemetry port: everything is dropped, and counted.
+        assert unsent == total, (unsent, total)
+        assert v['ukscope_log_records_dropped_total{reason="overwritten"}'] == 0
+        assert v["ukscope_telemetry_envelopes_dropped_total"] == \
+            v["ukscope_telemetry_envelopes_total"] > 0, v
+        assert v["ukscope_http_connections"] == 1  # this scrape's
     finally:
         stop(t, run)
 

@@ -31,6 +31,13 @@ const struct uk_klog_ring *uk_klog_ring(void);
  */
 uk_result uk_klog_read(uint64_t seq, struct uk_klog_rec *out, uint64_t *next);
 
+/* Totals since boot, for metrics.  Counters only grow. */
+struct uk_klog_stats {
+    uint64_t written;   /* records put in the ring (the ring's head) */
+    uint64_t truncated; /* of those, records whose text was cut to UK_KLOG_TEXT bytes */
+};
+void uk_klog_stats(struct uk_klog_stats *out);
+
 /* Name of a level ("err", "warn", "info", "debug", ...). */
 const char *uk_log_level_name(unsigned level);
 

@@ -20,6 +20,7 @@
 #define UK_TRACE_HOOKS_H
 
 #include <stdint.h>
+#include <uk/types.h>
 
 /* Field types of tracepoint arguments (stored in the trace metadata). */
 enum uk_tp_field_type {
@@ -78,6 +79,33 @@ static inline uint64_t uk_tp_str8(const char *s)
 
 /* Register the tracer's emit function (once, at UK_INITCALL_EARLY). */
 void uk_trace_register(uk_trace_emit_fn fn);
+
+/*
+ * Tracer totals for one CPU, for metrics.  Counters only grow.
+ *  written:     events stored in a ring (boot ring and main ring);
+ *  dropped:     events refused because a discard-mode ring was full;
+ *  overwritten: overwrite mode: stored events since replaced by newer ones
+ *               (a reader that was not fast enough missed them).
+ */
+struct uk_trace_stats {
+    uint64_t written;
+    uint64_t dropped;
+    uint64_t overwritten;
+};
+
+/*
+ * The tracer's stats function: fills *out for `cpu` (< uk_cpu_count()) from
+ * its own counters, without locks; returns UK_OK, or UK_ENOENT for a CPU
+ * it has no rings for.  Registered once, like the emit function.
+ */
+typedef uk_result (*uk_trace_stats_fn)(unsigned cpu, struct uk_trace_stats *out);
+void uk_trace_register_stats(uk_trace_stats_fn fn);
+
+/*
+ * Totals of `cpu`.  Returns UK_OK, or UK_ENOENT (and zeroes *out) when no
+ * tracer is registered or it has no rings for that CPU.  Any context.
+ */
+uk_result uk_trace_stats(unsigned cpu, struct uk_trace_stats *out);
 
 /* Turn tracepoint `id` on or off; ignored before uk_trace_register(). */
 void uk_trace_set(unsigned id, int on);
