@@ -15,7 +15,7 @@ mkdir -p "$O"
 PACKAGES="build-essential gcc make binutils clang libclang-rt-14-dev python3
   qemu-system-x86 gdb socat dpkg-dev libcmocka-dev libjansson-dev
   protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libmicrohttpd-dev
-  libzstd-dev libbpf-dev bpftool babeltrace2 python3-bt2 prometheus wrk hyperfine"
+  libzstd-dev libbpf-dev bpftool babeltrace2 python3-bt2 prometheus python3-prometheus-client wrk hyperfine"
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

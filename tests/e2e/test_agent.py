@@ -88,6 +88,14 @@ def promtool(text):
                           text=True, timeout=30)
 
 
+def openmetrics_check(text):
+    """(ok, families or message) from the Prometheus client's OpenMetrics parser."""
+    r = subprocess.run(["/usr/bin/python3", str(Path(__file__).parent.parent / "lib" /
+                                                 "openmetrics_check.py")],
+                       input=text, capture_output=True, text=True, timeout=30)
+    return (r.returncode == 0, json.loads(r.stdout) if r.returncode == 0 else r.stdout + r.stderr)
+
+
 def metric_values(text):
     vals = {}
     for line in text.splitlines():
@@ -114,8 +122,18 @@ def test_agent_endpoints(t, accel):
         st, hdr, body = get(p, "/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"},
                             timeout=10 * t.scale(accel))
         assert st == 200 and hdr["Content-Type"].startswith("application/openmetrics-text"), hdr
-        assert body.decode().endswith("# EOF\n")
-        assert "# TYPE ukscope_context_switches counter" in body.decode()
+        om = body.decode()
+        assert om.endswith("# EOF\n")
+        assert "# TYPE ukscope_context_switches counter" in om
+        ok, fams = openmetrics_check(om)
+        assert ok, fams
+        assert fams["ukscope_context_switches"] == ["counter", 2], fams
+        assert fams["ukscope_http_scrape_duration_seconds"][0] == "histogram", fams
+        # Every 0.0.4 sample is there in OpenMetrics too (the scrape itself moves
+        # http_requests by at most one series).
+        assert abs(sum(n for _, n in fams.values()) - len(v)) <= 1, (len(v), fams)
+        ok, why = openmetrics_check(om[:-len("# EOF\n")])  # the checker can fail
+        assert not ok and "EOF" in why, why
         st, _, body = get(p, "/info")
         info = json.loads(body)
         assert st == 200 and info["cpus"] == 2 and len(info["build_id"]) == 40
