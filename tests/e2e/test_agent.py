@@ -5,9 +5,13 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
+from harness import guest_test  # noqa: E402
 
 
 
@@ -278,6 +282,14 @@ def test_agent_500_connections(t, accel):
         for s in socks:
             s.close()
         stop(t, run)
+
+
+def test_agent_registry_in_guest(t, accel):
+    """The registry itself, in the test image: series identity and bounds,
+    per-CPU counters from 4 CPUs at once, histogram buckets."""
+    guest_test(t, "metrics_series", accel)
+    guest_test(t, "metrics_percpu", accel, smp=4, timeout=60)
+    guest_test(t, "metrics_histogram", accel)
 
 
 def free_port():
