@@ -23,7 +23,10 @@ static const char stop_usage[] = "Usage: ukctl stop [--keep] RUN_DIR\n"
 static const char list_usage[] =
     "Usage: ukctl list [PARENT_DIR]\n"
     "List instances under PARENT_DIR (default $XDG_RUNTIME_DIR/ukscope\n"
-    "or /tmp/ukscope-$UID): name, QEMU pid, alive/dead, accel, run dir.\n";
+    "or /tmp/ukscope-$UID): name, QEMU pid, state, accel, run dir.\n"
+    "STATE: running, paused, panicked (the guest panicked; QEMU holds it for\n"
+    "post-mortem), error (the accelerator failed), alive (QEMU runs but its\n"
+    "QMP socket is busy, e.g. with a foreground ukctl run), dead.\n";
 
 /* Poll until pid is gone; 0 if it exited within ms, else -1. */
 static int wait_gone(pid_t pid, int ms)
@@ -100,6 +103,40 @@ cleanup:
     return ret;
 }
 
+/* QMP allows one client: a busy socket (a foreground `ukctl run` holds it)
+ * must not stall the listing for long. */
+#define LIST_QMP_MS 300
+
+/* The run state of a live instance, as QMP's query-status tells it. */
+static const char *instance_state(const struct instance_summary *in)
+{
+    struct qmp q = {.fd = -1};
+    const char *state = "alive";
+    json_t *ret = NULL;
+
+    if (!util_pid_alive(in->pid))
+        return "dead";
+    if (qmp_connect(&q, in->qmp_socket, LIST_QMP_MS) != QMP_OK ||
+        qmp_handshake(&q, LIST_QMP_MS) != QMP_OK ||
+        qmp_execute(&q, "query-status", NULL, &ret, LIST_QMP_MS) != QMP_OK)
+        goto cleanup;
+    const char *st = json_string_value(json_object_get(ret, "status"));
+    if (!st)
+        goto cleanup;
+    if (!strcmp(st, "running"))
+        state = "running";
+    else if (!strcmp(st, "guest-panicked"))
+        state = "panicked";
+    else if (!strcmp(st, "internal-error"))
+        state = "error"; /* the accelerator failed (e.g. KVM emulation failure) */
+    else
+        state = "paused"; /* paused, prelaunch, debug, ... */
+cleanup:
+    json_decref(ret);
+    qmp_close(&q);
+    return state;
+}
+
 int list_main(int argc, char **argv)
 {
     char parent[PATH_MAX], dir[PATH_MAX], err[512];
@@ -128,7 +165,7 @@ int list_main(int argc, char **argv)
         ukctl_err("Failed to open %s: %s", parent, strerror(errno));
         return 1;
     }
-    printf("%-24s %8s %-5s %-5s %s\n", "NAME", "PID", "STATE", "ACCEL", "RUN_DIR");
+    printf("%-24s %8s %-8s %-5s %s\n", "NAME", "PID", "STATE", "ACCEL", "RUN_DIR");
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.')
             continue;
@@ -136,8 +173,8 @@ int list_main(int argc, char **argv)
             continue;
         if (instance_read(dir, &in, err, sizeof(err)) < 0)
             continue;
-        printf("%-24s %8d %-5s %-5s %s\n", in.name, (int)in.pid,
-               util_pid_alive(in.pid) ? "alive" : "dead", in.accel, in.run_dir);
+        printf("%-24s %8d %-8s %-5s %s\n", in.name, (int)in.pid, instance_state(&in), in.accel,
+               in.run_dir);
     }
     closedir(d);
     return 0;

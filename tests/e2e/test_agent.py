@@ -15,7 +15,7 @@ from harness import guest_test  # noqa: E402
 
 
 
-def start(t, accel, cmdline=""):
+def start(t, accel, cmdline="", wait=True):
     run = t.tmpdir() / "run"
     args = [str(t.build / "bin" / "ukctl"), "run", "--detach", "--accel", accel, "--smp", "2",
             "--run-dir", str(run)]
@@ -27,6 +27,8 @@ def start(t, accel, cmdline=""):
     inst = json.loads((run / "instance.json").read_text())
     t.cleanups = getattr(t, "cleanups", [])
     ports = {p["guest"]: p["host"] for p in inst["ports"]}
+    if not wait:
+        return run, ports
     deadline = time.time() + 30 * t.scale(accel)
     while True:
         try:
@@ -415,6 +417,92 @@ def test_agent_pipeline_metrics(t, accel):
         assert v["ukscope_telemetry_envelopes_dropped_total"] == \
             v["ukscope_telemetry_envelopes_total"] > 0, v
         assert v["ukscope_http_connections"] == 1  # this scrape's
+    finally:
+        stop(t, run)
+
+
+def wait_for(what, fn, secs):
+    """Poll fn() until it returns something true; fail naming `what`."""
+    deadline = time.time() + secs
+    while True:
+        v = fn()
+        if v:
+            return v
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+def list_state(t, run):
+    r = subprocess.run([str(t.build / "bin" / "ukctl"), "list", str(run.parent)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    rows = [ln.split() for ln in r.stdout.splitlines()[1:]]
+    return next(row[2] for row in rows if row[-1] == str(run))
+
+
+def console(run):
+    return (run / "console.log").read_text(errors="replace")
+
+
+def threads(port, accel, t):
+    st, _, body = get(port, "/threads", timeout=10 * t.scale(accel))
+    assert st == 200
+    return {th["name"]: th for th in json.loads(body)}
+
+
+def test_agent_faults(t, accel):
+    """Each fault of the demo, chosen on the command line, as an SRE sees it
+    from the host: panics leave a report and a guest QEMU holds as
+    `panicked`; a deadlock shows two blocked threads while the agent keeps
+    serving; a busy loop shows as one thread taking a CPU; after the heap is
+    exhausted, the host still reads the failure count from the RAM file."""
+    sc = t.scale(accel)
+    for fault, report in (("panic", r"PANIC on CPU \d+: kv: injected panic"),
+                          ("divide", r"PANIC on CPU \d+: unhandled exception #DE ")):
+        run, _ = start(t, accel, f"fault={fault}", wait=False)
+        try:
+            wait_for(f"{fault} report", lambda: re.search(report, console(run)), 30 * sc)
+            assert re.search(r"#0 0x[0-9a-f]{16} inject\+0x", console(run)) or fault == "panic"
+            wait_for("panicked state", lambda: list_state(t, run) == "panicked", 10 * sc)
+        finally:
+            stop(t, run)
+
+    run, ports = start(t, accel, "fault=deadlock")
+    try:
+        p = ports[8080]
+        wait_for("a deadlock", lambda: all(threads(p, accel, t).get(n, {}).get("state") == "blocked"
+                                            for n in ("kv-fault", "kv-deadlock")), 30 * sc)
+        time.sleep(1)
+        th = threads(p, accel, t)
+        assert th["kv-fault"]["state"] == th["kv-deadlock"]["state"] == "blocked", th
+        assert get(p, "/healthz", timeout=10 * sc)[0] == 200
+        assert list_state(t, run) == "running"
+    finally:
+        stop(t, run)
+
+    run, ports = start(t, accel, "fault=busyloop")
+    try:
+        p = ports[8080]
+        wait_for("the busy thread", lambda: "kv-busy" in threads(p, accel, t), 30 * sc)
+        v0, r0 = metric_values(get(p, "/metrics", timeout=10 * sc)[2].decode()), \
+            threads(p, accel, t)["kv-busy"]["run_ns"]
+        time.sleep(3)
+        v1, r1 = metric_values(get(p, "/metrics", timeout=10 * sc)[2].decode()), \
+            threads(p, accel, t)["kv-busy"]["run_ns"]
+        up = v1["ukscope_uptime_seconds"] - v0["ukscope_uptime_seconds"]
+        assert (r1 - r0) / 1e9 >= 0.7 * up, (r1 - r0, up)  # one CPU, all its time
+        assert get(p, "/healthz", timeout=10 * sc)[0] == 200  # the other CPU serves
+    finally:
+        stop(t, run)
+
+    run, ports = start(t, accel, "fault=oom")
+    try:
+        wait_for("heap exhaustion", lambda: "heap exhausted after" in console(run), 60 * sc)
+        v = wait_for("the failure in the metrics page",
+                     lambda: (lambda m: m if m["ukscope_heap_allocation_failures_total"] >= 1
+                              else None)(ukctl_metrics(t, run)), 10 * sc)
+        assert v["ukscope_memory_free_bytes"] < 4 << 20, v["ukscope_memory_free_bytes"]
+        assert v["ukscope_heap_in_use_bytes"] > 64 << 20, v["ukscope_heap_in_use_bytes"]
     finally:
         stop(t, run)
 

@@ -198,7 +198,7 @@ def test_instance_json(t, accel):
             time.sleep(0.05)
         assert (run / "console.log").read_text() == "up\n", "detached console.log"
         r = ukctl(t, "list", d)
-        assert re.search(rf"^e2e\s+{inst['pid']}\s+alive\s+{accel}\s+{run}$", r.stdout, re.M), \
+        assert re.search(rf"^e2e\s+{inst['pid']}\s+running\s+{accel}\s+{run}$", r.stdout, re.M), \
             f"list: {r.stdout!r}"
     finally:
         r = ukctl(t, "stop", run)
