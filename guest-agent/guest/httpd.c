@@ -4,9 +4,13 @@
  * Per connection: a receive buffer bounded by the head and body limits, the
  * pure parser (common/http_parse.c) run on it after every segment, and one
  * response at a time (pipelined requests wait in the buffer).  Bounds:
- * HTTPD_CONN_MAX connections (http_max_conns=; more get 503 and are closed), a request must
- * complete within HTTPD_REQ_TIMEOUT_S of its first byte (else 408), idle
- * keep-alive connections close after HTTPD_IDLE_S.
+ * HTTPD_CONN_MAX connections (http_max_conns=).  At the limit a new client
+ * first takes the place of the longest-idle keep-alive connection (one that
+ * was served and sits between requests: closing it loses nothing, and HTTP
+ * clients reconnect), so a scraper's idle connections never lock others
+ * out; only when every connection is busy or new does the client get 503.
+ * A request must complete within HTTPD_REQ_TIMEOUT_S of its first byte
+ * (else 408); idle keep-alive connections close after HTTPD_IDLE_S.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +44,22 @@ struct conn {
     struct httpd_ctx *deferred; /* a reply owed by another thread */
     uint64_t req_start_ns, last_ns;
     struct httpd_server *srv;
+    unsigned served;          /* responses queued on this connection */
+    struct conn *prev, *next; /* list of every open connection */
 };
 
 static unsigned nconns, max_conns = HTTPD_CONN_MAX;
+static uint64_t evictions;
+static struct conn *conns;
 
 static void conn_free(struct conn *c)
 {
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
     if (c->deferred)
         c->deferred->conn = NULL; /* the owner of the deferred reply drops it */
     if (c->pcb) {
@@ -103,6 +117,7 @@ void httpd_reply(struct httpd_ctx *x, unsigned status, const char *ctype, char *
     c->out_len = out ? total : 0;
     c->out_off = 0;
     c->close_after = !x->keep_alive || !out;
+    c->served++;
     if (x->srv && x->srv->on_reply)
         x->srv->on_reply(x, status);
 }
@@ -163,7 +178,7 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t n)
         if (c->close_after) {
             if (tcp_sndqueuelen(pcb) == 0) {
                 conn_free(c);
-                return ERR_ABRT == ERR_ABRT ? ERR_OK : ERR_OK;
+                return ERR_OK;
             }
             return ERR_OK;
         }
@@ -242,11 +257,28 @@ static void on_err(void *arg, err_t err)
     }
 }
 
+/* Close the longest-idle served keep-alive connection; false if none is. */
+static bool evict_idle(void)
+{
+    struct conn *victim = NULL;
+    for (struct conn *c = conns; c; c = c->next)
+        if (c->served && !c->len && !c->out && !c->deferred && !c->close_after &&
+            (!victim || c->last_ns < victim->last_ns))
+            victim = c;
+    if (!victim)
+        return false;
+    conn_free(victim);
+    evictions++;
+    return true;
+}
+
 static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 {
     struct httpd_server *srv = arg;
     if (err != ERR_OK || !pcb)
         return ERR_VAL;
+    if (nconns >= max_conns)
+        evict_idle();
     struct conn *c = nconns < max_conns ? calloc(1, sizeof(*c)) : NULL;
     if (!c) {
         static const char busy[] =
@@ -261,6 +293,10 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
         return ERR_OK;
     }
     nconns++;
+    c->next = conns;
+    if (conns)
+        conns->prev = c;
+    conns = c;
     c->pcb = pcb;
     c->srv = srv;
     c->last_ns = uk_time_ns();
@@ -322,3 +358,5 @@ void httpd_complete(struct httpd_ctx *d, unsigned status, const char *ctype, cha
 }
 
 unsigned httpd_connections(void) { return nconns; }
+
+uint64_t httpd_evictions(void) { return evictions; }

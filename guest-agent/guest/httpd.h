@@ -46,6 +46,9 @@ struct httpd_ctx *httpd_defer(struct httpd_ctx *x);
 void httpd_complete(struct httpd_ctx *d, unsigned status, const char *ctype, char *body,
                     size_t blen);
 
+/* Open connections (all servers), and idle keep-alive connections closed to
+ * admit a new client at the connection limit. */
 unsigned httpd_connections(void);
+uint64_t httpd_evictions(void);
 
 #endif

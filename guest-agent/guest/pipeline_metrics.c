@@ -14,6 +14,8 @@
  *   ukscope_telemetry_envelopes_total         envelopes built (== next seq)
  *   ukscope_telemetry_envelopes_dropped_total envelopes dropped, never half-sent
  *   ukscope_http_connections                  open HTTP connections (all ports)
+ *   ukscope_http_connections_evicted_total    idle keep-alive connections closed
+ *       to admit a new client at the connection limit
  *
  * Values are pulled through the hook contract (<uk/klog.h>,
  * <uk/trace_hooks.h>) and the agent's own counters at every page update.
@@ -33,7 +35,7 @@ enum trace_loss { TRACE_LOSS_DROPPED, TRACE_LOSS_OVERWRITTEN, TRACE_LOSS_REASONS
 
 static struct um_series *log_written, *log_truncated, *log_dropped[LOG_DROP_REASONS];
 static struct um_series *trace_events[UK_CPU_MAX], *trace_lost[UK_CPU_MAX][TRACE_LOSS_REASONS];
-static struct um_series *telem_envelopes, *telem_dropped, *http_conns;
+static struct um_series *telem_envelopes, *telem_dropped, *http_conns, *http_evicted;
 static unsigned ncpus;
 
 static void collect(void *arg)
@@ -61,6 +63,7 @@ static void collect(void *arg)
     um_set(telem_envelopes, (int64_t)tc.produced);
     um_set(telem_dropped, (int64_t)tc.lost);
     um_set(http_conns, (int64_t)httpd_connections());
+    um_set(http_evicted, (int64_t)httpd_evictions());
 }
 
 static struct um_series *single(const char *name, const char *help, enum ukm_type type)
@@ -106,6 +109,9 @@ static void pipeline_metrics_init(void)
                            "Telemetry envelopes dropped because the host was not reading",
                            UKM_COUNTER);
     http_conns = single("ukscope_http_connections", "Open HTTP connections", UKM_GAUGE);
+    http_evicted = single("ukscope_http_connections_evicted",
+                          "Idle keep-alive connections closed to admit a new client at the limit",
+                          UKM_COUNTER);
     um_collector(collect, NULL);
 }
 UK_INITCALL_SERVICE(pipeline_metrics_init);

@@ -202,6 +202,24 @@ def test_agent_bad_input(t):
                 codes.append(None)
             s.close()
         assert codes.count(200) >= 16 and codes.count(503) >= 1 and set(codes) <= {200, 503, None}, codes
+        # At the limit, a new client takes the place of the longest-idle served
+        # keep-alive connection (a scraper's), instead of getting 503.
+        time.sleep(0.5)
+        idle = []
+        for _ in range(16):
+            s = socket.create_connection(("127.0.0.1", p), timeout=10)
+            s.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+            assert s.recv(256).startswith(b"HTTP/1.1 200 "), "keep-alive request"
+            idle.append(s)
+            time.sleep(0.02)
+        st, _, body = get(p, "/metrics")  # a 17th client: served
+        assert st == 200
+        v = metric_values(body.decode())
+        assert v["ukscope_http_connections_evicted_total"] == 1, v["ukscope_http_connections_evicted_total"]
+        idle[0].settimeout(5)
+        assert idle[0].recv(256) == b"", "the longest-idle connection was not the one closed"
+        for s in idle:
+            s.close()
         # Keep-alive: several requests on one connection.
         s = socket.create_connection(("127.0.0.1", p), timeout=10)
         s.sendall(b"GET /healthz HTTP/1.1\r\n\r\n" * 3)
