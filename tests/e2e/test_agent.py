@@ -311,12 +311,12 @@ def test_agent_registry_in_guest(t, accel):
     guest_test(t, "metrics_histogram", accel)
 
 
-def test_agent_static_ip(t):
+def test_agent_static_ip(t, accel):
     """ip=/gw= on the command line instead of DHCP; a malformed ip= is
     reported and replaced by the slirp default, and the guest still serves."""
     for cmd, want in (("ip=10.0.2.15/24 gw=10.0.2.2", r"net: 10\.0\.2\.15/24 gw 10\.0\.2\.2 \(static\)"),
                       ("ip=300.1.2.3/99", r"net: bad ip=300\.1\.2\.3/99, using 10\.0\.2\.15/24")):
-        run, ports = start(t, "tcg", cmd)
+        run, ports = start(t, accel, cmd)
         try:
             assert re.search(want, (run / "console.log").read_text()), cmd
             assert "(dhcp)" not in (run / "console.log").read_text()
