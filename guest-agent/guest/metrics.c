@@ -317,6 +317,19 @@ void um_update(bool openmetrics, struct ukm_out *out)
     uk_mutex_unlock(&update_lock);
 }
 
+unsigned um_snapshot(struct ukm_entry *dst, unsigned cap)
+{
+    if (!page_init())
+        return 0;
+    um_update(false, NULL);
+    /* Page writers hold update_lock: the copy is one update's values. */
+    uk_mutex_lock(&update_lock);
+    unsigned n = page->count < cap ? page->count : cap;
+    memcpy(dst, ents, n * sizeof(*dst));
+    uk_mutex_unlock(&update_lock);
+    return n;
+}
+
 /*
  * Keeps the shared page fresh without scrapes (the host may read it when the
  * network is hung): every metrics_interval_ms (default 1000; 0: only scrapes

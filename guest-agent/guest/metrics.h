@@ -57,6 +57,14 @@ uk_result um_collector(void (*fn)(void *arg), void *arg);
  */
 void um_update(bool openmetrics, struct ukm_out *out);
 
+/*
+ * Run the collectors, update the page, and copy its first min(count, cap)
+ * entries (families and samples, as in the page) into dst.  Returns how
+ * many were copied.  For consumers that ship the values elsewhere
+ * (telemetry).  Thread context only.
+ */
+unsigned um_snapshot(struct ukm_entry *dst, unsigned cap);
+
 /* Number of series in use (for the benchmark). */
 unsigned um_series_count(void);
 

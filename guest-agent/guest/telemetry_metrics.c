@@ -1,94 +1,136 @@
 /*
- * MetricSnapshot: the kernel values the hook contract offers, as
- * Prometheus-style samples.  A metrics registry (guest-agent) can feed the
- * same message later; the schema carries any name/labels/value.
+ * MetricSnapshot: the metrics registry's values -- the same series, names
+ * and integers as /metrics and the shared page -- split into envelopes of at
+ * most SAMPLES_PER_PART samples so that every frame stays under the guest's
+ * frame bound (TELEM_GUEST_FRAME_MAX): a sample is at most ~220 bytes
+ * encoded (64-byte name, 112 bytes of labels, value, scale, type).
  */
-#include <stdio.h>
-#include <uk/cpu.h>
-#include <uk/irq.h>
+#include <string.h>
+#include <uk/klog.h>
 #include <uk/mem.h>
-#include <uk/thread.h>
 #include <uk/time.h>
 
+#include "guest/metrics.h"
 #include "telemetry.h"
 
-#define MAX_SAMPLES 96
-#define IRQ_VECTORS 256
+enum {
+    SAMPLES_PER_PART = 32,
+    LABELS_MAX = UM_LABELS_MAX + 1, /* a histogram bucket adds le */
+};
 
 typedef Ukscope__Telemetry__Sample sample_t;
 typedef Ukscope__Telemetry__Label label_t;
 
-struct snap {
-    sample_t s[MAX_SAMPLES];
-    sample_t *p[MAX_SAMPLES];
-    label_t l[MAX_SAMPLES];
-    label_t *lp[MAX_SAMPLES];
-    char lv[MAX_SAMPLES][12];
-    size_t n;
+/* One envelope's worth; only the telemetry thread sends snapshots. */
+struct part {
+    sample_t s[SAMPLES_PER_PART];
+    sample_t *sp[SAMPLES_PER_PART];
+    label_t l[SAMPLES_PER_PART][LABELS_MAX];
+    label_t *lp[SAMPLES_PER_PART][LABELS_MAX];
+    char text[SAMPLES_PER_PART][UKM_TEXT_MAX]; /* label text, split in place */
+    unsigned n;
 };
 
-static struct snap snap; /* one snapshot at a time: only the thread sends */
+static struct part part;
+static struct ukm_entry *copy; /* the registry page, copied */
 
-static void add(const char *name, Ukscope__Telemetry__Sample__Type type, int64_t v,
-                const char *label, unsigned label_value)
+/*
+ * Split `name="value",...` (the registry writes it: values hold no quote or
+ * backslash) into labels pointing into text.  Returns the label count; a
+ * malformed text yields the labels before the fault.
+ */
+static unsigned split_labels(char *text, label_t *l, label_t **lp)
 {
-    sample_t *s;
+    unsigned n = 0;
+    char *p = text;
 
-    if (snap.n >= MAX_SAMPLES)
-        return;
-    s = &snap.s[snap.n];
-    ukscope__telemetry__sample__init(s);
-    s->name = (char *)name;
-    s->type = type;
-    s->value_case = UKSCOPE__TELEMETRY__SAMPLE__VALUE_INT_VALUE;
-    s->int_value = v;
-    if (label) {
-        label_t *l = &snap.l[snap.n];
-        ukscope__telemetry__label__init(l);
-        snprintf(snap.lv[snap.n], sizeof(snap.lv[0]), "%u", label_value);
-        l->name = (char *)label;
-        l->value = snap.lv[snap.n];
-        snap.lp[snap.n] = l;
-        s->n_labels = 1;
-        s->labels = &snap.lp[snap.n];
+    while (*p && n < LABELS_MAX) {
+        char *eq = strchr(p, '=');
+        if (!eq || eq[1] != '"')
+            break;
+        char *end = strchr(eq + 2, '"');
+        if (!end)
+            break;
+        *eq = 0;
+        *end = 0;
+        ukscope__telemetry__label__init(&l[n]);
+        l[n].name = p;
+        l[n].value = eq + 2;
+        lp[n] = &l[n];
+        n++;
+        p = end + 1;
+        if (*p != ',')
+            break;
+        p++;
     }
-    snap.p[snap.n] = s;
-    snap.n++;
+    return n;
 }
 
-#define COUNTER UKSCOPE__TELEMETRY__SAMPLE__TYPE__COUNTER
-#define GAUGE   UKSCOPE__TELEMETRY__SAMPLE__TYPE__GAUGE
+static Ukscope__Telemetry__Sample__Type sample_type(unsigned t)
+{
+    switch (t) {
+    case UKM_COUNTER: return UKSCOPE__TELEMETRY__SAMPLE__TYPE__COUNTER;
+    case UKM_GAUGE: return UKSCOPE__TELEMETRY__SAMPLE__TYPE__GAUGE;
+    case UKM_HISTOGRAM: return UKSCOPE__TELEMETRY__SAMPLE__TYPE__HISTOGRAM;
+    default: return UKSCOPE__TELEMETRY__SAMPLE__TYPE__UNTYPED;
+    }
+}
+
+static void add(const struct ukm_entry *fam, const struct ukm_entry *e)
+{
+    unsigned i = part.n++;
+    sample_t *s = &part.s[i];
+
+    ukscope__telemetry__sample__init(s);
+    s->name = (char *)e->name;
+    s->type = sample_type(fam->type);
+    s->value_case = UKSCOPE__TELEMETRY__SAMPLE__VALUE_INT_VALUE;
+    s->int_value = e->value;
+    s->scale = e->scale > 1 ? e->scale : 0;
+    memcpy(part.text[i], e->text, UKM_TEXT_MAX);
+    part.text[i][UKM_TEXT_MAX - 1] = 0;
+    s->n_labels = split_labels(part.text[i], part.l[i], part.lp[i]);
+    s->labels = part.lp[i];
+    part.sp[i] = s;
+}
+
+static void send_part(unsigned index, unsigned parts, uint64_t snapshot_ns)
+{
+    telem_envelope env = UKSCOPE__TELEMETRY__ENVELOPE__INIT;
+    Ukscope__Telemetry__MetricSnapshot ms = UKSCOPE__TELEMETRY__METRIC_SNAPSHOT__INIT;
+
+    ms.n_samples = part.n;
+    ms.samples = part.sp;
+    ms.part = index;
+    ms.parts = parts;
+    ms.snapshot_ns = snapshot_ns;
+    env.payload_case = UKSCOPE__TELEMETRY__ENVELOPE__PAYLOAD_METRICS;
+    env.metrics = &ms;
+    telem_send(&env);
+    part.n = 0;
+}
 
 void telem_send_metrics(void);
 void telem_send_metrics(void)
 {
-    telem_envelope env = UKSCOPE__TELEMETRY__ENVELOPE__INIT;
-    Ukscope__Telemetry__MetricSnapshot ms = UKSCOPE__TELEMETRY__METRIC_SNAPSHOT__INIT;
-    struct uk_mem_stats m;
-    unsigned i, ncpu = uk_cpu_count();
+    if (!copy && !(copy = uk_page_alloc(UKM_PAGE_BYTES / UK_PAGE_SIZE))) {
+        uk_warn("telemetry: no memory for metric snapshots");
+        return;
+    }
+    unsigned count = um_snapshot(copy, UKM_CAPACITY), samples = 0, index = 0;
+    uint64_t now = uk_time_ns();
 
-    snap.n = 0;
-    uk_mem_stats(&m);
-    add("uk_uptime_nanoseconds", GAUGE, (int64_t)uk_time_ns(), NULL, 0);
-    add("uk_cpus", GAUGE, ncpu, NULL, 0);
-    add("uk_heap_in_use_bytes", GAUGE, (int64_t)m.heap_in_use, NULL, 0);
-    add("uk_heap_peak_bytes", GAUGE, (int64_t)m.heap_peak, NULL, 0);
-    add("uk_heap_size_bytes", GAUGE, (int64_t)m.heap_size, NULL, 0);
-    add("uk_heap_allocations_total", COUNTER, (int64_t)m.heap_allocs, NULL, 0);
-    add("uk_heap_allocation_failures_total", COUNTER, (int64_t)m.heap_failures, NULL, 0);
-    add("uk_pages_free", GAUGE, (int64_t)m.pages_free, NULL, 0);
-    for (i = 0; i < ncpu && i < UK_CPU_MAX; i++) {
-        add("uk_context_switches_total", COUNTER, (int64_t)uk_sched_switches(i), "cpu", i);
-        add("uk_cpu_idle_nanoseconds_total", COUNTER, (int64_t)uk_sched_idle_ns(i), "cpu", i);
+    for (unsigned i = 0; i < count; i++)
+        samples += copy[i].kind == UKM_KIND_SAMPLE && copy[i].family < i;
+    unsigned parts = (samples + SAMPLES_PER_PART - 1) / SAMPLES_PER_PART;
+    for (unsigned i = 0; i < count; i++) {
+        const struct ukm_entry *e = &copy[i];
+        if (e->kind != UKM_KIND_SAMPLE || e->family >= i)
+            continue;
+        add(&copy[e->family], e);
+        if (part.n == SAMPLES_PER_PART)
+            send_part(index++, parts, now);
     }
-    for (i = 0; i < IRQ_VECTORS; i++) {
-        uint64_t c = uk_irq_count(i);
-        if (c)
-            add("uk_interrupts_total", COUNTER, (int64_t)c, "vector", i);
-    }
-    ms.n_samples = snap.n;
-    ms.samples = snap.p;
-    env.payload_case = UKSCOPE__TELEMETRY__ENVELOPE__PAYLOAD_METRICS;
-    env.metrics = &ms;
-    telem_send(&env);
+    if (part.n)
+        send_part(index, parts, now);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/metrics_page.h"
 #include "telemetry_print.h"
 
 #define J(v) ((json_int_t)(v))
@@ -45,16 +46,42 @@ static json_t *jstr(const char *s)
 
 static const char *sample_type(int t)
 {
-    return t == UKSCOPE__TELEMETRY__SAMPLE__TYPE__COUNTER ? "counter"
-           : t == UKSCOPE__TELEMETRY__SAMPLE__TYPE__GAUGE ? "gauge"
-                                                          : "untyped";
+    return t == UKSCOPE__TELEMETRY__SAMPLE__TYPE__COUNTER     ? "counter"
+           : t == UKSCOPE__TELEMETRY__SAMPLE__TYPE__GAUGE     ? "gauge"
+           : t == UKSCOPE__TELEMETRY__SAMPLE__TYPE__HISTOGRAM ? "histogram"
+                                                              : "untyped";
 }
 
+/* A scale the guest may send: a power of ten that fits the registry's use. */
+static bool scaled(const Ukscope__Telemetry__Sample *s)
+{
+    return s->value_case == UKSCOPE__TELEMETRY__SAMPLE__VALUE_INT_VALUE &&
+           (s->scale == 1000 || s->scale == 1000000 || s->scale == 1000000000);
+}
+
+/* The value as a JSON number: exact integers stay integers. */
 static json_t *sample_value(const Ukscope__Telemetry__Sample *s)
 {
     if (s->value_case == UKSCOPE__TELEMETRY__SAMPLE__VALUE_DOUBLE_VALUE)
         return json_real(s->double_value);
+    if (scaled(s))
+        return json_real((double)s->int_value / s->scale);
     return json_integer(J(s->int_value));
+}
+
+/* The value as Prometheus text prints it (exact decimal for scaled ones). */
+static void print_value(FILE *out, const Ukscope__Telemetry__Sample *s)
+{
+    char buf[48];
+    struct ukm_out o = {buf, 0, sizeof(buf) - 1, false};
+
+    if (s->value_case == UKSCOPE__TELEMETRY__SAMPLE__VALUE_DOUBLE_VALUE) {
+        fprintf(out, " %g\n", s->double_value);
+        return;
+    }
+    ukm_fmt_value(&o, s->int_value, scaled(s) ? s->scale : 1);
+    buf[o.len] = 0;
+    fprintf(out, " %s\n", buf);
 }
 
 static json_t *regs_json(const Ukscope__Telemetry__Registers *r)
@@ -111,6 +138,9 @@ json_t *telem_payload_json(const telem_envelope *e)
     case UKSCOPE__TELEMETRY__ENVELOPE__PAYLOAD_METRICS: {
         const Ukscope__Telemetry__MetricSnapshot *m = e->metrics;
         json_object_set_new(o, "type", json_string("metrics"));
+        json_object_set_new(o, "part", json_integer(m->part));
+        json_object_set_new(o, "parts", json_integer(m->parts));
+        json_object_set_new(o, "snapshot_ns", json_integer(J(m->snapshot_ns)));
         a = json_array();
         for (i = 0; i < m->n_samples; i++) {
             const Ukscope__Telemetry__Sample *s = m->samples[i];
@@ -120,9 +150,13 @@ json_t *telem_payload_json(const telem_envelope *e)
                 ascii(k, sizeof(k), s->labels[j]->name);
                 json_object_set_new(labels, k, jstr(s->labels[j]->value));
             }
-            json_array_append_new(a, json_pack("{s:o, s:o, s:s, s:o}", "name", jstr(s->name),
-                                               "labels", labels, "type", sample_type(s->type),
-                                               "value", sample_value(s)));
+            json_t *js = json_pack("{s:o, s:o, s:s, s:o}", "name", jstr(s->name), "labels",
+                                   labels, "type", sample_type(s->type), "value", sample_value(s));
+            if (scaled(s)) { /* the exact integer too */
+                json_object_set_new(js, "int_value", json_integer(J(s->int_value)));
+                json_object_set_new(js, "scale", json_integer(s->scale));
+            }
+            json_array_append_new(a, js);
         }
         json_object_set_new(o, "samples", a);
         break;
@@ -175,7 +209,8 @@ void telem_payload_text(FILE *out, const telem_envelope *e)
                 e->heartbeat->envelopes_produced, e->heartbeat->envelopes_lost);
         break;
     case UKSCOPE__TELEMETRY__ENVELOPE__PAYLOAD_METRICS:
-        fprintf(out, "metrics %zu samples\n", e->metrics->n_samples);
+        fprintf(out, "metrics part %u/%u, %zu samples\n", e->metrics->part + 1,
+                e->metrics->parts, e->metrics->n_samples);
         for (i = 0; i < e->metrics->n_samples; i++) {
             const Ukscope__Telemetry__Sample *s = e->metrics->samples[i];
             ascii(buf, sizeof(buf), s->name);
@@ -188,10 +223,7 @@ void telem_payload_text(FILE *out, const telem_envelope *e)
             }
             if (s->n_labels)
                 fputc('}', out);
-            if (s->value_case == UKSCOPE__TELEMETRY__SAMPLE__VALUE_DOUBLE_VALUE)
-                fprintf(out, " %g\n", s->double_value);
-            else
-                fprintf(out, " %" PRId64 "\n", s->int_value);
+            print_value(out, s);
         }
         break;
     case UKSCOPE__TELEMETRY__ENVELOPE__PAYLOAD_CRASH:

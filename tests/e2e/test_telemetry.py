@@ -121,8 +121,19 @@ def test_telemetry_stream(t, accel):
     assert got == want, f"log records {got[:3]}... differ from the console {want[:3]}..."
     mets = [x for x in envs if x["type"] == "metrics"]
     assert mets, "no metric snapshot"
-    names = {s["name"] for s in mets[-1]["samples"]}
-    assert {"uk_heap_in_use_bytes", "uk_context_switches_total", "uk_interrupts_total"} <= names
+    # A snapshot is the registry (the same series as /metrics) in parts.
+    snap = [m for m in mets if m["snapshot_ns"] == mets[0]["snapshot_ns"]]
+    assert [m["part"] for m in snap] == list(range(snap[0]["parts"])), snap
+    samples = {(s["name"], tuple(sorted(s["labels"].items()))): s
+               for m in snap for s in m["samples"]}
+    assert sum(len(m["samples"]) for m in snap) == len(samples), "a sample twice"
+    names = {n for n, _ in samples}
+    assert {"ukscope_heap_in_use_bytes", "ukscope_context_switches_total",
+            "ukscope_interrupts_total", "ukscope_telemetry_envelopes_total"} <= names, names
+    up = samples[("ukscope_uptime_seconds", ())]
+    assert up["type"] == "gauge" and up["scale"] == 10**9, up
+    assert abs(up["int_value"] - snap[0]["snapshot_ns"]) < 50_000_000, (up, snap[0]["snapshot_ns"])
+    assert samples[("ukscope_context_switches_total", (("cpu", "0"),))]["type"] == "counter"
 
 
 def check_loss(t, data, d):

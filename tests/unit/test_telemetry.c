@@ -316,6 +316,70 @@ static void test_gaps_and_loss_check(void **state)
     free(b.p);
 }
 
+/* Metric samples: scaled integers print as exact decimals, a scale the
+ * guest may not send is ignored (the raw integer), labels and parts shown. */
+static void test_metric_samples_printed(void **state)
+{
+    telem_envelope e = UKSCOPE__TELEMETRY__ENVELOPE__INIT;
+    Ukscope__Telemetry__MetricSnapshot m = UKSCOPE__TELEMETRY__METRIC_SNAPSHOT__INIT;
+    Ukscope__Telemetry__Sample s[3], *sp[3];
+    Ukscope__Telemetry__Label l = UKSCOPE__TELEMETRY__LABEL__INIT, *lp = &l;
+    struct telem_stream st;
+    char *text = NULL;
+    size_t len = 0;
+
+    for (int i = 0; i < 3; i++) {
+        ukscope__telemetry__sample__init(&s[i]);
+        s[i].value_case = UKSCOPE__TELEMETRY__SAMPLE__VALUE_INT_VALUE;
+        sp[i] = &s[i];
+    }
+    s[0].name = "ukscope_uptime_seconds";
+    s[0].int_value = 1500000000;
+    s[0].scale = 1000000000;
+    s[0].type = UKSCOPE__TELEMETRY__SAMPLE__TYPE__GAUGE;
+    s[1].name = "x_seconds_bucket";
+    s[1].int_value = 42;
+    s[1].scale = 7; /* not a scale the guest sends */
+    s[1].type = UKSCOPE__TELEMETRY__SAMPLE__TYPE__HISTOGRAM;
+    l.name = "le";
+    l.value = "0.5";
+    s[1].n_labels = 1;
+    s[1].labels = &lp;
+    s[2].name = "neg";
+    s[2].int_value = -2500;
+    s[2].scale = 1000;
+    m.samples = sp;
+    m.n_samples = 3;
+    m.part = 1;
+    m.parts = 2;
+    m.snapshot_ns = 99;
+    e.payload_case = UKSCOPE__TELEMETRY__ENVELOPE__PAYLOAD_METRICS;
+    e.metrics = &m;
+
+    FILE *f = open_memstream(&text, &len);
+    telem_stream_init(&st, f, false);
+    telem_stream_envelope(&st, &e);
+    fclose(f);
+    assert_non_null(strstr(text, "metrics part 2/2, 3 samples\n"));
+    assert_non_null(strstr(text, "    ukscope_uptime_seconds 1.5\n"));
+    assert_non_null(strstr(text, "    x_seconds_bucket{le=\"0.5\"} 42\n"));
+    assert_non_null(strstr(text, "    neg -2.5\n"));
+    free(text);
+
+    json_t *j = telem_payload_json(&e);
+    json_t *a = json_object_get(j, "samples");
+    assert_int_equal(json_integer_value(json_object_get(j, "parts")), 2);
+    assert_int_equal(json_integer_value(json_object_get(j, "snapshot_ns")), 99);
+    json_t *up = json_array_get(a, 0), *b = json_array_get(a, 1);
+    assert_true(json_real_value(json_object_get(up, "value")) == 1.5);
+    assert_int_equal(json_integer_value(json_object_get(up, "int_value")), 1500000000);
+    assert_int_equal(json_integer_value(json_object_get(up, "scale")), 1000000000);
+    assert_string_equal(json_string_value(json_object_get(b, "type")), "histogram");
+    assert_int_equal(json_integer_value(json_object_get(b, "value")), 42);
+    assert_null(json_object_get(b, "scale"));
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_max_size_frame_accepted),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_gaps_and_loss_check),
+        cmocka_unit_test(test_metric_samples_printed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
