@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE / "lib"))
 import harness  # noqa: E402
+import streams  # noqa: E402
 
 READY_RE = r"ukscope: ready"
 GUEST_RE = re.compile(r"boot: entry_to_main_us=([0-9.eE+-]+) main_to_ready_us=([0-9.eE+-]+)")
@@ -384,7 +385,6 @@ def bench_telemetry(b):
     delivered / host time between the arrival of the first and the last
     (the guest clock is not trusted under kvm_pvm emulation)."""
     import json as _json
-    import socket
     import subprocess
     image = b.build / "kernel-test.elf"
     if not image.exists():
@@ -406,17 +406,7 @@ def bench_telemetry(b):
                                   timeout=120 * b.ctx.scale(accel),
                                   extra_args=harness.vcon_args(d), expect_exit=False,
                                   until=r"")
-                deadline = time.monotonic() + 10
-                while True:
-                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                    try:
-                        s.connect(str(d / "telemetry.sock"))
-                        break
-                    except OSError:
-                        s.close()
-                        if time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.02)
+                s = streams.connect_unix(d / "telemetry.sock", 10)
                 s.settimeout(120 * b.ctx.scale(accel))
                 data = bytearray()
                 arrivals = []  # (bytes received so far, host time)
@@ -439,19 +429,7 @@ def bench_telemetry(b):
                 if len(flood) < 2:
                     raise AssertionError(f"{len(flood)} flood records arrived")
                 # Byte offsets where flood frames end -> arrival times.
-                ends, i = [], 0
-                while i < len(data):
-                    n = shift = 0
-                    while True:
-                        c = data[i]
-                        i += 1
-                        n |= (c & 0x7F) << shift
-                        shift += 7
-                        if not c & 0x80:
-                            break
-                    if b"telemetry-flood " in data[i:i + n]:
-                        ends.append(i + n)
-                    i += n
+                ends = [e for a, e in streams.frame_spans(data) if b"telemetry-flood " in data[a:e]]
                 when = [next(t for got, t in arrivals if got >= e) for e in (ends[0], ends[-1])]
                 rates.append(len(flood) / max(when[1] - when[0], 1e-6))
                 lost.append(recs[-1]["lost"])

@@ -61,13 +61,7 @@ def get(port, path, headers=None, timeout=10):
 
 def post(port, path, headers=None, timeout=10):
     """POST with an empty body; returns (status, body)."""
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=b"", method="POST",
-                                 headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+    return req(port, "POST", path, b"", headers, timeout)
 
 
 def raw(port, data, timeout=10, shut=True):

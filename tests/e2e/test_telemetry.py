@@ -3,36 +3,15 @@ over the real virtio-console port, `ukctl telemetry` as the reader, and
 protoc as an independent decoder.  Guest side: tests/guest/test_telemetry.c."""
 import json
 import re
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 from harness import UK_EXIT_OK, UK_EXIT_PANIC, boot, run, vcon_args
+from streams import connect_unix as connect, frame_spans, wait_path as wait_socket
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTO_DIR = ROOT / "guest-agent" / "common"
-
-
-def connect(path, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(str(path))
-            return s
-        except OSError:
-            s.close()
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
-def wait_socket(path, timeout):
-    deadline = time.monotonic() + timeout
-    while not Path(path).exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
 
 
 def decode_file(t, path):
@@ -47,21 +26,7 @@ def decode_file(t, path):
 
 def frames(data):
     """Split a captured stream into frame bodies (the test's own varint reader)."""
-    out, i = [], 0
-    while i < len(data):
-        n = shift = 0
-        while True:
-            b = data[i]
-            i += 1
-            n |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        if i + n > len(data):
-            break
-        out.append(data[i:i + n])
-        i += n
-    return out
+    return [data[a:b] for a, b in frame_spans(data)]
 
 
 def capture(sock, until_eof_s, pause=None):

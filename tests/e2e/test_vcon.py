@@ -3,28 +3,14 @@ QEMU's virtio-serial-device, with Python as the host on unix sockets.
 The guest side is tests/guest/test_vcon.c."""
 import random
 import re
-import socket
 import subprocess
 import threading
 import time
 
 from harness import UK_EXIT_OK, boot, guest_test, vcon_args
+from streams import connect_unix as connect
 
 EOT = b"\x04"
-
-
-def connect(path, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(str(path))
-            return s
-        except OSError:
-            s.close()
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def wait_for(vm, regex, timeout):
