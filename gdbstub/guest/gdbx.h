@@ -62,6 +62,9 @@ void gdbx_remove_all_breakpoints(void);
 bool gdbx_dr_hit(uint64_t dr6, struct gdb_stop *out);
 bool gdbx_swbp_at(uint64_t addr);
 void gdbx_monitor(void *ctx, struct gdb_state *st, const char *cmd);
+/* CPUs the stub has stopped, by the stop IPI (holding no irqsave lock) and
+ * by the fallback NMI (interrupts were off). */
+extern uint64_t gdbx_parked_by_ipi, gdbx_parked_by_nmi;
 void gdbx_save_segments(struct gdbx_cpu *c);
 
 #define GDBX_RFLAGS_TF (1ULL << 8)

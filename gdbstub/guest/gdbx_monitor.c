@@ -73,6 +73,9 @@ static void mon_stats(struct gdb_state *st)
     out(st, "gdb packets %llu, bad checksums %llu, retransmits %llu\n",
         (unsigned long long)st->stats.packets, (unsigned long long)st->stats.bad_checksum,
         (unsigned long long)st->stats.retransmits);
+    out(st, "CPUs stopped %llu by stop IPI, %llu by NMI\n",
+        (unsigned long long)__atomic_load_n(&gdbx_parked_by_ipi, __ATOMIC_RELAXED),
+        (unsigned long long)__atomic_load_n(&gdbx_parked_by_nmi, __ATOMIC_RELAXED));
 }
 
 /* `trace`: list tracepoints; `trace on|off a,b,...`: by name or category. */

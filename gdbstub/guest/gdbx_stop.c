@@ -2,10 +2,17 @@
  * Stop-the-world and the stub's entry points.
  *
  * One CPU "owns" the stub (runs the protocol loop); every other CPU is
- * parked in its NMI hook, spinning until the owner releases the world
+ * parked in a trap hook, spinning until the owner releases the world
  * (release_gen changes) or hands it a single-step (step_cpu).  A single
  * step runs with the other CPUs still parked and IF cleared, so it cannot
  * wander into interrupt handlers or another thread.
+ *
+ * Stopping is two-step: first the maskable stop IPI (UK_VEC_STOP), which a
+ * CPU takes only with interrupts on, so it parks holding no irqsave lock
+ * (the virtio-console transport, for one, takes a port lock that a CPU
+ * frozen inside the port's interrupt handler would hold forever); after
+ * STOP_IPI_WAIT_NS the stragglers (interrupts off: a spinning CPU, another
+ * CPU's breakpoint trap) get an NMI, which parks them wherever they are.
  */
 #include "gdbx.h"
 
@@ -26,6 +33,11 @@ static volatile bool stop_req; /* NMIs are ours while set */
 static volatile unsigned release_gen;
 static volatile int step_cpu = -1; /* CPU allowed to single-step */
 static unsigned parked;            /* CPUs spinning in park() */
+static volatile bool in_park[UK_CPU_MAX]; /* an NMI on a parked CPU is a no-op */
+uint64_t gdbx_parked_by_ipi, gdbx_parked_by_nmi; /* CPUs stopped, by mechanism */
+
+#define STOP_IPI_WAIT_NS 20000000ULL /* then NMIs */
+#define STOP_WAIT_NS     2000000000ULL
 static bool waiting;               /* gdb waits for a stop reply */
 static bool postmortem;
 static uint64_t step_saved_if;
@@ -100,6 +112,7 @@ static void step_disarm(struct uk_trap_frame *tf)
 static bool park(struct uk_trap_frame *tf)
 {
     unsigned me = uk_cpu_id(), gen = release_gen;
+    in_park[me] = true;
     gdbx_cpus[me].tf = tf;
     gdbx_save_segments(&gdbx_cpus[me]);
     __atomic_add_fetch(&parked, 1, __ATOMIC_SEQ_CST);
@@ -112,6 +125,7 @@ static bool park(struct uk_trap_frame *tf)
         uk_cpu_relax();
     }
     __atomic_sub_fetch(&parked, 1, __ATOMIC_SEQ_CST);
+    in_park[me] = false;
     if (!step)
         gdbx_cpus[me].tf = NULL;
     gdbx_load_debugregs();
@@ -125,9 +139,15 @@ static void stop_world(unsigned me)
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (!others)
         return;
-    uk_ipi_nmi_others();
-    uint64_t deadline = uk_time_ns() + 2000000000ULL;
-    while (__atomic_load_n(&parked, __ATOMIC_SEQ_CST) < others && uk_time_ns() < deadline)
+    uk_ipi_stop_others();
+    uint64_t start = uk_time_ns();
+    while (__atomic_load_n(&parked, __ATOMIC_SEQ_CST) < others &&
+           uk_time_ns() - start < STOP_IPI_WAIT_NS)
+        uk_cpu_relax();
+    if (__atomic_load_n(&parked, __ATOMIC_SEQ_CST) < others)
+        uk_ipi_nmi_others(); /* parked CPUs ignore it (in_park) */
+    while (__atomic_load_n(&parked, __ATOMIC_SEQ_CST) < others &&
+           uk_time_ns() - start < STOP_WAIT_NS)
         uk_cpu_relax();
     if (parked < others)
         uk_warn("gdb: %u of %u CPUs did not stop", others - parked, others);
@@ -272,7 +292,21 @@ static enum uk_trap_action nmi_hook(struct uk_trap_frame *tf, void *arg)
 {
     if (!stop_req || owner == (int)uk_cpu_id())
         return UK_TRAP_PASS; /* not ours: the panic path's stop */
-    park(tf);                /* released, or handed an armed single step */
+    if (in_park[uk_cpu_id()])
+        return UK_TRAP_HANDLED; /* the fallback NMI reached a CPU the IPI parked */
+    __atomic_add_fetch(&gdbx_parked_by_nmi, 1, __ATOMIC_RELAXED);
+    park(tf); /* released, or handed an armed single step */
+    return UK_TRAP_HANDLED;
+}
+
+/* The maskable stop IPI: park here, holding no irqsave lock.  A late one
+ * (the CPU was stopped by NMI and already released) is ignored. */
+static enum uk_trap_action stop_hook(struct uk_trap_frame *tf, void *arg)
+{
+    if (stop_req && owner != (int)uk_cpu_id() && !in_park[uk_cpu_id()]) {
+        __atomic_add_fetch(&gdbx_parked_by_ipi, 1, __ATOMIC_RELAXED);
+        park(tf);
+    }
     return UK_TRAP_HANDLED;
 }
 
@@ -372,6 +406,7 @@ static void gdbx_init(void)
     gdb_init(&gdbx_state, &gdbx_arch_ops, NULL, &core_tr, NULL);
     gdbx_uart_init();
     uk_trap_hook_register(UK_EXC_NMI, nmi_hook, NULL);
+    uk_trap_hook_register(UK_VEC_STOP, stop_hook, NULL);
     uk_trap_hook_register(UK_EXC_DB, db_hook, NULL);
     uk_trap_hook_register(UK_EXC_BP, swbp_hook, NULL);
     uk_trap_hook_register(UK_EXC_UD, swbp_hook, NULL);

@@ -54,13 +54,17 @@ def _gdb(t, d, sock, script, timeout, image="kernel.elf", sigint_after=None):
 def _threads_and_bt(t, accel, smp):
     vm, sock, d = _boot(t, accel, smp)
     time.sleep(0.5 * t.scale(accel))  # let the workload run a while before attaching
-    out = _gdb(t, d, sock, "info threads\nthread apply all bt\ndetach\n",
+    out = _gdb(t, d, sock, "info threads\nthread apply all bt\nmonitor stats\ndetach\n",
                timeout=60 * t.scale(accel))
     names = ["idle0", "producer", "consumer", "ticker"] + [f"cruncher{i}" for i in range(smp)]
     for name in names:
         assert re.search(rf'Thread \d+ "{name}"', out), f"thread {name} missing\n{out}"
     if smp > 1:
         assert '"idle1"' in out, out
+        # The other CPUs took the maskable stop IPI (parked holding no
+        # irqsave lock); NMIs are only the fallback.
+        m = re.search(r"CPUs stopped (\d+) by stop IPI, (\d+) by NMI", out)
+        assert m and int(m[1]) >= 1 and int(m[1]) + int(m[2]) >= smp - 1, out
     # A sleeping thread's backtrace comes from its saved context.  Which
     # threads sleep at the instant of the stop depends on timing (with 4
     # vCPUs all may be runnable): check every thread that info threads calls

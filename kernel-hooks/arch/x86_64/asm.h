@@ -55,6 +55,7 @@
 #define VEC_TIMER      0xf0   /* LAPIC timer */
 #define VEC_RESCHED    0xf1   /* IPI: run the scheduler */
 #define VEC_CALL       0xf2   /* IPI: run queued cross-CPU calls */
+#define VEC_STOP       0xf3   /* IPI: a debugger stops this CPU (UK_VEC_STOP) */
 #define VEC_SPURIOUS   0xff
 
 /* Offsets into struct uk_trap_frame (kernel-hooks/include/uk/trap.h). */

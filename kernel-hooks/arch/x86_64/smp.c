@@ -116,6 +116,16 @@ void uk_ipi_nmi_others(void)
             lapic_send_nmi(percpu_area[c].apic_id);
 }
 
+_Static_assert(VEC_STOP == UK_VEC_STOP, "stop vector of the contract");
+
+void uk_ipi_stop_others(void)
+{
+    unsigned me = uk_cpu_id();
+    for (unsigned c = 0; c < ncpus; c++)
+        if (c != me && percpu_area[c].online)
+            lapic_send_ipi(percpu_area[c].apic_id, VEC_STOP);
+}
+
 void uk_ipi_resched(unsigned cpu)
 {
     if (cpu < ncpus && cpu != uk_cpu_id())

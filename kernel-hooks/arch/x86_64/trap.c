@@ -81,6 +81,10 @@ void trap_dispatch(struct uk_trap_frame *tf)
 
     if (vec == UK_EXC_NMI)
         pc->nmi_tf = tf;
+    /* Acknowledged before the hooks: a debugger's hook parks here until
+     * released, and the LAPIC must not hold the vector in service meanwhile. */
+    if (vec == VEC_STOP)
+        lapic_eoi();
     if (run_hooks(tf))
         goto out;
 
@@ -103,7 +107,7 @@ void trap_dispatch(struct uk_trap_frame *tf)
     }
     else if (vec == VEC_CALL)
         smp_call_interrupt();
-    else if (vec != VEC_SPURIOUS)
+    else if (vec != VEC_SPURIOUS && vec != VEC_STOP) /* VEC_STOP: acknowledged above */
         lapic_eoi();
 
 out:

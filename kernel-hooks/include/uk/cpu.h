@@ -46,6 +46,19 @@ static inline void uk_cpu_relax(void)
  */
 void uk_ipi_nmi_others(void);
 
+/*
+ * The maskable stop IPI: uk_ipi_stop_others() sends vector UK_VEC_STOP to
+ * every online CPU except the caller; the receivers run that vector's trap
+ * hooks (the kernel acknowledges the interrupt first, so a hook may spin
+ * until released).  Unlike an NMI it is taken only where the receiver has
+ * interrupts enabled -- never inside an irqsave critical section -- so a CPU
+ * stopped this way holds no irqsave spinlock, and a debugger serving the
+ * stopped world can use drivers that take such locks.  Send it first; fall
+ * back to uk_ipi_nmi_others() for CPUs that keep interrupts off too long.
+ */
+#define UK_VEC_STOP 0xf3
+void uk_ipi_stop_others(void);
+
 /* Ask `cpu` to run its scheduler soon (a reschedule IPI).  No-op for self. */
 void uk_ipi_resched(unsigned cpu);
 
