@@ -38,6 +38,7 @@ uint64_t gdbx_parked_by_ipi, gdbx_parked_by_nmi; /* CPUs stopped, by mechanism *
 
 #define STOP_IPI_WAIT_NS 20000000ULL /* then NMIs */
 #define STOP_WAIT_NS     2000000000ULL
+#define POSTMORTEM_STOP_WAIT_NS 200000000ULL /* for the panic path's NMIs to land */
 static bool waiting;               /* gdb waits for a stop reply */
 static bool postmortem;
 static uint64_t step_saved_if;
@@ -385,6 +386,19 @@ static void panic_hook(const struct uk_panic_info *info, void *arg)
     stop_req = true; /* the other CPUs are halted by the panic path */
     gdbx_cpus[me].tf = tf;
     gdbx_save_segments(&gdbx_cpus[me]);
+    /* Where the panic path's NMIs stopped the others: their running threads'
+     * registers (segments other than the base ones are not known: zero). */
+    uint64_t deadline = uk_time_ns() + POSTMORTEM_STOP_WAIT_NS;
+    for (unsigned c = 0; c < uk_cpu_count() && c < UK_CPU_MAX; c++) {
+        if (c == me)
+            continue;
+        /* An NMI landing after stop_req was set parks in our hook instead. */
+        while (!uk_panic_stopped_frame(c) && !__atomic_load_n(&gdbx_cpus[c].tf, __ATOMIC_ACQUIRE) &&
+               uk_time_ns() < deadline)
+            uk_cpu_relax();
+        if (uk_panic_stopped_frame(c))
+            gdbx_cpus[c].tf = uk_panic_stopped_frame(c);
+    }
     struct gdb_stop why = {.signo =
                                tf->vector < 32 ? signal_for((unsigned)tf->vector) : GDB_SIGABRT,
                            .tid = gdbx_tid_on_cpu(me)};

@@ -43,11 +43,21 @@ static UK_NORETURN void halt_forever(void)
 }
 
 /* Another CPU's NMI while we panic: park it, keeping its frame for dumps. */
+/* Where each CPU was stopped by the panic path (uk_panic_stopped_frame). */
+static struct uk_trap_frame *stopped_tf[UK_CPU_MAX];
+
 void panic_nmi_stop(struct uk_trap_frame *tf)
 {
     if (panic_cpu < 0 || panic_cpu == (int)uk_cpu_id())
         return;
+    if (uk_cpu_id() < UK_CPU_MAX)
+        __atomic_store_n(&stopped_tf[uk_cpu_id()], tf, __ATOMIC_RELEASE);
     halt_forever();
+}
+
+struct uk_trap_frame *uk_panic_stopped_frame(unsigned cpu)
+{
+    return cpu < UK_CPU_MAX ? __atomic_load_n(&stopped_tf[cpu], __ATOMIC_ACQUIRE) : NULL;
 }
 
 static UK_NORETURN void panic_finish(struct uk_panic_info *info)

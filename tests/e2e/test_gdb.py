@@ -195,6 +195,28 @@ def test_gdb_postmortem(t):
     vm.kill()
 
 
+def test_gdb_postmortem_all_cpus(t):
+    """Post-mortem at smp=2: the thread running on the CPU the panic path
+    stopped shows its registers where the NMI caught it (not its stale
+    switched-out context), so its backtrace unwinds through the NMI."""
+    vm, sock, d = _boot(t, "tcg", 2, cmdline="fault=pagefault fault_delay_ms=300 gdb=postmortem")
+    if not vm._wait_output(r"post-mortem: waiting", time.monotonic() + 20):
+        vm.kill()
+        raise AssertionError("no post-mortem wait\n" + vm.describe())
+    out = _gdb(t, d, sock, "info threads\nthread apply all bt 4\ndetach\n", timeout=60)
+    vm.kill()
+    assert re.search(r'Thread \d+ "kv-fault" \(running on CPU \d\)\):\n#0 .* in inject ', out), out
+    running = set(re.findall(r'Thread \d+ "([\w-]+)" \(running on CPU', out))
+    assert len(running) == 2, f"want one running thread per CPU\n{out}"
+    other = [name for name in running if name != "kv-fault"]
+    assert len(other) == 1, out
+    # Its backtrace: gdb's view of where the NMI stopped it -- not the frame
+    # of a context switch, where its saved context (stale while it runs) is.
+    bt = re.search(rf'\(Thread \d+ "{other[0]}" \(running[^\n]*\):\n((?:#.*\n)+)', out)
+    assert bt, out
+    assert "arch_switch" not in bt[1], bt[1]
+
+
 def test_ukctl_gdb_helper(t):
     """ukctl gdb: image + socket from instance.json; uk-gdb.py reads the
     thread table and the log ring from memory."""

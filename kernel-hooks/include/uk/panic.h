@@ -29,6 +29,16 @@ UK_NORETURN void uk_exit(unsigned status);
             uk_panic("assertion failed: %s at %s:%d", #cond, __FILE__, __LINE__);                  \
     } while (0)
 
+struct uk_trap_frame;
+
+/*
+ * After a panic: the trap frame (an NMI's) at which the panic path stopped
+ * `cpu`, so a post-mortem debugger can show what every CPU was running.
+ * NULL for the panicking CPU, a CPU not stopped (yet: the panic hooks run
+ * right after the NMIs are sent, so poll briefly), or a bad index.
+ */
+struct uk_trap_frame *uk_panic_stopped_frame(unsigned cpu);
+
 /* Most frames uk_backtrace_print prints, #0 included. */
 #define UK_BACKTRACE_MAX_FRAMES 32
 
