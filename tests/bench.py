@@ -298,6 +298,9 @@ detach
     print()
     print_table(["accel", "transport", "dump", "seconds", "vs qemu", "RTT us", "note"], rows)
     print()
+    return result
+
+
 # ---------------------------------------------------------------- tracing ---
 
 TRACE_BENCH_RE = re.compile(r"TRACE_BENCH cpus=(\d+) n=(\d+) enabled_ps=(\d+) disabled_ps=(\d+) "
