@@ -25,13 +25,19 @@ FUZZ_CC := clang
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -Ikernel-hooks/include -Ihost-collector -Itests/fuzz
 
+# Unit and fuzz binaries are compiled and linked in one step, without
+# dependency files: they depend on every header of the tree instead, so a
+# header change (a layout, a limit) never leaves a stale test binary.
+TEST_HDRS := $(shell find kernel-hooks gdbstub tracing guest-agent host-collector tests \
+	-name '*.h' 2>/dev/null)
+
 .SECONDEXPANSION:
-$(O)/tests/unit/%: tests/unit/%.c $$($$*_SRCS) tests/tests.mk
+$(O)/tests/unit/%: tests/unit/%.c $$($$*_SRCS) tests/tests.mk $(TEST_HDRS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  UNIT    $@")
 	$(Q)$(HOST_CC) $(UNIT_CFLAGS) $($*_CFLAGS) -o $@ $< $($*_SRCS) -lcmocka $($*_LDLIBS)
 
-$(O)/fuzz/%: tests/fuzz/%.c $$($$*_SRCS) tests/tests.mk
+$(O)/fuzz/%: tests/fuzz/%.c $$($$*_SRCS) tests/tests.mk $(TEST_HDRS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $($*_CFLAGS) -o $@ $< $($*_SRCS) $($*_LDLIBS)

@@ -156,7 +156,9 @@ static void test_qsupported(void **state)
 {
     struct fx *x = *state;
     send_pkt(x, "qSupported:multiprocess+;swbreak+;hwbreak+;xmlRegisters=i386");
-    assert_non_null(strstr(x->f.out, "PacketSize=4000;"));
+    char want[32];
+    snprintf(want, sizeof(want), "PacketSize=%x;", GDB_PKT_MAX); /* hex, per the protocol */
+    assert_non_null(strstr(x->f.out, want));
     assert_non_null(strstr(x->f.out, "QStartNoAckMode+"));
     assert_non_null(strstr(x->f.out, "swbreak+"));
     assert_non_null(strstr(x->f.out, "qXfer:features:read+"));
