@@ -76,7 +76,7 @@ _Static_assert(sizeof(struct ukm_entry) == 200, "ukm_entry layout");
 struct ukm_out {
     char *p;
     size_t len, cap;
-    bool overflow; /* something did not fit */
+    bool overflow; /* something did not fit; nothing more is appended */
 };
 
 /*
@@ -86,6 +86,41 @@ struct ukm_out {
  * and counted in the return value (0: all good).
  */
 unsigned ukm_render(const struct ukm_entry *e, unsigned count, bool openmetrics, struct ukm_out *out);
+
+/*
+ * Template rendering, the guest's fast path for scrapes.  A template is the
+ * output of ukm_render with every sample value left out, plus, per printed
+ * sample, where its value goes.  In the guest's own page an entry's kind,
+ * names, labels and scale never change once it is counted, so a template
+ * made for `count` entries stays valid until the count changes, and
+ * ukm_render_values(template, e) then equals ukm_render(e, count) for any
+ * values.  Templates are made from trusted entries only (the guest's own
+ * page): ukm_render_values trusts the slots.
+ */
+struct ukm_slot {
+    uint32_t at;    /* offset in the template text where the value goes */
+    uint32_t entry; /* index of the SAMPLE entry */
+    uint32_t scale; /* its scale */
+};
+
+struct ukm_template {
+    const char *text; /* the output without values */
+    size_t len;
+    const struct ukm_slot *slots; /* ascending offsets, all <= len */
+    unsigned nslots;
+};
+
+/*
+ * ukm_render into out, values left out and recorded in slots (room for
+ * `count` slots needed); *nslots: how many.  Same return value.  The
+ * template is usable only if out did not overflow.
+ */
+unsigned ukm_render_template(const struct ukm_entry *e, unsigned count, bool openmetrics,
+                             struct ukm_out *out, struct ukm_slot *slots, unsigned *nslots);
+
+/* Append the template's text with the current values of e filled in. */
+void ukm_render_values(const struct ukm_template *t, const struct ukm_entry *e,
+                       struct ukm_out *out);
 
 /*
  * Validate a copied page (buf, len bytes, from a hostile source) and return
