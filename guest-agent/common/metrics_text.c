@@ -13,12 +13,12 @@
  * emulating hypervisor (TCG) runs one byte per loop turn, and the scrape
  * fast path copies about 10 KiB of template text per scrape.
  */
-enum { WORD = sizeof(uint64_t) };
+enum { WORD = sizeof(uint64_t), BLOCK = 4 * WORD };
 
-static void copy_bytes(char *d, const char *s, size_t n)
+/* n blocks of BLOCK bytes, four words per loop turn (one emulated branch). */
+static void copy_blocks(char *d, const char *s, size_t n)
 {
-    enum { BLOCK = 4 * WORD };
-    for (; n >= BLOCK; n -= BLOCK, d += BLOCK, s += BLOCK) {
+    for (; n; n--, d += BLOCK, s += BLOCK) {
         uint64_t w0, w1, w2, w3;
         __builtin_memcpy(&w0, s, WORD);
         __builtin_memcpy(&w1, s + WORD, WORD);
@@ -29,6 +29,14 @@ static void copy_bytes(char *d, const char *s, size_t n)
         __builtin_memcpy(d + 2 * WORD, &w2, WORD);
         __builtin_memcpy(d + 3 * WORD, &w3, WORD);
     }
+}
+
+static void copy_bytes(char *d, const char *s, size_t n)
+{
+    copy_blocks(d, s, n / BLOCK);
+    d += n / BLOCK * BLOCK;
+    s += n / BLOCK * BLOCK;
+    n %= BLOCK;
     for (; n >= WORD; n -= WORD, d += WORD, s += WORD)
         __builtin_memcpy(d, s, WORD);
     while (n--)
@@ -52,7 +60,7 @@ void ukm_puts(struct ukm_out *o, const char *s)
 
 /* Longest value text: "-", 20 integer digits, ".", 9 fraction digits. */
 enum { VALUE_TEXT_MAX = 32, DEC_DIGITS_MAX = 20 };
-_Static_assert(VALUE_TEXT_MAX >= WORD - 1, "room for whole-word copies");
+_Static_assert(VALUE_TEXT_MAX >= BLOCK - 1, "room for whole-block copies");
 
 /* Decimal digits of u (at least 1). */
 static unsigned dec_len(uint64_t u)
@@ -177,8 +185,8 @@ static const char *type_name(unsigned t)
 }
 
 /*
- * The one renderer.  slots NULL: values are printed; otherwise each printed
- * sample's value is left out and recorded in slots[(*nslots)++] instead.
+ * The one renderer.  slots not NULL: each printed sample's value text is
+ * also recorded in slots[(*nslots)++].
  */
 static unsigned render(const struct ukm_entry *e, unsigned count, bool om, struct ukm_out *out,
                        struct ukm_slot *slots, unsigned *nslots)
@@ -223,10 +231,11 @@ static unsigned render(const struct ukm_entry *e, unsigned count, bool om, struc
                 ukm_puts(out, "}");
             }
             ukm_puts(out, " ");
+            size_t at = out->len;
+            ukm_fmt_value(out, se->value, se->scale);
             if (slots)
-                slots[(*nslots)++] = (struct ukm_slot){(uint32_t)out->len, s, se->scale};
-            else
-                ukm_fmt_value(out, se->value, se->scale);
+                slots[(*nslots)++] = (struct ukm_slot){(uint32_t)at, (uint32_t)(out->len - at), s,
+                                                       se->scale, se->value};
             ukm_puts(out, "\n");
         }
     }
@@ -251,31 +260,38 @@ unsigned ukm_render_template(const struct ukm_entry *e, unsigned count, bool om,
     return render(e, count, om, out, slots, nslots);
 }
 
-void ukm_render_values(const struct ukm_template *t, const struct ukm_entry *e,
-                       struct ukm_out *out)
+void ukm_render_values(struct ukm_template *t, const struct ukm_entry *e, struct ukm_out *out)
 {
-    size_t from = 0;
+    size_t from = 0; /* template text not yet copied */
     for (unsigned i = 0; i < t->nslots; i++) {
-        const struct ukm_slot *sl = &t->slots[i];
+        struct ukm_slot *sl = &t->slots[i];
+        int64_t v = e[sl->entry].value;
+        if (v == sl->value)
+            continue; /* the template's text already shows it */
         size_t gap = sl->at - from;
-        size_t words = (gap + WORD - 1) / WORD;
+        size_t blocks = (gap + BLOCK - 1) / BLOCK;
         if (!out->overflow && out->cap - out->len >= gap + VALUE_TEXT_MAX &&
-            from + words * WORD <= t->len) {
+            from + blocks * BLOCK <= t->len) {
             /*
              * Room for the text and any value, so no bound checks per piece,
-             * and whole words only: the bytes copied past the gap (at most
-             * WORD - 1, still inside the text) are overwritten by the value.
+             * and whole blocks only: the bytes copied past the gap (fewer
+             * than BLOCK, still inside the text and the output's room) are
+             * overwritten by the value and what follows it, or lie past len.
              */
             char *d = out->p + out->len;
-            const char *src = t->text + from;
-            for (size_t w = 0; w < words; w++)
-                __builtin_memcpy(d + w * WORD, src + w * WORD, WORD);
-            out->len += gap + fmt_value(d + gap, e[sl->entry].value, sl->scale);
+            copy_blocks(d, t->text + from, blocks);
+            size_t n = fmt_value(d + gap, v, sl->scale);
+            out->len += gap + n;
+            if (n == sl->len) {
+                /* Same length: the template shows the new value from now on. */
+                copy_bytes(t->text + sl->at, d + gap, n);
+                sl->value = v;
+            }
         } else {
             put_bytes(out, t->text + from, gap);
-            ukm_fmt_value(out, e[sl->entry].value, sl->scale);
+            ukm_fmt_value(out, v, sl->scale);
         }
-        from = sl->at;
+        from = sl->at + sl->len;
     }
     put_bytes(out, t->text + from, t->len - from);
 }

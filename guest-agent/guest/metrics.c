@@ -314,55 +314,43 @@ static void write_values(void)
 }
 
 /*
- * Rendered templates (see ukm_render_template), one per format: scrapes
- * format only the numbers.  Valid while the page count equals `count`
- * (entries never change once counted).  update_lock.
+ * Rendered templates (see ukm_render_template), one per format, so scrapes
+ * copy text and format only the values that changed.  Valid while the page
+ * count equals `count` (entries never change once counted).  update_lock.
  */
 struct render_cache {
-    char *text;
-    struct ukm_slot *slots;
-    struct ukm_template t;
+    struct ukm_template t; /* text and slots malloc'd; text NULL: none */
     unsigned count;
 };
 static struct render_cache caches[2];
 
-/*
- * Make c's template for the first count entries, rendered through out
- * (whose text is then discarded).  False if it did not fit or memory ran
- * out; c is then empty.
- */
-static bool cache_build(struct render_cache *c, unsigned count, bool om, struct ukm_out *out)
-{
-    size_t start = out->len;
-    bool overflow = out->overflow;
-    free(c->text);
-    free(c->slots);
-    *c = (struct render_cache){0};
-    struct ukm_slot *slots = malloc((count ? count : 1) * sizeof(*slots));
-    unsigned nslots;
-    if (!slots)
-        return false;
-    ukm_render_template(ents, count, om, out, slots, &nslots);
-    size_t len = out->len - start;
-    char *text = out->overflow ? NULL : malloc(len ? len : 1);
-    out->len = start;
-    out->overflow = overflow;
-    if (!text) {
-        free(slots);
-        return false;
-    }
-    memcpy(text, out->p + start, len);
-    *c = (struct render_cache){text, slots, {text, len, slots, nslots}, count};
-    return true;
-}
-
 static void render(bool om, unsigned count, struct ukm_out *out)
 {
     struct render_cache *c = &caches[om];
-    if ((c->text && c->count == count) || cache_build(c, count, om, out))
+    if (c->t.text && c->count == count) {
         ukm_render_values(&c->t, ents, out);
-    else
+        return;
+    }
+    free(c->t.text);
+    free(c->t.slots);
+    *c = (struct render_cache){0};
+    struct ukm_slot *slots = malloc((count ? count : 1) * sizeof(*slots));
+    if (!slots) {
         ukm_render(ents, count, om, out);
+        return;
+    }
+    /* The template is this scrape's output: render it there, then keep a copy. */
+    size_t start = out->len;
+    unsigned nslots;
+    ukm_render_template(ents, count, om, out, slots, &nslots);
+    size_t len = out->len - start;
+    char *text = out->overflow ? NULL : malloc(len ? len : 1);
+    if (!text) {
+        free(slots);
+        return;
+    }
+    memcpy(text, out->p + start, len);
+    *c = (struct render_cache){{text, len, slots, nslots}, count};
 }
 
 void um_update(bool openmetrics, struct ukm_out *out)

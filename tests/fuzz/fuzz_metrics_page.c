@@ -38,10 +38,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned nslots;
     ukm_render_template((const struct ukm_entry *)buf, ne, om, &t, slots, &nslots);
     if (!t.overflow && !o2.overflow) {
-        struct ukm_template tp = {text, t.len, slots, nslots};
-        ukm_render_values(&tp, (const struct ukm_entry *)buf, &o3);
-        if (o3.overflow || o3.len != o2.len || memcmp(out2, out3, o2.len) != 0)
+        if (t.len != o2.len || memcmp(out2, text, o2.len) != 0)
             abort();
+        /* Values changed after the template was made, twice (it updates itself). */
+        struct ukm_entry *e = (struct ukm_entry *)buf;
+        struct ukm_template tp = {text, t.len, slots, nslots};
+        for (unsigned round = 0; round < 2; round++) {
+            for (unsigned i = 0; i < ne; i++)
+                if ((i + round) % 3)
+                    e[i].value = (int64_t)((uint64_t)e[i].value * 7 + i + round);
+            o2 = (struct ukm_out){out2, 0, sizeof(out2), false};
+            o3 = (struct ukm_out){out3, 0, sizeof(out3), false};
+            ukm_render(e, ne, om, &o2);
+            ukm_render_values(&tp, e, &o3);
+            if (o3.overflow != o2.overflow ||
+                (!o2.overflow && (o3.len != o2.len || memcmp(out2, out3, o2.len) != 0)))
+                abort();
+        }
     }
     free(slots);
     free(buf);

@@ -164,21 +164,25 @@ static unsigned make_page(struct ukm_entry *e, bool with_bad)
     return n;
 }
 
-static void check_template(const struct ukm_entry *e, unsigned count, bool om, size_t cap)
+/* Random values for a random subset of entries (the rest keep theirs). */
+static void change_values(struct ukm_entry *e, unsigned count)
 {
-    static char want[OUT_BYTES], got[OUT_BYTES], text[OUT_BYTES];
-    static struct ukm_slot slots[ENTRIES_MAX];
-    struct ukm_out tout = {text, 0, sizeof(text), false};
-    unsigned nslots;
-    unsigned tbad = ukm_render_template(e, count, om, &tout, slots, &nslots);
-    assert_false(tout.overflow);
-    assert_true(nslots <= count);
-    struct ukm_template t = {text, tout.len, slots, nslots};
+    unsigned mode = (unsigned)rand() % 3;
+    for (unsigned i = 0; i < count; i++)
+        if (mode == 0 || (mode == 1 && rand() % 8 == 0))
+            e[i].value = rand_value();
+        else if (mode == 2 && rand() % 4 == 0)
+            e[i].value = (int64_t)((uint64_t)e[i].value + (uint64_t)(rand() % 3)); /* small steps */
+}
 
+/* ukm_render_values(t, e) must equal ukm_render(e, count) within cap. */
+static void check_values(struct ukm_template *t, const struct ukm_entry *e, unsigned count,
+                         bool om, size_t cap)
+{
+    static char want[OUT_BYTES], got[OUT_BYTES];
     struct ukm_out w = {want, 0, cap, false}, g = {got, 0, cap, false};
-    unsigned bad = ukm_render(e, count, om, &w);
-    assert_int_equal(bad, tbad);
-    ukm_render_values(&t, e, &g);
+    ukm_render(e, count, om, &w);
+    ukm_render_values(t, e, &g);
     assert_true(w.len <= cap);
     assert_true(g.len <= cap);
     assert_int_equal(g.overflow, w.overflow);
@@ -188,18 +192,43 @@ static void check_template(const struct ukm_entry *e, unsigned count, bool om, s
     }
 }
 
+/* A template of e[0, count); its text is ukm_render's output. */
+static void make_template(struct ukm_template *t, char *text, struct ukm_slot *slots,
+                          const struct ukm_entry *e, unsigned count, bool om)
+{
+    static char want[OUT_BYTES];
+    struct ukm_out tout = {text, 0, OUT_BYTES, false}, w = {want, 0, OUT_BYTES, false};
+    unsigned nslots;
+    unsigned bad = ukm_render_template(e, count, om, &tout, slots, &nslots);
+    assert_false(tout.overflow);
+    assert_true(nslots <= count);
+    assert_int_equal(bad, ukm_render(e, count, om, &w));
+    assert_int_equal(tout.len, w.len);
+    assert_memory_equal(text, want, w.len);
+    *t = (struct ukm_template){text, tout.len, slots, nslots};
+}
+
 static void test_template_equals_render(void **st)
 {
     static struct ukm_entry e[ENTRIES_MAX];
+    static char text[OUT_BYTES];
+    static struct ukm_slot slots[ENTRIES_MAX];
     for (int bad = 0; bad < 2; bad++) {
-        unsigned count = make_page(e, bad);
-        assert_true(count <= ENTRIES_MAX);
-        for (unsigned r = 0; r < ROUNDS; r++) {
-            for (unsigned i = 0; i < count; i++)
-                e[i].value = rand_value();
-            check_template(e, count, r & 1, OUT_BYTES);
+        unsigned full = make_page(e, bad);
+        assert_true(full <= ENTRIES_MAX);
+        for (unsigned r = 0; r < 40; r++) {
             /* Every prefix of the page: a template is made per entry count. */
-            check_template(e, (unsigned)rand() % (count + 1), r & 1, OUT_BYTES);
+            unsigned count = r % 4 ? full : (unsigned)rand() % (full + 1);
+            bool om = r & 1;
+            struct ukm_template t;
+            for (unsigned i = 0; i < full; i++)
+                e[i].value = rand_value();
+            make_template(&t, text, slots, e, count, om);
+            check_values(&t, e, count, om, OUT_BYTES); /* nothing changed */
+            for (unsigned k = 0; k < 30; k++) {
+                change_values(e, full);
+                check_values(&t, e, count, om, OUT_BYTES);
+            }
         }
     }
 }
@@ -208,43 +237,49 @@ static void test_template_equals_render(void **st)
 static void test_template_overflow(void **st)
 {
     static struct ukm_entry e[ENTRIES_MAX];
+    static char text[OUT_BYTES];
+    static struct ukm_slot slots[ENTRIES_MAX];
     unsigned count = make_page(e, false);
     for (unsigned r = 0; r < ROUNDS; r++) {
-        for (unsigned i = 0; i < count; i++)
-            e[i].value = rand_value();
-        check_template(e, count, r & 1, (size_t)rand() % 4096);
+        struct ukm_template t;
+        make_template(&t, text, slots, e, count, r & 1);
+        change_values(e, count);
+        check_values(&t, e, count, r & 1, (size_t)rand() % 4096);
+        check_values(&t, e, count, r & 1, OUT_BYTES);
     }
 }
 
-/* The template's slots point at values: changing one value changes only its text. */
+/* Slots point at the values' text; changing one value changes only its text. */
 static void test_template_slots(void **st)
 {
     static struct ukm_entry e[ENTRIES_MAX];
     static char text[OUT_BYTES], got[OUT_BYTES];
     static struct ukm_slot slots[ENTRIES_MAX];
-    unsigned count = make_page(e, false), nslots;
-    struct ukm_out tout = {text, 0, sizeof(text), false};
-    assert_int_equal(ukm_render_template(e, count, false, &tout, slots, &nslots), 0);
+    unsigned count = make_page(e, false);
+    for (unsigned i = 0; i < count; i++)
+        e[i].value = 0;
+    struct ukm_template t;
+    make_template(&t, text, slots, e, count, false);
     unsigned samples = 0;
     for (unsigned i = 0; i < count; i++)
         samples += e[i].kind == UKM_KIND_SAMPLE;
-    assert_int_equal(nslots, samples);
-    for (unsigned i = 0; i < nslots; i++) {
-        assert_true(slots[i].at <= tout.len);
-        assert_true(i == 0 || slots[i].at >= slots[i - 1].at);
+    assert_int_equal(t.nslots, samples);
+    for (unsigned i = 0; i < t.nslots; i++) {
+        assert_true(i == 0 || slots[i].at > slots[i - 1].at);
         assert_int_equal(e[slots[i].entry].kind, UKM_KIND_SAMPLE);
-        assert_int_equal(text[slots[i].at - 1], ' '); /* "name{labels} " then the value */
-        assert_int_equal(text[slots[i].at], '\n');
+        assert_int_equal(slots[i].len, 1);
+        assert_memory_equal(text + slots[i].at - 1, " 0\n", 3);
     }
-    for (unsigned i = 0; i < count; i++)
-        e[i].value = 0;
-    e[slots[3].entry].value = 424242;
-    struct ukm_template t = {text, tout.len, slots, nslots};
-    struct ukm_out g = {got, 0, sizeof(got), false};
+    e[slots[3].entry].value = 424242; /* longer: the template keeps "0" */
+    e[slots[5].entry].value = 7;      /* same length: the template shows 7 from now on */
+    struct ukm_out g = {got, 0, sizeof(got) - 1, false};
     ukm_render_values(&t, e, &g);
     got[g.len] = 0;
     assert_non_null(strstr(got, " 424242\n"));
-    assert_int_equal(g.len, tout.len + nslots - 1 + 6);
+    assert_int_equal(g.len, t.len + 5);
+    assert_int_equal(text[slots[3].at], '0');
+    assert_int_equal(text[slots[5].at], '7');
+    assert_int_equal(slots[5].value, 7);
 }
 
 int main(void)
