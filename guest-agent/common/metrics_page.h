@@ -76,7 +76,7 @@ _Static_assert(sizeof(struct ukm_entry) == 200, "ukm_entry layout");
 struct ukm_out {
     char *p;
     size_t len, cap;
-    bool overflow; /* something did not fit */
+    bool overflow; /* something did not fit; nothing more is appended */
 };
 
 /*
@@ -86,6 +86,47 @@ struct ukm_out {
  * and counted in the return value (0: all good).
  */
 unsigned ukm_render(const struct ukm_entry *e, unsigned count, bool openmetrics, struct ukm_out *out);
+
+/*
+ * Template rendering, the guest's fast path for scrapes.  A template is a
+ * ukm_render output plus, per printed sample, where its value's text is and
+ * which value it shows.  In the guest's own page an entry's kind, names,
+ * labels and scale never change once it is counted, so a template made for
+ * `count` entries stays valid until the count changes: ukm_render_values
+ * then equals ukm_render(e, count) for any values, copying the text and
+ * formatting only the values that differ from the template's.  Templates
+ * are made from trusted entries only (the guest's own page):
+ * ukm_render_values trusts the slots.
+ */
+struct ukm_slot {
+    uint32_t at;    /* offset in the template text of the value's text */
+    uint32_t len;   /* its length */
+    uint32_t entry; /* index of the SAMPLE entry */
+    uint32_t scale; /* its scale */
+    int64_t value;  /* the value that text shows */
+};
+
+struct ukm_template {
+    char *text; /* a ukm_render output */
+    size_t len;
+    struct ukm_slot *slots; /* ascending offsets, values inside the text */
+    unsigned nslots;
+};
+
+/*
+ * ukm_render, also recording each printed sample in slots (room for `count`
+ * slots needed); *nslots: how many.  The output (text) and the slots make a
+ * template, usable only if out did not overflow.
+ */
+unsigned ukm_render_template(const struct ukm_entry *e, unsigned count, bool openmetrics,
+                             struct ukm_out *out, struct ukm_slot *slots, unsigned *nslots);
+
+/*
+ * Append what ukm_render would for the template's entry count, with the
+ * current values of e.  A changed value whose text keeps its length is
+ * written into the template too, so the next call need not format it.
+ */
+void ukm_render_values(struct ukm_template *t, const struct ukm_entry *e, struct ukm_out *out);
 
 /*
  * Validate a copied page (buf, len bytes, from a hostile source) and return

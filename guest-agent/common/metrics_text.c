@@ -8,53 +8,138 @@
 
 #include <string.h>
 
-void ukm_puts(struct ukm_out *o, const char *s)
+/*
+ * Byte copy in 8-byte words: the guest's memcpy is `rep movsb`, which an
+ * emulating hypervisor (TCG) runs one byte per loop turn, and the scrape
+ * fast path copies about 10 KiB of template text per scrape.
+ */
+enum { WORD = sizeof(uint64_t), BLOCK = 4 * WORD };
+
+/* n blocks of BLOCK bytes, four words per loop turn (one emulated branch). */
+static void copy_blocks(char *d, const char *s, size_t n)
 {
-    size_t n = strlen(s);
-    if (o->len + n > o->cap) {
+    for (; n; n--, d += BLOCK, s += BLOCK) {
+        uint64_t w0, w1, w2, w3;
+        __builtin_memcpy(&w0, s, WORD);
+        __builtin_memcpy(&w1, s + WORD, WORD);
+        __builtin_memcpy(&w2, s + 2 * WORD, WORD);
+        __builtin_memcpy(&w3, s + 3 * WORD, WORD);
+        __builtin_memcpy(d, &w0, WORD);
+        __builtin_memcpy(d + WORD, &w1, WORD);
+        __builtin_memcpy(d + 2 * WORD, &w2, WORD);
+        __builtin_memcpy(d + 3 * WORD, &w3, WORD);
+    }
+}
+
+static void copy_bytes(char *d, const char *s, size_t n)
+{
+    copy_blocks(d, s, n / BLOCK);
+    d += n / BLOCK * BLOCK;
+    s += n / BLOCK * BLOCK;
+    n %= BLOCK;
+    for (; n >= WORD; n -= WORD, d += WORD, s += WORD)
+        __builtin_memcpy(d, s, WORD);
+    while (n--)
+        *d++ = *s++;
+}
+
+static void put_bytes(struct ukm_out *o, const char *s, size_t n)
+{
+    if (o->overflow || o->len + n > o->cap) {
         o->overflow = true;
         return;
     }
-    memcpy(o->p + o->len, s, n);
+    copy_bytes(o->p + o->len, s, n);
     o->len += n;
 }
 
-static void put_u64(struct ukm_out *o, uint64_t v, unsigned min_digits)
+void ukm_puts(struct ukm_out *o, const char *s)
 {
-    char b[24];
-    int i = sizeof(b);
-    b[--i] = 0;
-    do {
-        b[--i] = (char)('0' + v % 10);
-        v /= 10;
-        if (min_digits)
-            min_digits--;
-    } while (v || min_digits);
-    ukm_puts(o, b + i);
+    put_bytes(o, s, strlen(s));
+}
+
+/* Longest value text: "-", 20 integer digits, ".", 9 fraction digits. */
+enum { VALUE_TEXT_MAX = 32, DEC_DIGITS_MAX = 20 };
+_Static_assert(VALUE_TEXT_MAX >= BLOCK - 1, "room for whole-block copies");
+
+/* Decimal digits of u (at least 1). */
+static unsigned dec_len(uint64_t u)
+{
+    unsigned n = 1;
+    for (uint64_t p = 10; n < DEC_DIGITS_MAX && u >= p; p *= 10)
+        n++;
+    return n;
+}
+
+/* The last n decimal digits of u, ending just before end; two per division. */
+static void dec_put(char *end, uint64_t u, unsigned n)
+{
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
+    for (; n >= 2; n -= 2) {
+        unsigned r = (unsigned)(u % 100);
+        u /= 100;
+        end -= 2;
+        end[0] = pairs[2 * r];
+        end[1] = pairs[2 * r + 1];
+    }
+    if (n)
+        end[-1] = (char)('0' + u % 10);
+}
+
+/* The divisions by constants, so the compiler turns them into multiplies. */
+static uint64_t div_scale(uint64_t u, uint32_t scale, uint64_t *rem)
+{
+    uint64_t q;
+    switch (scale) {
+    case 1000: q = u / 1000; break;
+    case 1000000: q = u / 1000000; break;
+    case 1000000000: q = u / 1000000000; break;
+    default: q = u / scale; break;
+    }
+    *rem = u - q * scale;
+    return q;
+}
+
+/* v/scale as text at d (room for VALUE_TEXT_MAX); returns its length. */
+static size_t fmt_value(char *d, int64_t v, uint32_t scale)
+{
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    uint64_t frac = 0;
+    unsigned fdigits = 0;
+    char *p = d;
+
+    if (v < 0)
+        *p++ = '-';
+    if (scale > 1) {
+        for (uint32_t s = scale; s > 1; s /= 10)
+            fdigits++;
+        u = div_scale(u, scale, &frac);
+        if (!frac)
+            fdigits = 0;
+        else
+            while (frac % 10 == 0) {
+                frac /= 10;
+                fdigits--;
+            }
+    }
+    unsigned n = dec_len(u);
+    p += n;
+    dec_put(p, u, n);
+    if (fdigits) {
+        *p++ = '.';
+        p += fdigits;
+        dec_put(p, frac, fdigits);
+    }
+    return (size_t)(p - d);
 }
 
 void ukm_fmt_value(struct ukm_out *o, int64_t v, uint32_t scale)
 {
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    unsigned digits = 0;
-    if (v < 0)
-        ukm_puts(o, "-");
-    for (uint32_t s = scale; s > 1; s /= 10)
-        digits++;
-    if (scale <= 1) {
-        put_u64(o, u, 0);
-        return;
-    }
-    put_u64(o, u / scale, 0);
-    uint64_t frac = u % scale;
-    if (!frac)
-        return;
-    while (frac % 10 == 0) {
-        frac /= 10;
-        digits--;
-    }
-    ukm_puts(o, ".");
-    put_u64(o, frac, digits);
+    char b[VALUE_TEXT_MAX];
+    put_bytes(o, b, fmt_value(b, v, scale));
 }
 
 static bool valid_name(const char *s, size_t max)
@@ -99,7 +184,12 @@ static const char *type_name(unsigned t)
     }
 }
 
-unsigned ukm_render(const struct ukm_entry *e, unsigned count, bool om, struct ukm_out *out)
+/*
+ * The one renderer.  slots not NULL: each printed sample's value text is
+ * also recorded in slots[(*nslots)++].
+ */
+static unsigned render(const struct ukm_entry *e, unsigned count, bool om, struct ukm_out *out,
+                       struct ukm_slot *slots, unsigned *nslots)
 {
     unsigned bad = 0;
     for (unsigned f = 0; f < count; f++) {
@@ -141,7 +231,11 @@ unsigned ukm_render(const struct ukm_entry *e, unsigned count, bool om, struct u
                 ukm_puts(out, "}");
             }
             ukm_puts(out, " ");
+            size_t at = out->len;
             ukm_fmt_value(out, se->value, se->scale);
+            if (slots)
+                slots[(*nslots)++] = (struct ukm_slot){(uint32_t)at, (uint32_t)(out->len - at), s,
+                                                       se->scale, se->value};
             ukm_puts(out, "\n");
         }
     }
@@ -152,6 +246,54 @@ unsigned ukm_render(const struct ukm_entry *e, unsigned count, bool om, struct u
     if (om)
         ukm_puts(out, "# EOF\n");
     return bad;
+}
+
+unsigned ukm_render(const struct ukm_entry *e, unsigned count, bool om, struct ukm_out *out)
+{
+    return render(e, count, om, out, NULL, NULL);
+}
+
+unsigned ukm_render_template(const struct ukm_entry *e, unsigned count, bool om,
+                             struct ukm_out *out, struct ukm_slot *slots, unsigned *nslots)
+{
+    *nslots = 0;
+    return render(e, count, om, out, slots, nslots);
+}
+
+void ukm_render_values(struct ukm_template *t, const struct ukm_entry *e, struct ukm_out *out)
+{
+    size_t from = 0; /* template text not yet copied */
+    for (unsigned i = 0; i < t->nslots; i++) {
+        struct ukm_slot *sl = &t->slots[i];
+        int64_t v = e[sl->entry].value;
+        if (v == sl->value)
+            continue; /* the template's text already shows it */
+        size_t gap = sl->at - from;
+        size_t blocks = (gap + BLOCK - 1) / BLOCK;
+        if (!out->overflow && out->cap - out->len >= gap + VALUE_TEXT_MAX &&
+            from + blocks * BLOCK <= t->len) {
+            /*
+             * Room for the text and any value, so no bound checks per piece,
+             * and whole blocks only: the bytes copied past the gap (fewer
+             * than BLOCK, still inside the text and the output's room) are
+             * overwritten by the value and what follows it, or lie past len.
+             */
+            char *d = out->p + out->len;
+            copy_blocks(d, t->text + from, blocks);
+            size_t n = fmt_value(d + gap, v, sl->scale);
+            out->len += gap + n;
+            if (n == sl->len) {
+                /* Same length: the template shows the new value from now on. */
+                copy_bytes(t->text + sl->at, d + gap, n);
+                sl->value = v;
+            }
+        } else {
+            put_bytes(out, t->text + from, gap);
+            ukm_fmt_value(out, v, sl->scale);
+        }
+        from = sl->at + sl->len;
+    }
+    put_bytes(out, t->text + from, t->len - from);
 }
 
 int ukm_validate(const void *buf, size_t len, unsigned *count, const char **why)

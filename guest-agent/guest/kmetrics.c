@@ -48,15 +48,21 @@ static void collect(void *arg)
     um_set(heap_fail, (int64_t)m.heap_failures);
     um_set(heap_size, (int64_t)m.heap_size);
     um_set(pages_free, (int64_t)(m.pages_free * UK_PAGE_SIZE));
-    for (unsigned v = 32; v < IRQ_VECTORS; v++) {
-        uint64_t n = uk_irq_count(v);
-        if (n && !irq_series[v]) {
-            char vs[8];
-            snprintf(vs, sizeof(vs), "%u", v);
-            irq_series[v] = um_series(irq_fam, vs, NULL);
+    /* Only the vectors that ever fired; exceptions (below 32) are not interrupts. */
+    for (unsigned w = 0; w < UK_IRQ_SEEN_WORDS; w++) {
+        for (uint64_t seen = uk_irq_seen(w); seen; seen &= seen - 1) {
+            unsigned v = w * 64 + (unsigned)__builtin_ctzll(seen);
+            if (v < 32 || v >= IRQ_VECTORS)
+                continue;
+            uint64_t n = uk_irq_count(v);
+            if (n && !irq_series[v]) {
+                char vs[8];
+                snprintf(vs, sizeof(vs), "%u", v);
+                irq_series[v] = um_series(irq_fam, vs, NULL);
+            }
+            if (n)
+                um_set(irq_series[v], (int64_t)n);
         }
-        if (n)
-            um_set(irq_series[v], (int64_t)n);
     }
     unsigned st[8] = {0};
     uk_thread_foreach(count_state, st);

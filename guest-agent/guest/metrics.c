@@ -271,8 +271,26 @@ uk_result um_collector(void (*fn)(void *arg), void *arg)
 
 unsigned um_series_count(void) { return nseries_total; }
 
+/*
+ * CPUs whose per-CPU counter slots may be non-zero: the most CPUs ever seen
+ * online (a counter must never go down, so this only grows).  Summing these
+ * instead of all UK_CPU_MAX slots keeps the per-scrape cost proportional to
+ * the machine.
+ */
+static unsigned counter_cpus(void)
+{
+    static unsigned seen;
+    unsigned n = uk_cpu_count();
+    if (n > UK_CPU_MAX)
+        n = UK_CPU_MAX;
+    if (n > seen)
+        seen = n;
+    return seen;
+}
+
 static void write_values(void)
 {
+    unsigned ncpu = counter_cpus();
     for (struct um_family *f = families; f; f = f->next) {
         for (struct um_series *s = f->series; s; s = s->next) {
             if (f->type == UKM_HISTOGRAM) {
@@ -285,7 +303,7 @@ static void write_values(void)
                 ents[s->entry + f->nbuckets + 2].value = (int64_t)cum;
             } else if (f->type == UKM_COUNTER) {
                 uint64_t v = (uint64_t)__atomic_load_n(&s->set, __ATOMIC_RELAXED);
-                for (unsigned c = 0; c < UK_CPU_MAX; c++)
+                for (unsigned c = 0; c < ncpu; c++)
                     v += __atomic_load_n(&s->pcpu[c], __ATOMIC_RELAXED);
                 ents[s->entry].value = (int64_t)v;
             } else {
@@ -293,6 +311,46 @@ static void write_values(void)
             }
         }
     }
+}
+
+/*
+ * Rendered templates (see ukm_render_template), one per format, so scrapes
+ * copy text and format only the values that changed.  Valid while the page
+ * count equals `count` (entries never change once counted).  update_lock.
+ */
+struct render_cache {
+    struct ukm_template t; /* text and slots malloc'd; text NULL: none */
+    unsigned count;
+};
+static struct render_cache caches[2];
+
+static void render(bool om, unsigned count, struct ukm_out *out)
+{
+    struct render_cache *c = &caches[om];
+    if (c->t.text && c->count == count) {
+        ukm_render_values(&c->t, ents, out);
+        return;
+    }
+    free(c->t.text);
+    free(c->t.slots);
+    *c = (struct render_cache){0};
+    struct ukm_slot *slots = malloc((count ? count : 1) * sizeof(*slots));
+    if (!slots) {
+        ukm_render(ents, count, om, out);
+        return;
+    }
+    /* The template is this scrape's output: render it there, then keep a copy. */
+    size_t start = out->len;
+    unsigned nslots;
+    ukm_render_template(ents, count, om, out, slots, &nslots);
+    size_t len = out->len - start;
+    char *text = out->overflow ? NULL : malloc(len ? len : 1);
+    if (!text) {
+        free(slots);
+        return;
+    }
+    memcpy(text, out->p + start, len);
+    *c = (struct render_cache){{text, len, slots, nslots}, count};
 }
 
 void um_update(bool openmetrics, struct ukm_out *out)
@@ -313,7 +371,7 @@ void um_update(bool openmetrics, struct ukm_out *out)
     unsigned count = page->count;
     uk_spin_unlock_irqrestore(&reg_lock, fl);
     if (out)
-        ukm_render(ents, count, openmetrics, out);
+        render(openmetrics, count, out);
     uk_mutex_unlock(&update_lock);
 }
 

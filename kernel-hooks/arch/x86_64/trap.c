@@ -23,7 +23,8 @@ struct trap_hook {
 
 static struct trap_hook trap_hooks[UK_TRAP_HOOKS_MAX];
 static unsigned trap_hook_count;
-static uint64_t vector_counts[256];
+static uint64_t vector_counts[UK_IRQ_VECTORS];
+static uint64_t vector_seen[UK_IRQ_SEEN_WORDS]; /* bit set at a vector's first count */
 
 uk_result uk_trap_hook_register(unsigned vector, uk_trap_hook_fn fn, void *arg)
 {
@@ -38,7 +39,12 @@ uk_result uk_trap_hook_register(unsigned vector, uk_trap_hook_fn fn, void *arg)
 
 uint64_t uk_irq_count(unsigned vector)
 {
-    return vector < 256 ? UK_READ_ONCE(vector_counts[vector]) : 0;
+    return vector < UK_IRQ_VECTORS ? UK_READ_ONCE(vector_counts[vector]) : 0;
+}
+
+uint64_t uk_irq_seen(unsigned word)
+{
+    return word < UK_IRQ_SEEN_WORDS ? __atomic_load_n(&vector_seen[word], __ATOMIC_RELAXED) : 0;
 }
 
 static const char *const exc_names[32] = {
@@ -72,7 +78,8 @@ void trap_dispatch(struct uk_trap_frame *tf)
     unsigned vec = tf->vector;
 
     /* Per-CPU counters would be cheaper; a relaxed add keeps this simple. */
-    __atomic_add_fetch(&vector_counts[vec], 1, __ATOMIC_RELAXED);
+    if (__atomic_add_fetch(&vector_counts[vec], 1, __ATOMIC_RELAXED) == 1)
+        __atomic_or_fetch(&vector_seen[vec / 64], 1ULL << (vec % 64), __ATOMIC_RELAXED);
     pc->irq_depth++;
     if (vec < 32)
         UK_TRACE(EXCEPTION, vec, tf->rip);

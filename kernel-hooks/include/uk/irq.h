@@ -18,7 +18,19 @@ typedef void (*uk_irq_fn)(unsigned gsi, struct uk_trap_frame *tf, void *arg);
 uk_result uk_irq_register(unsigned gsi, uk_irq_fn fn, void *arg);
 void uk_irq_mask(unsigned gsi, bool masked);
 
+#define UK_IRQ_VECTORS    256
+#define UK_IRQ_SEEN_WORDS (UK_IRQ_VECTORS / 64)
+
 /* Interrupts taken per vector on all CPUs (for metrics). */
 uint64_t uk_irq_count(unsigned vector);
+
+/*
+ * Vectors that have taken at least one interrupt (exceptions included):
+ * bit v % 64 of word v / 64, for word < UK_IRQ_SEEN_WORDS (0 beyond).
+ * Bits are only ever set, just after the vector's count first becomes
+ * non-zero, so a metrics collector can visit these few vectors instead of
+ * calling uk_irq_count for all of them.
+ */
+uint64_t uk_irq_seen(unsigned word);
 
 #endif
