@@ -150,7 +150,7 @@ def test_agent_endpoints(t, accel):
 
 
 def test_agent_bad_input(t, accel):
-    run, ports = start(t, accel, "token=s3cret http_max_conns=16")
+    run, ports = start(t, accel, "token=s3cret http_max_conns=16 metrics_interval_ms=100")
     try:
         p = ports[8080]
         assert raw(p, b"GARBAGE\r\n\r\n") == 400
@@ -180,10 +180,15 @@ def test_agent_bad_input(t, accel):
         assert post(p, "/control/trace?on=SCHED;x", auth)[0] == 400
         assert post(p, "/control/trace?on=" + "a" * 200, auth)[0] == 414
         assert post(p, "/control/nosuch", auth)[0] == 404
-        # Many concurrent connections: bounded, either served or refused with 503.
+        # Many concurrent connections: bounded, the rest refused with 503.  The
+        # requests go out once the guest holds its 16 (slirp connects to the
+        # guest behind the host's back: its own page says when).
         socks = []
         for _ in range(24):
             socks.append(socket.create_connection(("127.0.0.1", p), timeout=10))
+            time.sleep(0.01)
+        wait_for("16 open connections",
+                 lambda: ukctl_metrics(t, run)["ukscope_http_connections"] == 16, 20 * t.scale(accel))
         codes = []
         for s in socks:
             s.sendall(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
@@ -194,7 +199,7 @@ def test_agent_bad_input(t, accel):
             except OSError:
                 codes.append(None)
             s.close()
-        assert codes.count(200) >= 16 and codes.count(503) >= 1 and set(codes) <= {200, 503, None}, codes
+        assert codes.count(200) == 16 and codes.count(503) == 8, codes
         # At the limit, a new client takes the place of the longest-idle served
         # keep-alive connection (a scraper's), instead of getting 503.
         time.sleep(0.5)
