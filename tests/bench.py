@@ -378,6 +378,9 @@ def bench_tracing(b):
     print_table(["format", "events", "M events/s"], rows)
     print()
     shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
 # -------------------------------------------------------------- telemetry ---
 
 def bench_telemetry(b):
@@ -631,6 +634,8 @@ def main():
             if args.only and name not in args.only:
                 continue
             res = fn(b)
+            if not isinstance(res, dict):
+                raise SystemExit(f"bench: section {name} returned no results (a bug in bench.py)")
             res = {"section": name, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
                    "machine": machine, **res}
             args.build.mkdir(parents=True, exist_ok=True)
