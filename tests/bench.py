@@ -452,6 +452,10 @@ def bench_telemetry(b):
     print_table(["accel", "ok", "lines", "records/s", "envelopes lost", "ring overwritten"],
                 rows)
     print("  median (min..max); host clock, first -> last delivered LogRecord")
+    print()
+    return result
+
+
 def _wrk(url, conns=4, secs=5):
     """wrk with keep-alive: (requests/s, p99 ms) parsed from --latency output."""
     r = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{secs}s", "--latency", url],
