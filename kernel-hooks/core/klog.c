@@ -101,7 +101,7 @@ void uk_vlog(enum uk_log_level level, const char *fmt, va_list ap)
     r.time_ns = uk_time_ns();
     r.level = (uint8_t)level;
     r.cpu = (uint8_t)uk_cpu_id();
-    struct uk_thread *self = percpu_area[r.cpu].self ? this_cpu()->current : NULL;
+    struct uk_thread *self = percpu_area[r.cpu].self ? this_cpu_current() : NULL;
     r.tid = self ? self->tid : 0;
     r.len = (uint16_t)UK_MIN(len, (size_t)UK_KLOG_TEXT);
     memcpy(r.text, text, r.len);

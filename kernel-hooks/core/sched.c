@@ -243,7 +243,7 @@ void timer_interrupt(struct uk_trap_frame *tf)
 
 struct uk_thread *uk_thread_self(void)
 {
-    return this_cpu()->current;
+    return this_cpu_current(); /* callers may be preemptible: one load */
 }
 
 void uk_thread_yield(void)

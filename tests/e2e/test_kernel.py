@@ -89,6 +89,10 @@ def test_guest_sync(t, accel):
     guest_test(t, "cond_queue", accel, smp=2)
     guest_test(t, "wait_timeout", accel, smp=2)
     guest_test(t, "preempt", accel, smp=2)
+    # kvm_pvm emulates every instruction: fewer iterations, same interleavings.
+    iters = 200000 if accel == "kvm" else 2000000
+    guest_test(t, "thread_self_migration", accel, smp=2, cmdline=f"self_iters={iters}",
+               timeout=120)
 
 
 def test_guest_smp_1_and_4(t, accel):

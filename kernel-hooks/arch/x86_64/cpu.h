@@ -47,11 +47,29 @@ struct percpu {
 
 extern struct percpu percpu_area[UK_CPU_MAX];
 
+/*
+ * The calling CPU's per-CPU area.  Only stable while the caller cannot
+ * migrate (interrupts off, or an idle/pinned context): a thread preempted
+ * after this load and resumed on another CPU still holds the old CPU's area.
+ */
 static inline struct percpu *this_cpu(void)
 {
     struct percpu *p;
     __asm__ __volatile__("movq %%gs:0, %0" : "=r"(p));
     return p;
+}
+
+/*
+ * The running thread, in one %gs-relative load, so it is right even with
+ * preemption on.  (this_cpu()->current is two loads: a thread migrated
+ * between them reads the current thread of the CPU it left -- a mutex then
+ * recorded the wrong owner.)
+ */
+static inline struct uk_thread *this_cpu_current(void)
+{
+    struct uk_thread *t;
+    __asm__ __volatile__("movq %%gs:%c1, %0" : "=r"(t) : "i"(offsetof(struct percpu, current)));
+    return t;
 }
 
 static inline void outb(uint16_t port, uint8_t v)
