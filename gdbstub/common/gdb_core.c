@@ -656,7 +656,7 @@ void gdb_reset_session(struct gdb_state *st)
 void gdb_init(struct gdb_state *st, const struct gdb_arch_ops *arch, void *arch_ctx,
               const struct gdb_transport_ops *tr, void *tr_ctx)
 {
-    memset(st, 0, sizeof(*st));
+    memset(st, 0, offsetof(struct gdb_state, in)); /* the buffers after it need no clearing */
     st->arch = arch;
     st->arch_ctx = arch_ctx;
     st->tr = tr;

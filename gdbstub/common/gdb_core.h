@@ -141,7 +141,6 @@ struct gdb_state {
     bool overflow;
     bool csum_bad; /* a checksum digit was not hex */
     size_t in_len;
-    uint8_t in[GDB_PKT_MAX + 1];
 
     /* Session. */
     bool no_ack;
@@ -158,8 +157,13 @@ struct gdb_state {
     /* Reply being built and the last framed packet (for '-' retransmits). */
     size_t reply_len;
     bool reply_overflow;
-    uint8_t reply[GDB_PKT_MAX + 1];
     size_t out_len;
+
+    /* Buffers last: every byte is written before it is read (the lengths
+     * above say how much is valid), so gdb_init clears only what precedes
+     * them and the guest keeps the state in UK_NOINIT storage. */
+    uint8_t in[GDB_PKT_MAX + 1];
+    uint8_t reply[GDB_PKT_MAX + 1];
     uint8_t out[2 * GDB_PKT_MAX + 8];
     char doc[GDB_DOC_MAX];
 };

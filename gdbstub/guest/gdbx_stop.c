@@ -25,7 +25,7 @@
 #include <uk/time.h>
 
 struct gdbx_cpu gdbx_cpus[UK_CPU_MAX];
-struct gdb_state gdbx_state;
+struct gdb_state gdbx_state UK_NOINIT; /* 260 KiB of buffers: gdb_init sets it up */
 
 static const struct gdbx_transport *transport;
 static int owner = -1;         /* CPU running the protocol loop */

@@ -34,6 +34,9 @@ const char *uk_result_str(uk_result r);
 #define UK_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define UK_NORETURN __attribute__((noreturn))
 #define UK_UNUSED __attribute__((unused))
+/* Static storage the kernel does not clear at boot (large buffers whose
+ * owner writes before reading): contents are undefined until initialised. */
+#define UK_NOINIT __attribute__((section(".uk_noinit")))
 #define UK_READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
 #define UK_WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
 #define uk_barrier() __asm__ __volatile__("" ::: "memory")
