@@ -188,10 +188,35 @@ static void ep_dmesg(struct httpd_ctx *x)
 }
 
 /* Control endpoints: 404 without a token on the command line, else 401/403. */
+/* ?mode=overwrite|discard: the main rings' policy (discard freezes a full
+ * ring with its last events, for a host to read at leisure). */
+static void ctl_trace_mode(struct httpd_ctx *x, const char *v, size_t n)
+{
+    enum uk_trace_ring_policy p;
+    if (n == 9 && !memcmp(v, "overwrite", 9))
+        p = UK_TRACE_POLICY_OVERWRITE;
+    else if (n == 7 && !memcmp(v, "discard", 7))
+        p = UK_TRACE_POLICY_DISCARD;
+    else {
+        httpd_reply_text(x, 400, "want mode=overwrite or mode=discard\n");
+        return;
+    }
+    uk_result r = uk_trace_set_policy(p);
+    if (r == UK_ENOSYS) {
+        httpd_reply_text(x, 503, "no tracer in this image\n");
+        return;
+    }
+    httpd_reply_text(x, r ? 500 : 200,
+                     r ? "cannot switch the rings\n"
+                       : p == UK_TRACE_POLICY_DISCARD ? "main rings now discard\n"
+                                                      : "main rings now overwrite\n");
+}
+
 /*
  * POST /control/trace?on=LIST or ?off=LIST: switch tracepoints by name or
  * category (comma-separated, "all"); the reply says how many matched.  The
  * query is taken literally: only [a-z0-9_,] in LIST, anything else is 400.
+ * ?mode=overwrite|discard: see ctl_trace_mode.
  */
 static void ctl_trace(struct httpd_ctx *x)
 {
@@ -199,6 +224,10 @@ static void ctl_trace(struct httpd_ctx *x)
     char list[128];
     int on;
     size_t skip;
+    if (q.len > 5 && !memcmp(q.p, "mode=", 5)) {
+        ctl_trace_mode(x, q.p + 5, q.len - 5);
+        return;
+    }
     if (q.len > 3 && !memcmp(q.p, "on=", 3)) {
         on = 1;
         skip = 3;
@@ -206,7 +235,7 @@ static void ctl_trace(struct httpd_ctx *x)
         on = 0;
         skip = 4;
     } else {
-        httpd_reply_text(x, 400, "want ?on=LIST or ?off=LIST\n");
+        httpd_reply_text(x, 400, "want ?on=LIST, ?off=LIST or ?mode=overwrite|discard\n");
         return;
     }
     size_t n = q.len - skip;

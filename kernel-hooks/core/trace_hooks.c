@@ -10,22 +10,32 @@ void uk_trace_register(uk_trace_emit_fn fn)
     __atomic_store_n(&uk_trace_emit, fn, __ATOMIC_RELEASE);
 }
 
-static uk_trace_stats_fn stats_fn;
+static const struct uk_tracer_ops *tracer_ops;
 
-void uk_trace_register_stats(uk_trace_stats_fn fn)
+void uk_trace_register_ops(const struct uk_tracer_ops *ops)
 {
-    __atomic_store_n(&stats_fn, fn, __ATOMIC_RELEASE);
+    __atomic_store_n(&tracer_ops, ops, __ATOMIC_RELEASE);
 }
 
 uk_result uk_trace_stats(unsigned cpu, struct uk_trace_stats *out)
 {
-    uk_trace_stats_fn fn = __atomic_load_n(&stats_fn, __ATOMIC_ACQUIRE);
+    const struct uk_tracer_ops *ops = __atomic_load_n(&tracer_ops, __ATOMIC_ACQUIRE);
     memset(out, 0, sizeof(*out));
-    if (!fn || fn(cpu, out) != UK_OK) {
+    if (!ops || !ops->stats || ops->stats(cpu, out) != UK_OK) {
         memset(out, 0, sizeof(*out));
         return UK_ENOENT;
     }
     return UK_OK;
+}
+
+uk_result uk_trace_set_policy(enum uk_trace_ring_policy policy)
+{
+    const struct uk_tracer_ops *ops = __atomic_load_n(&tracer_ops, __ATOMIC_ACQUIRE);
+    if (policy != UK_TRACE_POLICY_OVERWRITE && policy != UK_TRACE_POLICY_DISCARD)
+        return UK_EINVAL;
+    if (!ops || !ops->set_policy)
+        return UK_ENOSYS;
+    return ops->set_policy(policy);
 }
 
 void uk_trace_set(unsigned id, int on)

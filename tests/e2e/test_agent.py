@@ -454,6 +454,39 @@ def test_agent_pipeline_metrics(t, accel):
         stop(t, run)
 
 
+def test_agent_trace_freeze(t, accel):
+    """POST /control/trace?mode=discard freezes the full main rings (their
+    stored-event counts stop, drops are counted); mode=overwrite resumes."""
+    run, ports = start(t, accel, "token=tk trace_buf=4096")
+    p, auth = ports[8080], {"Authorization": "Bearer tk"}
+    tmo = 10 * t.scale(accel)
+
+    def trace_counts():
+        v = metric_values(get(p, "/metrics", timeout=tmo)[2].decode())
+        # (stored, dropped, overwritten) summed, and the least-wrapped CPU's overwritten
+        return (sum(v[f'ukscope_trace_events_total{{cpu="{c}"}}'] for c in (0, 1)),
+                sum(v[f'ukscope_trace_events_lost_total{{cpu="{c}",reason="dropped"}}'] for c in (0, 1)),
+                sum(v[f'ukscope_trace_events_lost_total{{cpu="{c}",reason="overwritten"}}'] for c in (0, 1)),
+                min(v[f'ukscope_trace_events_lost_total{{cpu="{c}",reason="overwritten"}}'] for c in (0, 1)))
+    try:
+        # Every CPU's ring full, so discard mode stores nothing more anywhere.
+        wait_for("the rings to wrap", lambda: trace_counts()[3] > 0, 30 * t.scale(accel))
+        assert post(p, "/control/trace?mode=discard", auth, timeout=tmo) == \
+            (200, b"main rings now discard\n")
+        w1, d1, o1, _ = trace_counts()
+        time.sleep(1)
+        w2, d2, o2, _ = trace_counts()
+        assert w2 == w1 and o2 == o1, ((w1, o1), (w2, o2))  # frozen: nothing stored
+        assert d2 > d1, (d1, d2)  # ... and what did not fit is counted
+        assert post(p, "/control/trace?mode=overwrite", auth, timeout=tmo)[0] == 200
+        wait_for("stores to resume", lambda: trace_counts()[0] > w2, 10 * t.scale(accel))
+        assert post(p, "/control/trace?mode=sideways", auth, timeout=tmo)[0] == 400
+        assert post(p, "/control/trace?mode=discard", {"Authorization": "Bearer x"},
+                    timeout=tmo)[0] == 403
+    finally:
+        stop(t, run)
+
+
 def wait_for(what, fn, secs):
     """Poll fn() until it returns something true; fail naming `what`."""
     deadline = time.time() + secs

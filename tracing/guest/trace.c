@@ -82,9 +82,25 @@ static uk_result stats(unsigned cpu, struct uk_trace_stats *out)
     out->written = bh + mh;
     out->dropped = __atomic_load_n(&b->lost, __ATOMIC_RELAXED) +
                    __atomic_load_n(&m->lost, __ATOMIC_RELAXED);
-    out->overwritten = m->mode == UK_TRACE_OVERWRITE && mh > m->nslots ? mh - m->nslots : 0;
+    out->overwritten = mh > m->nslots ? mh - m->nslots : 0; /* any mode: never decreases */
     return UK_OK;
 }
+
+/*
+ * Writers read a ring's mode on every event, so one 32-bit store switches
+ * it for the next event.  Main rings only: the boot rings stay discard.
+ */
+static uk_result set_policy(enum uk_trace_ring_policy policy)
+{
+    uint32_t mode = policy == UK_TRACE_POLICY_DISCARD ? UK_TRACE_DISCARD : UK_TRACE_OVERWRITE;
+    for (unsigned c = 0; c < ncpus; c++)
+        __atomic_store_n(&rings[2 * c + UK_TRACE_RING_MAIN].mode, mode, __ATOMIC_RELEASE);
+    __atomic_store_n(&header.main_mode, mode, __ATOMIC_RELEASE);
+    uk_info("trace: main rings now %s", mode == UK_TRACE_DISCARD ? "discard" : "overwrite");
+    return UK_OK;
+}
+
+static const struct uk_tracer_ops tracer_ops = {.stats = stats, .set_policy = set_policy};
 
 unsigned uk_trace_enable_list(const char *list, bool on)
 {
@@ -155,7 +171,7 @@ static void trace_init(void)
     header.main_mode = mode;
     ncpus = n;
     uk_trace_register(emit);
-    uk_trace_register_stats(stats);
+    uk_trace_register_ops(&tracer_ops);
 
     const char *set = uk_cmdline_get("trace");
     uk_trace_enable_list(set ? set : DEFAULT_SET, true);

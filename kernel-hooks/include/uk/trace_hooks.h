@@ -93,19 +93,36 @@ struct uk_trace_stats {
     uint64_t overwritten;
 };
 
+/* What a full main ring does with the next event. */
+enum uk_trace_ring_policy {
+    UK_TRACE_POLICY_OVERWRITE = 0, /* replace the oldest: a flight recorder */
+    UK_TRACE_POLICY_DISCARD = 1,   /* drop the new one (counted): the ring freezes */
+};
+
 /*
- * The tracer's stats function: fills *out for `cpu` (< uk_cpu_count()) from
- * its own counters, without locks; returns UK_OK, or UK_ENOENT for a CPU
- * it has no rings for.  Registered once, like the emit function.
+ * What the tracer offers besides emit, registered once (like the emit
+ * function):
+ *  stats:      fill *out for `cpu` (< uk_cpu_count()) from its own counters,
+ *              without locks; UK_OK, or UK_ENOENT for a CPU it has no rings for;
+ *  set_policy: switch every main ring, effective for the next event; no
+ *              reset: a full ring switched to DISCARD keeps its last events
+ *              (freezes), one switched back to OVERWRITE resumes.  UK_OK.
  */
-typedef uk_result (*uk_trace_stats_fn)(unsigned cpu, struct uk_trace_stats *out);
-void uk_trace_register_stats(uk_trace_stats_fn fn);
+struct uk_tracer_ops {
+    uk_result (*stats)(unsigned cpu, struct uk_trace_stats *out);
+    uk_result (*set_policy)(enum uk_trace_ring_policy policy);
+};
+void uk_trace_register_ops(const struct uk_tracer_ops *ops);
 
 /*
  * Totals of `cpu`.  Returns UK_OK, or UK_ENOENT (and zeroes *out) when no
  * tracer is registered or it has no rings for that CPU.  Any context.
  */
 uk_result uk_trace_stats(unsigned cpu, struct uk_trace_stats *out);
+
+/* Switch the main rings' policy (see uk_tracer_ops).  UK_ENOSYS without a
+ * tracer, UK_EINVAL for an unknown policy.  For control paths. */
+uk_result uk_trace_set_policy(enum uk_trace_ring_policy policy);
 
 /* Turn tracepoint `id` on or off; ignored before uk_trace_register(). */
 void uk_trace_set(unsigned id, int on);
