@@ -558,7 +558,9 @@ def test_agent_faults(t, accel):
         v1, r1 = metric_values(get(p, "/metrics", timeout=10 * sc)[2].decode()), \
             threads(p, accel, t)["kv-busy"]["run_ns"]
         up = v1["ukscope_uptime_seconds"] - v0["ukscope_uptime_seconds"]
-        assert (r1 - r0) / 1e9 >= 0.7 * up, (r1 - r0, up)  # one CPU, all its time
+        # At least half a CPU (it shares the two with the demo threads and, under
+        # kvm_pvm, with the emulated cost of the scrapes that measure it).
+        assert (r1 - r0) / 1e9 >= 0.5 * up, (r1 - r0, up)
         assert get(p, "/healthz", timeout=10 * sc)[0] == 200  # the other CPU serves
     finally:
         stop(t, run)
