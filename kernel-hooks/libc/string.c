@@ -11,8 +11,10 @@
 #include <stdint.h>
 
 /*
- * memcpy/memset/memmove use rep movsb/stosb (fast on CPUs with ERMS) in the
- * guest.  Under AddressSanitizer (host tests) plain loops are used instead so
+ * memcpy/memset use rep movsq/stosq for the 8-byte words, then rep movsb/stosb
+ * for the tail: as fast as movsb on CPUs with ERMS, and 8x fewer iterations
+ * where string instructions run one element per turn (QEMU's TCG, an
+ * instruction emulator).  memmove backwards stays rep movsb.  Under AddressSanitizer (host tests) plain loops are used instead so
  * that ASan sees every access; those loops live in a function that gcc must
  * not turn back into a memcpy/memset call.
  */
@@ -63,16 +65,21 @@ NO_LOOP_PATTERNS void *memmove(void *dst, const void *src, size_t n)
 void *memcpy(void *restrict dst, const void *restrict src, size_t n)
 {
     void *d = dst;
+    size_t words = n / 8, tail = n % 8;
 
-    __asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
+    __asm__ volatile("rep movsq" : "+D"(d), "+S"(src), "+c"(words) : : "memory");
+    __asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(tail) : : "memory");
     return dst;
 }
 
 void *memset(void *dst, int c, size_t n)
 {
     void *d = dst;
+    size_t words = n / 8, tail = n % 8;
+    uint64_t v = (uint8_t)c * 0x0101010101010101ULL;
 
-    __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+    __asm__ volatile("rep stosq" : "+D"(d), "+c"(words) : "a"(v) : "memory");
+    __asm__ volatile("rep stosb" : "+D"(d), "+c"(tail) : "a"(v) : "memory");
     return dst;
 }
 

@@ -73,6 +73,7 @@ def test_guest_heap(t, accel):
     guest_test(t, "heap_stress", accel, timeout=60)
     guest_test(t, "heap_aligned_and_failures", accel)
     guest_test(t, "page_alloc", accel)
+    guest_test(t, "libc_string_words", accel, timeout=120)
 
 
 def test_guest_mem_access(t, accel):

@@ -138,3 +138,61 @@ UK_TEST(page_alloc)
     UK_CHECK(uk_page_alloc(a.pages_total + 1) == NULL);
     return 0;
 }
+
+/*
+ * The guest's string instructions (kernel-hooks/libc/string.c: rep movsq /
+ * stosq for words, then bytes) against byte loops, for every length 0..80
+ * plus a few large ones, every source/destination offset 0..7, with guard
+ * bytes around the destination that must stay untouched.
+ */
+enum { STR_BUF = 4096 + 64, STR_GUARD = 0xa5 };
+static uint8_t str_src[STR_BUF], str_dst[STR_BUF], str_ref[STR_BUF];
+
+static bool str_check(size_t doff, size_t n)
+{
+    for (size_t i = 0; i < STR_BUF; i++) {
+        bool inside = i >= doff && i < doff + n;
+        if (inside ? str_dst[i] != str_ref[i] : str_dst[i] != STR_GUARD)
+            return false;
+    }
+    return true;
+}
+
+UK_TEST(libc_string_words)
+{
+    static const size_t big[] = {255, 256, 257, 1000, 4095, 4096};
+    for (size_t i = 0; i < STR_BUF; i++)
+        str_src[i] = (uint8_t)(i * 7 + 3);
+    for (size_t k = 0; k < 81 + UK_ARRAY_SIZE(big); k++) {
+        size_t n = k <= 80 ? k : big[k - 81];
+        for (size_t so = 0; so < 8; so++) {
+            for (size_t doff = 0; doff < 8; doff++) {
+                memset(str_ref, STR_GUARD, sizeof(str_ref));
+                for (size_t i = 0; i < n; i++) /* the reference, byte by byte */
+                    str_ref[doff + i] = str_src[so + i];
+                for (size_t i = 0; i < STR_BUF; i++)
+                    str_dst[i] = STR_GUARD;
+                UK_CHECK(memcpy(str_dst + doff, str_src + so, n) == str_dst + doff);
+                UK_CHECK(str_check(doff, n));
+                for (size_t i = 0; i < n; i++)
+                    str_ref[doff + i] = (uint8_t)(0x5a + so);
+                UK_CHECK(memset(str_dst + doff, 0x5a + (int)so + 0x100, n) == str_dst + doff);
+                UK_CHECK(str_check(doff, n));
+            }
+        }
+    }
+    /* Overlapping moves, both directions. */
+    for (size_t n = 0; n < 40; n++) {
+        for (size_t i = 0; i < 64; i++)
+            str_dst[i] = (uint8_t)i;
+        memmove(str_dst + 3, str_dst, n);
+        for (size_t i = 0; i < n; i++)
+            UK_CHECK(str_dst[3 + i] == i);
+        for (size_t i = 0; i < 64; i++)
+            str_dst[i] = (uint8_t)i;
+        memmove(str_dst, str_dst + 3, n);
+        for (size_t i = 0; i < n; i++)
+            UK_CHECK(str_dst[i] == i + 3);
+    }
+    return 0;
+}
