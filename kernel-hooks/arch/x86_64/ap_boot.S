@@ -58,10 +58,7 @@ tramp64:
 	mov TR(tp_stack), %rsp
 	mov TR(tp_index), %edi
 	xor %ebp, %ebp
-	/* A zero return address: ap_entry64 starts as if called (the ABI's
-	 * stack alignment) and backtraces end at it. */
-	push $0
-	mov TR(tp_entry), %rax
+	mov TR(tp_entry), %rax          /* ap_start64, which calls the C entry */
 	jmp *%rax
 
 	.p2align 3

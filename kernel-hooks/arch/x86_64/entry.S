@@ -198,3 +198,20 @@ arch_thread_start:
 	ud2
 	.cfi_endproc
 	.size arch_thread_start, . - arch_thread_start
+
+/*
+ * Where the AP trampoline lands (rdi = CPU index, a fresh stack): call the
+ * C entry as the outermost frame, so backtraces of an AP's idle thread end
+ * here instead of at whatever lies above its stack.
+ */
+	.p2align 4
+	.globl ap_start64
+	.type ap_start64, @function
+ap_start64:
+	.cfi_startproc
+	.cfi_undefined rip
+	xor %ebp, %ebp
+	call ap_entry64
+	ud2
+	.cfi_endproc
+	.size ap_start64, . - ap_start64

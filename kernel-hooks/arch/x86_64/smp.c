@@ -20,6 +20,7 @@ struct ap_params {
 
 extern const char ap_tramp_start[], ap_tramp_end[], ap_tramp_params[];
 void ap_entry64(unsigned index);
+void ap_start64(void); /* entry.S: calls ap_entry64 as the outermost frame */
 
 static unsigned ncpus = 1;
 
@@ -67,7 +68,7 @@ static bool start_ap(unsigned index)
         (void *)(AP_TRAMPOLINE_PADDR + (uintptr_t)(ap_tramp_params - ap_tramp_start));
     p->cr3 = mmu_cr3();
     p->stack = (uint64_t)(uintptr_t)stack + THREAD_STACK_SIZE;
-    p->entry = (uint64_t)(uintptr_t)ap_entry64;
+    p->entry = (uint64_t)(uintptr_t)ap_start64;
     p->index = index;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 
