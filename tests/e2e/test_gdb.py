@@ -92,6 +92,12 @@ def test_gdb_attach_threads_bt(t, accel):
     _threads_and_bt(t, accel, 1)
 
 
+def test_gdb_attach_smp2(t, accel):
+    """Stopping a second CPU (the stop IPI, NMI as fallback) under both
+    accelerators."""
+    _threads_and_bt(t, accel, 2)
+
+
 def test_gdb_attach_smp4(t):
     _threads_and_bt(t, "tcg", 4)
 
