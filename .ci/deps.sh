@@ -51,7 +51,10 @@ fetch_source() { # name version-glob
 APTOPTS=""
 apt_private() {
     [ -z "$APTOPTS" ] || return 0
-    A="$(pwd)/$O/apt"
+    case "$O" in
+    /*) A="$O/apt" ;; # an absolute build dir (make O=/path) stays where it is
+    *) A="$(pwd)/$O/apt" ;;
+    esac
     mkdir -p "$A/lists/partial" "$A/sources.list.d" "$TP"
     : >"$A/sources.list"
     # One-line format: deb URI SUITE COMPONENTS -> deb-src ...
