@@ -42,10 +42,10 @@ static UK_NORETURN void halt_forever(void)
     }
 }
 
-/* Another CPU's NMI while we panic: park it, keeping its frame for dumps. */
 /* Where each CPU was stopped by the panic path (uk_panic_stopped_frame). */
 static struct uk_trap_frame *stopped_tf[UK_CPU_MAX];
 
+/* Another CPU's NMI while we panic: park it, keeping its frame for dumps. */
 void panic_nmi_stop(struct uk_trap_frame *tf)
 {
     if (panic_cpu < 0 || panic_cpu == (int)uk_cpu_id())
