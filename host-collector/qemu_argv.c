@@ -99,8 +99,11 @@ char **qemu_argv_build(const struct qemu_plan *p)
     add(&b, "none");
     add(&b, "-accel");
     add(&b, "%s", p->accel == RUN_ACCEL_KVM ? "kvm" : "tcg");
+    /* -arch-capabilities: some KVM hosts (nested, kvm_pvm) refuse to set
+     * IA32_ARCH_CAPABILITIES (MSR 0x10a) and QEMU 7.2 then aborts at vCPU
+     * reset.  The guest never reads that MSR. */
     add(&b, "-cpu");
-    add(&b, "%s", p->accel == RUN_ACCEL_KVM ? "host" : "max");
+    add(&b, "%s", p->accel == RUN_ACCEL_KVM ? "host,-arch-capabilities" : "max");
     add(&b, "-smp");
     add(&b, "%u", p->smp);
 

@@ -388,7 +388,9 @@ class VM:
 
 def qemu_command(image, cmdline="", smp=1, mem=64, accel="tcg", extra_args=(),
                  machine="microvm,acpi=off"):
-    cpu = "host" if accel == "kvm" else "max"
+    # Same CPU model as ukctl (qemu_argv.c): without -arch-capabilities some KVM
+    # hosts abort QEMU at vCPU reset.
+    cpu = "host,-arch-capabilities" if accel == "kvm" else "max"
     return [QEMU,
             "-M", machine, "-accel", accel, "-cpu", cpu,
             "-smp", str(smp), "-m", str(mem),
