@@ -33,8 +33,13 @@ endif
 GCC_INC := $(shell gcc -print-file-name=include)
 
 GUEST_CC := gcc
+# Every guest object sees the hook contract and the small libc.  What else it
+# may include depends on its layer (LAYER_CPPFLAGS, set per folder below):
+# the kernel sees its internals (-Ikernel-hooks); a component sees only its
+# own folder plus what its build.mk adds to <comp>_GUEST_CPPFLAGS, so a
+# component that includes a kernel-internal header does not compile.
 GUEST_CPPFLAGS := -nostdinc -isystem $(GCC_INC) -D_LIBC_LIMITS_H_ \
-	-Ikernel-hooks/include -Ikernel-hooks/libc/include -Ikernel-hooks \
+	-Ikernel-hooks/include -Ikernel-hooks/libc/include \
 	-DUK_VERSION='"$(CONFIG_VERSION)"'
 GUEST_CFLAGS := -std=gnu11 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
 	-mno-red-zone -mgeneral-regs-only -fno-omit-frame-pointer \
@@ -55,7 +60,7 @@ KERNEL_SRCS := $(foreach d,$(KERNEL_DIRS),$(wildcard $(d)/*.c $(d)/*.S))
 #   <comp>/host/**    linked into ukctl
 #   <comp>/common/**  both (e.g. a protocol core that host tests also use)
 # A component may add a fragment <comp>/build.mk (included below) that
-# appends to GUEST_EXTRA_OBJS, GUEST_CPPFLAGS, UKCTL_EXTRA_OBJS, HOST_LDLIBS...
+# appends to GUEST_EXTRA_OBJS, <comp>_GUEST_CPPFLAGS, UKCTL_EXTRA_OBJS, HOST_LDLIBS...
 COMPONENTS := gdbstub tracing guest-agent
 comp_srcs = $(shell find $(COMPONENTS) -type f \( -name '*.c' -o -name '*.S' \) \
 	\( -path '*/$(1)/*' -o -path '*/common/*' \) 2>/dev/null | sort)
@@ -73,12 +78,18 @@ GTEST_OBJS  := $(call gobj,$(GTEST_SRCS))
 $(O)/guest/%.o: %.c | $(O)/deps.stamp
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(GUEST_CC) $(GUEST_CPPFLAGS) $(GUEST_CFLAGS) -c $< -o $@
+	$(Q)$(GUEST_CC) $(GUEST_CPPFLAGS) $(LAYER_CPPFLAGS) $(GUEST_CFLAGS) -c $< -o $@
 
 $(O)/guest/%.o: %.S | $(O)/deps.stamp
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AS      $<")
-	$(Q)$(GUEST_CC) $(GUEST_CPPFLAGS) $(GUEST_ASFLAGS) -c $< -o $@
+	$(Q)$(GUEST_CC) $(GUEST_CPPFLAGS) $(LAYER_CPPFLAGS) $(GUEST_ASFLAGS) -c $< -o $@
+
+# Include paths per layer (recursive, so build.mk fragments included later
+# still count).  Applications (the demo, in-guest tests) may use everything.
+$(O)/guest/kernel-hooks/%: LAYER_CPPFLAGS = -Ikernel-hooks
+$(foreach c,$(COMPONENTS),$(eval $(O)/guest/$(c)/%: LAYER_CPPFLAGS = -I$(c) $$($(c)_GUEST_CPPFLAGS)))
+$(O)/guest/tests/guest/%: LAYER_CPPFLAGS = -Ikernel-hooks $(foreach c,$(COMPONENTS),-I$(c) $($(c)_GUEST_CPPFLAGS))
 
 # Two-pass link: pass 1 has an empty .uksyms section; its function symbols become
 # the symbol table that pass 2 links in.  .uksyms is the last loaded section, so

@@ -23,19 +23,19 @@ $(PROTOBUF_C_SRC)/protobuf-c/protobuf-c.c: | $(O)/deps.stamp ;
 
 # Guest: the runtime and the generated code.  The runtime is third-party
 # code, so it gets its own warning set (-Wmissing-prototypes etc. off).
-GUEST_CPPFLAGS += -I$(TELEM_GEN) -I$(PROTOBUF_C_SRC) -Iguest-agent/common
+guest-agent_GUEST_CPPFLAGS += -I$(TELEM_GEN) -I$(PROTOBUF_C_SRC) -Iguest-agent/common
 TELEM_GUEST_OBJS := $(O)/guest/third_party/protobuf-c.o $(O)/guest/gen/telemetry.pb-c.o
 GUEST_EXTRA_OBJS += $(TELEM_GUEST_OBJS)
 
 $(O)/guest/third_party/protobuf-c.o: $(PROTOBUF_C_SRC)/protobuf-c/protobuf-c.c | $(O)/deps.stamp
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(GUEST_CC) $(GUEST_CPPFLAGS) $(GUEST_CFLAGS) -Wno-missing-prototypes -Wno-sign-compare -c $< -o $@
+	$(Q)$(GUEST_CC) $(GUEST_CPPFLAGS) $(guest-agent_GUEST_CPPFLAGS) $(GUEST_CFLAGS) -Wno-missing-prototypes -Wno-sign-compare -c $< -o $@
 
 $(O)/guest/gen/telemetry.pb-c.o: $(TELEM_GEN_C) | $(O)/deps.stamp
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(GUEST_CC) $(GUEST_CPPFLAGS) $(GUEST_CFLAGS) -c $< -o $@
+	$(Q)$(GUEST_CC) $(GUEST_CPPFLAGS) $(guest-agent_GUEST_CPPFLAGS) $(GUEST_CFLAGS) -c $< -o $@
 
 # Everything of guest-agent that includes the generated header waits for it.
 $(call gobj,$(wildcard guest-agent/guest/*.c guest-agent/common/*.c)): $(TELEM_GEN_H)

@@ -10,7 +10,7 @@ LWIP_SRCS := core/init.c core/def.c core/inet_chksum.c core/ip.c core/mem.c core
 	core/ipv4/ip4_addr.c core/ipv4/ip4_frag.c netif/ethernet.c
 LWIP_OBJS := $(patsubst %.c,$(O)/lwip/%.o,$(LWIP_SRCS))
 
-GUEST_CPPFLAGS += -Iguest-agent/port -I$(LWIP_DIR)/include -Iguest-agent
+guest-agent_GUEST_CPPFLAGS += -Iguest-agent/port -I$(LWIP_DIR)/include
 
 # lwIP is third-party code: the kernel's warning set, but not -Werror.
 LWIP_CFLAGS := $(filter-out -Werror -Wmissing-prototypes,$(GUEST_CFLAGS)) -Wno-address
@@ -18,7 +18,7 @@ LWIP_CFLAGS := $(filter-out -Werror -Wmissing-prototypes,$(GUEST_CFLAGS)) -Wno-a
 $(O)/lwip/%.o: $(LWIP_DIR)/%.c | $(O)/deps.stamp
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      lwip/$*.c")
-	$(Q)$(GUEST_CC) $(GUEST_CPPFLAGS) $(LWIP_CFLAGS) -c $< -o $@
+	$(Q)$(GUEST_CC) $(GUEST_CPPFLAGS) $(guest-agent_GUEST_CPPFLAGS) $(LWIP_CFLAGS) -c $< -o $@
 
 # Explicit (not a pattern) so make never treats the unpacked sources as
 # intermediate files and deletes them.
