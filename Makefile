@@ -152,9 +152,9 @@ all: guest host
 # deps.sh is idempotent and quick when everything is present; the stamp keeps
 # `make run` / `make test` from asking apt on every call.
 deps:
-	$(Q)sh .ci/deps.sh $(O)
+	$(Q)V=$(V) sh .ci/deps.sh $(O)
 $(O)/deps.stamp: .ci/deps.sh
-	$(Q)sh .ci/deps.sh $(O)
+	$(Q)V=$(V) sh .ci/deps.sh $(O)
 
 test: $(O)/deps.stamp
 	$(Q)$(MAKE) --no-print-directory all unit fuzz

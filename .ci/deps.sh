@@ -5,17 +5,40 @@
 #      $O/third_party/, fetched through a private apt configuration whose
 #      deb-src entries are derived from this machine's own apt sources (no
 #      mirror is named here).
-# Usage: deps.sh [BUILD_DIR]     (default build)
+# Usage: [V=1] deps.sh [BUILD_DIR]     (default build)
+# Quiet: apt's output goes to BUILD_DIR/deps.log (shown on failure) unless V=1.
 set -eu
 
 O=${1:-build}
 TP="$O/third_party"
 mkdir -p "$O"
 
-PACKAGES="build-essential gcc make binutils clang libclang-rt-14-dev python3
-  qemu-system-x86 gdb socat dpkg-dev libcmocka-dev libjansson-dev
-  protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libmicrohttpd-dev
-  libzstd-dev libbpf-dev bpftool babeltrace2 python3-bt2 prometheus python3-prometheus-client wrk hyperfine"
+LOG="$(cd "$O" && pwd)/deps.log"
+V=${V:-0}
+
+# Only what the code and tests use now, by purpose:
+#   build:   compilers, libFuzzer runtime, dpkg-dev (apt-get source), protoc
+#   host:    jansson, protobuf-c, libdw/libelf (crash reports)
+#   tests:   QEMU, cmocka, gdb + lldb (two debugger clients), elfutils + drgn
+#            (core readers), babeltrace2 (CTF), Prometheus + its Python parser,
+#            wrk (benchmarks)
+PACKAGES="build-essential gcc make binutils clang libclang-rt-14-dev python3 dpkg-dev
+  protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
+  libjansson-dev libdw-dev libelf-dev
+  qemu-system-x86 libcmocka-dev gdb lldb elfutils python3-drgn
+  babeltrace2 python3-bt2 prometheus python3-prometheus-client wrk"
+
+quiet() { # run "$@", its output to $LOG unless V=1; on failure show the log's tail
+    if [ "$V" = 1 ]; then
+        "$@"
+        return
+    fi
+    if ! "$@" >>"$LOG" 2>&1; then
+        echo "deps: Failed to run: $*; the end of $LOG:" >&2
+        tail -n 20 "$LOG" >&2
+        exit 1
+    fi
+}
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -27,9 +50,9 @@ for p in $PACKAGES; do
     fi
 done
 if [ -n "$missing" ]; then
-    echo "deps: installing:$missing"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+    echo "deps: installing$missing (log: $LOG)"
+    quiet $SUDO apt-get update -qq
+    quiet env DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
 
 # ------------------------------------------------------- source packages ---
@@ -41,7 +64,7 @@ fetch_source() { # name version-glob
     fi
     apt_private
     echo "deps: fetching the $name source package"
-    (cd "$TP" && apt-get $APTOPTS source "$name" >/dev/null)
+    (cd "$TP" && quiet apt-get $APTOPTS source "$name")
     ls -d "$TP/$name-$want"* >/dev/null 2>&1 || {
         echo "deps: Failed to fetch $name $want source (got: $(ls "$TP"))" >&2
         exit 1
@@ -72,7 +95,7 @@ apt_private() {
     done
     APTOPTS="-o Dir::Etc::SourceList=$A/sources.list -o Dir::Etc::SourceParts=$A/sources.list.d
       -o Dir::State::Lists=$A/lists -o APT::Sandbox::User=root -qq"
-    apt-get $APTOPTS update
+    quiet apt-get $APTOPTS update
 }
 
 mkdir -p "$TP"
