@@ -322,7 +322,27 @@ def test_ukctl_gdb_helper(t):
     (d / "instance.json").write_text(json.dumps(
         {"image": str(t.build / "kernel.elf"), "gdb_socket": str(sock), "pid": vm.proc.pid}))
     script = d / "batch.gdb"
-    script.write_text("uk threads\nuk dmesg 5\ndetach\n")
+    # Then guest text that would drive a terminal (ESC, CR) in a thread name
+    # and a log line, and a corrupt entry_size: escaped text, a clear error.
+    script.write_text("""\
+uk threads
+uk dmesg 5
+set var uk_thread_table.threads[2].name[0] = 27
+set var uk_thread_table.threads[2].name[1] = '['
+set var uk_klog.rec[(uk_klog.head - 1) % 1024].text[0] = 27
+set var uk_klog.rec[(uk_klog.head - 1) % 1024].text[1] = 13
+uk threads
+uk dmesg 1
+set var uk_thread_table.entry_size = 8
+python
+try:
+    gdb.execute("uk threads")
+except gdb.error as e:
+    print("uk threads failed:", e)
+end
+set var uk_thread_table.entry_size = sizeof(struct uk_thread)
+detach
+""")
     ukctl = str(t.build / "bin" / "ukctl")
     p = subprocess.run([ukctl, "gdb", str(d), "--batch-file", str(script)],
                        capture_output=True, text=True, timeout=60)
@@ -332,6 +352,11 @@ def test_ukctl_gdb_helper(t):
     assert re.search(r"\d+ consumer\s+(running|runnable|blocked|sleeping)", out), out
     assert re.search(r"\d+ cruncher1 ", out), out
     assert "demo: 5 threads started" in out or "ukscope: ready" in out, out
+    assert "\x1b" not in out and "\r" not in out, repr(out)
+    assert re.search(r"^\s+\d+ \\x1b\[", out, re.M), out          # the thread name
+    assert re.search(r"\] \d+:\d+ \\x1b\\x0d", out), out          # the log line
+    assert re.search(r"uk threads failed: uk_thread_table: bad entry_size 8 \(want \d+", out), out
+    assert "Python Exception" not in out and "Traceback" not in out, out
     assert "detached" in out, out
     vm.kill()
     # Usage and missing-file errors.
