@@ -76,7 +76,8 @@ static void threads_info(struct gdb_state *st)
 {
     char name[40], num[24];
     bool first = true;
-    bool x86 = st->arch->nregs > 16 && !strncmp(st->arch->triple, "x86_64", 6);
+    const char *triple = st->arch->triple;
+    bool x86 = st->arch->nregs > 16 && triple && !strncmp(triple, "x86_64", 6);
     gdb_puts(st, "[");
     for (int t = st->arch->thread_next(st->arch_ctx, 0); t > 0;
          t = st->arch->thread_next(st->arch_ctx, t)) {

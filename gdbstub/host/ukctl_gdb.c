@@ -67,8 +67,8 @@ static int check_alive(json_t *root, const char *run_dir)
         return 0; /* not written by ukctl run: nothing to check */
     if (json_integer_value(pid) <= 0 || json_integer_value(pid) > INT_MAX ||
         !util_pid_alive((pid_t)json_integer_value(pid))) {
-        ukctl_err("instance %s (%s) is not running: QEMU (pid %lld) is gone",
-                  name ? name : "?", run_dir, (long long)json_integer_value(pid));
+        ukctl_err("instance %s (%s) is not running: QEMU (pid %lld) is gone", name ? name : "?",
+                  run_dir, (long long)json_integer_value(pid));
         return -1;
     }
     int r = guest_running(json_string_value(json_object_get(root, "qmp_socket")), status,

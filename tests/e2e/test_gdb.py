@@ -53,7 +53,11 @@ def _gdb(t, d, sock, script, timeout, image="kernel.elf", sigint_after=None):
 
 def _threads_and_bt(t, accel, smp):
     vm, sock, d = _boot(t, accel, smp)
-    time.sleep(0.5 * t.scale(accel))  # let the workload run a while before attaching
+    # Every demo thread exists (a loaded host can be slow to start them all),
+    # then let the workload run a while before attaching.
+    assert vm._wait_output(r"demo: \d+ threads started", time.monotonic() + 30 * t.scale(accel)), \
+        vm.describe()
+    time.sleep(0.5 * t.scale(accel))
     out = _gdb(t, d, sock, "info threads\nthread apply all bt\n"
                "thread apply all info registers rax rip\nmonitor stats\ndetach\n",
                timeout=60 * t.scale(accel))

@@ -386,7 +386,8 @@ static void test_lldb_queries(void **state)
     struct fx *x = *state;
     char want[256];
     send_pkt(x, "jThreadsInfo");
-    assert_non_null(strstr(x->f.out, "\"tid\":1,\"name\":\"thr1\",\"signal\":5,\"reason\":\"signal\""));
+    assert_non_null(
+        strstr(x->f.out, "\"tid\":1,\"name\":\"thr1\",\"signal\":5,\"reason\":\"signal\""));
     assert_non_null(strstr(x->f.out, "\"tid\":2,\"name\":\"thr2\",\"signal\":0}"));
     /* Guest text is JSON-escaped; '"' and '}' escaped again by the framing. */
     assert_non_null(strstr(x->f.out, "\"name\":\"a<b>&\\\"c\""));
