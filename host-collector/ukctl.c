@@ -17,7 +17,7 @@ static const char usage[] =
     "  run [OPTIONS] IMAGE   boot a unikernel under QEMU microvm (see ukctl run --help)\n"
     "  stop [--keep] DIR     quit a (detached) instance and clean up its run dir\n"
     "  list [PARENT]         list instances and their state (running, paused, panicked...)\n"
-    "  gdb RUN_DIR [--batch-file F]  attach gdb to an instance (docs/gdb.md)\n"
+    "  gdb RUN_DIR [OPTIONS] attach gdb to an instance (see ukctl gdb --help)\n"
     "  trace RUN_DIR         capture the guest's trace rings (see docs/tracing.md)\n"
     "  telemetry RUN_DIR     decode the guest's telemetry stream (docs/telemetry.md)\n"
     "  metrics RUN_DIR       print the guest's metrics from its shared memory page\n"

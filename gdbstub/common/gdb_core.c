@@ -5,6 +5,7 @@
  * encoding `X*n` = X repeated n-29 more times.
  */
 #include "gdb_core.h"
+#include "gdb_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -59,6 +60,11 @@ static void reply_reset(struct gdb_state *st)
     st->reply_overflow = false;
 }
 
+void gdb_reply_reset(struct gdb_state *st)
+{
+    reply_reset(st);
+}
+
 static void put(struct gdb_state *st, const void *p, size_t n)
 {
     if (st->reply_len + n > GDB_PKT_MAX) {
@@ -87,6 +93,45 @@ static void putnum(struct gdb_state *st, uint64_t v)
     char buf[20];
     snprintf(buf, sizeof(buf), "%llx", (unsigned long long)v);
     puts_(st, buf);
+}
+
+void gdb_put(struct gdb_state *st, const void *p, size_t n)
+{
+    put(st, p, n);
+}
+
+void gdb_puts(struct gdb_state *st, const char *s)
+{
+    puts_(st, s);
+}
+
+void gdb_puthex(struct gdb_state *st, const uint8_t *b, size_t n)
+{
+    puthex(st, b, n);
+}
+
+void gdb_putnum(struct gdb_state *st, uint64_t v)
+{
+    putnum(st, v);
+}
+
+/* One register of thread t as hex, 'x' digits when unavailable. */
+int gdb_put_reg(struct gdb_state *st, int t, unsigned r)
+{
+    uint8_t buf[16];
+    unsigned sz = st->arch->reg_size(st->arch_ctx, r);
+    if (sz > sizeof(buf))
+        return GDB_ERR;
+    int rc = st->arch->reg_read(st->arch_ctx, t, r, buf);
+    if (rc == GDB_UNAVAIL) {
+        for (unsigned i = 0; i < 2 * sz; i++)
+            put(st, "x", 1);
+        return 0;
+    }
+    if (rc)
+        return rc;
+    puthex(st, buf, sz);
+    return 0;
 }
 
 static void send_reply(struct gdb_state *st)
@@ -188,14 +233,16 @@ static int reg_tid(struct gdb_state *st)
     return st->g_tid > 0 ? st->g_tid : stop_tid(st);
 }
 
-static void build_stop(struct gdb_state *st)
+/* The T stop reply for thread t: the stop event if t is the thread that
+ * stopped, else signal 0 (lldb's qThreadStopInfo asks for every thread). */
+void gdb_put_stop(struct gdb_state *st, int t)
 {
     static const char *const kinds[] = {
         [GDB_STOP_WATCH] = "watch", [GDB_STOP_RWATCH] = "rwatch", [GDB_STOP_AWATCH] = "awatch"};
     char buf[24];
-    const struct gdb_stop *s = &st->stop;
+    const struct gdb_stop none = {.signo = 0};
+    const struct gdb_stop *s = t == stop_tid(st) ? &st->stop : &none;
 
-    reply_reset(st);
     snprintf(buf, sizeof(buf), "T%02x", (unsigned)s->signo & 0xff);
     puts_(st, buf);
     if (s->kind == GDB_STOP_SWBREAK && st->swbreak_feature)
@@ -209,8 +256,24 @@ static void build_stop(struct gdb_state *st)
         puts_(st, ";");
     }
     puts_(st, "thread:");
-    putnum(st, (uint64_t)stop_tid(st));
+    putnum(st, (uint64_t)t);
     puts_(st, ";");
+    if (st->list_threads_in_stop) {
+        const char *sep = "threads:";
+        for (int u = st->arch->thread_next(st->arch_ctx, 0); u > 0;
+             u = st->arch->thread_next(st->arch_ctx, u)) {
+            puts_(st, sep);
+            putnum(st, (uint64_t)u);
+            sep = ",";
+        }
+        puts_(st, ";");
+    }
+}
+
+static void build_stop(struct gdb_state *st)
+{
+    reply_reset(st);
+    gdb_put_stop(st, stop_tid(st));
 }
 
 void gdb_report_stop(struct gdb_state *st, const struct gdb_stop *stop, bool send)
@@ -355,6 +418,8 @@ static void do_query(struct gdb_state *st, struct cur *c)
         a->thread_info(st->arch_ctx, t, name, sizeof(name), extra, sizeof(extra), &core);
         int n = snprintf(buf, sizeof(buf), "%s %s", name, extra);
         puthex(st, (const uint8_t *)buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+    } else if (gdb_lldb_query(st, c->p)) {
+        /* lldb's extensions (gdb_lldb.c) built the reply. */
     } else if (lit(c, "qRcmd,")) {
         char cmd[256];
         size_t n = unhex(c->p, strlen(c->p), (uint8_t *)cmd, sizeof(cmd) - 1);
@@ -373,16 +438,12 @@ static void do_query(struct gdb_state *st, struct cur *c)
 
 static void do_regs_read(struct gdb_state *st)
 {
-    uint8_t buf[16];
     reply_reset(st);
-    for (unsigned r = 0; r < st->arch->nregs; r++) {
-        unsigned sz = st->arch->reg_size(st->arch_ctx, r);
-        if (sz > sizeof(buf) || st->arch->reg_read(st->arch_ctx, reg_tid(st), r, buf)) {
+    for (unsigned r = 0; r < st->arch->nregs; r++)
+        if (gdb_put_reg(st, reg_tid(st), r)) {
             reply_err(st, GDB_ERR);
             return;
         }
-        puthex(st, buf, sz);
-    }
 }
 
 static void do_regs_write(struct gdb_state *st, const char *hex)
@@ -421,10 +482,8 @@ static void do_reg_one(struct gdb_state *st, struct cur *c, bool write)
         return;
     }
     if (!write) {
-        if (st->arch->reg_read(st->arch_ctx, reg_tid(st), (unsigned)r, buf))
-            puts_(st, "E01");
-        else
-            puthex(st, buf, sz);
+        if (gdb_put_reg(st, reg_tid(st), (unsigned)r))
+            reply_reset(st), puts_(st, "E01");
         return;
     }
     if (strlen(c->p) != 2 * sz || unhex(c->p, 2 * sz, buf, sizeof(buf)) != sz ||
@@ -626,13 +685,19 @@ static enum gdb_feed_result dispatch(struct gdb_state *st)
         /* vMustReplyEmpty and the rest: empty. */
         break;
     case 'q':
+    case 'j':
         do_query(st, &c);
         break;
     case 'Q':
         if (!strcmp(c.p, "QStartNoAckMode")) {
             send_str(st, "OK"); /* acknowledged under the old mode */
             st->no_ack = true;
+            st->noack_grace = true; /* the client's ack of this OK may follow */
             return GDB_FEED_MORE;
+        }
+        if (!strcmp(c.p, "QListThreadsInStopReply")) {
+            st->list_threads_in_stop = true;
+            puts_(st, "OK");
         }
         break;
     default:
@@ -648,6 +713,8 @@ void gdb_reset_session(struct gdb_state *st)
 {
     st->rx = GDB_RX_IDLE;
     st->no_ack = false;
+    st->noack_grace = false;
+    st->list_threads_in_stop = false;
     st->attached = false;
     st->g_tid = st->c_tid = 0;
     st->out_len = 0;
@@ -686,9 +753,9 @@ static enum gdb_feed_result packet_done(struct gdb_state *st)
     }
     st->stats.packets++;
     st->in[st->in_len] = 0;
-    /* A new gdb starts with qSupported: ack mode is back on before we ack. */
-    if (st->in_len >= 10 && !memcmp(st->in, "qSupported", 10))
-        st->no_ack = false;
+    /* qSupported does not touch the ack mode: lldb sends QStartNoAckMode
+     * before it (a new client is recognised by its '+', see gdb_feed). */
+    st->noack_grace = false;
     if (!st->no_ack)
         tx(st, &ack, 1);
     if (st->overflow) {
@@ -724,8 +791,18 @@ enum gdb_feed_result gdb_feed(struct gdb_state *st, uint8_t c)
             st->stats.naks_received++;
             st->stats.retransmits++;
             tx(st, st->out, st->out_len);
+        } else if (c == '+' && st->no_ack) {
+            /* In NoAck mode only the client's ack of our QStartNoAckMode OK
+             * is expected; any other '+' is a new client, which knows
+             * nothing of the mode (gdb and lldb ack on connecting). */
+            if (st->noack_grace)
+                st->noack_grace = false;
+            else {
+                st->no_ack = false;
+                st->stats.new_clients++;
+            }
         }
-        /* '+', 0x03 while stopped and line noise are ignored. */
+        /* '+' in ack mode, 0x03 while stopped and line noise are ignored. */
         return GDB_FEED_MORE;
     case GDB_RX_DATA:
         if (c == '#') {

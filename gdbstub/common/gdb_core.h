@@ -64,6 +64,9 @@ enum gdb_bp_type {
  * operation is not supported (the packet is then answered empty). */
 #define GDB_ERR    (-1)
 #define GDB_UNSUPP (-2)
+/* reg_read only: the register's value is not known (a sleeping thread's
+ * caller-saved registers); sent as 'x' digits so gdb shows <unavailable>. */
+#define GDB_UNAVAIL (-3)
 
 struct gdb_state;
 
@@ -73,6 +76,7 @@ struct gdb_state;
  */
 struct gdb_arch_ops {
     const char *target_xml; /* served as qXfer:features:read:target.xml */
+    const char *triple;     /* LLVM target triple for lldb's qHostInfo/qProcessInfo (or NULL) */
     unsigned nregs;         /* registers in the g packet, in order */
     unsigned (*reg_size)(void *ctx, unsigned regno);
     int (*reg_read)(void *ctx, int tid, unsigned regno, uint8_t *out);
@@ -90,6 +94,17 @@ struct gdb_arch_ops {
                         size_t extra_len, int *core);
     /* Monitor command (qRcmd); writes output with gdb_console_write. */
     void (*monitor)(void *ctx, struct gdb_state *st, const char *cmd);
+    /* Optional (lldb's qMemoryRegionInfo): the region [*start, *start+*size)
+     * around addr with uniform access; *perms is a mask of enum
+     * gdb_mem_perm, 0 = unmapped.  GDB_ERR if nothing can be said. */
+    int (*mem_region)(void *ctx, uint64_t addr, uint64_t *start, uint64_t *size,
+                      unsigned *perms);
+};
+
+enum gdb_mem_perm {
+    GDB_MEM_R = 1,
+    GDB_MEM_W = 2,
+    GDB_MEM_X = 4,
 };
 
 struct gdb_transport_ops {
@@ -126,6 +141,7 @@ enum gdb_rx_state {
 
 struct gdb_stats {
     uint64_t packets, bad_checksum, oversized, truncated, naks_received, retransmits;
+    uint64_t new_clients; /* '+' seen in NoAck mode: ack mode back on */
 };
 
 struct gdb_state {
@@ -142,8 +158,13 @@ struct gdb_state {
     bool csum_bad; /* a checksum digit was not hex */
     size_t in_len;
 
-    /* Session. */
+    /* Session.  no_ack changes only on QStartNoAckMode and on a new
+     * connection: gdb_reset_session, or a '+' in NoAck mode (a client that
+     * does not know the mode: both gdb and lldb send '+' on connecting).
+     * The client acks our OK to QStartNoAckMode once: noack_grace. */
     bool no_ack;
+    bool noack_grace;
+    bool list_threads_in_stop; /* QListThreadsInStopReply (lldb) */
     bool attached; /* a gdb has talked to us since the last detach */
     bool swbreak_feature, hwbreak_feature;
     int g_tid; /* Hg: thread for registers */
@@ -171,7 +192,9 @@ struct gdb_state {
 void gdb_init(struct gdb_state *st, const struct gdb_arch_ops *arch, void *arch_ctx,
               const struct gdb_transport_ops *tr, void *tr_ctx);
 
-/* Forget the session (new connection): ack mode back on, rx reset. */
+/* Forget the session (new connection): ack mode back on, rx reset.
+ * The transport owner calls it when it knows the client changed (a port
+ * closed, a packet while running, a silent client given up on). */
 void gdb_reset_session(struct gdb_state *st);
 
 /* Feed one received byte. */

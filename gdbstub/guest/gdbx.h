@@ -20,6 +20,7 @@ struct gdbx_transport {
     int (*getc)(void); /* -1: nothing yet */
     void (*write)(const uint8_t *buf, size_t len);
     void (*poll)(void); /* may be NULL */
+    bool (*peer_gone)(void); /* may be NULL: true once the client side closed */
 };
 
 /* Per-CPU view while the world is stopped. */
@@ -27,6 +28,7 @@ struct gdbx_cpu {
     struct uk_trap_frame *tf; /* where the CPU stopped (NULL: not stopped) */
     uint64_t fs_base, gs_base;
     uint16_t ds, es, fs, gs;
+    bool callsite_only; /* tf holds a call site (uk_panic): only rip/rsp/rbp */
 };
 
 extern struct gdbx_cpu gdbx_cpus[UK_CPU_MAX];

@@ -136,6 +136,14 @@ static uint64_t *reg_slot(struct uk_thread *t, unsigned r, struct gdbx_cpu **cpu
     }
 }
 
+/* Known in a frame that holds only the call site (uk_panic's): what a
+ * call leaves defined, plus the CPU's segment state saved at entry. */
+static bool callsite_known(unsigned r)
+{
+    return r == R_RIP || r == R_RSP || r == R_RBP || r == R_CS || r == R_SS ||
+           (r >= R_DS && r <= R_GS) || r == R_FS_BASE || r == R_GS_BASE;
+}
+
 static int reg_read(void *ctx, int tid, unsigned r, uint8_t *out)
 {
     struct uk_thread *t = thread_by_tid(tid);
@@ -144,6 +152,12 @@ static int reg_read(void *ctx, int tid, unsigned r, uint8_t *out)
     if (!t || r >= R_COUNT)
         return GDB_ERR;
     uint64_t *slot = reg_slot(t, r, &c);
+    /* A switched-out thread has only its callee-saved registers (ctx),
+     * cs/ss are the kernel's; the rest was never saved: unavailable, not 0. */
+    if (!c && !slot && r != R_CS && r != R_SS)
+        return GDB_UNAVAIL;
+    if (c && c->callsite_only && !callsite_known(r))
+        return GDB_UNAVAIL;
     if (slot)
         v = *slot;
     else if (c && r >= R_DS && r <= R_GS)
@@ -154,8 +168,8 @@ static int reg_read(void *ctx, int tid, unsigned r, uint8_t *out)
         v = c->gs_base;
     else if (r == R_CS)
         v = 0x08; /* kernel code selector: only saved threads get here */
-    else if (r == R_EFLAGS)
-        v = 0x2;
+    else if (r == R_SS)
+        v = 0x10; /* kernel data selector */
     memset(out, 0, 16);
     memcpy(out, &v, reg_size(ctx, r) < 8 ? reg_size(ctx, r) : 8);
     return 0;
@@ -447,8 +461,42 @@ static void thread_info(void *ctx, int tid, char *name, size_t nl, char *extra, 
         snprintf(extra, el, "%s, last CPU %d", uk_thread_state_name(t->state), t->cpu);
 }
 
+/* lldb's qMemoryRegionInfo: the run of pages around addr with the same
+ * access, looked at up to REGION_SCAN pages each way (bounded work; lldb
+ * asks again past the end). */
+#define REGION_PAGE 4096ULL
+#define REGION_SCAN 256
+static unsigned page_perms(uint64_t a)
+{
+    unsigned p = 0;
+    if (uk_mem_accessible(a, 1, UK_MEM_READ))
+        p |= GDB_MEM_R;
+    if (p && uk_mem_accessible(a, 1, UK_MEM_WRITE))
+        p |= GDB_MEM_W;
+    if (p && uk_mem_accessible(a, 1, UK_MEM_EXEC))
+        p |= GDB_MEM_X;
+    return p;
+}
+
+static int mem_region(void *ctx, uint64_t addr, uint64_t *start, uint64_t *size, unsigned *perms)
+{
+    uint64_t lo = addr & ~(REGION_PAGE - 1), hi = lo + REGION_PAGE;
+    unsigned p = page_perms(lo);
+    for (unsigned i = 0; i < REGION_SCAN && lo >= REGION_PAGE && page_perms(lo - REGION_PAGE) == p;
+         i++)
+        lo -= REGION_PAGE;
+    for (unsigned i = 0; i < REGION_SCAN && hi && page_perms(hi) == p; i++)
+        hi += REGION_PAGE;
+    *start = lo;
+    *size = hi - lo;
+    *perms = p;
+    return 0;
+}
+
 const struct gdb_arch_ops gdbx_arch_ops = {
     .target_xml = target_xml,
+    .triple = "x86_64-unknown-none",
+    .mem_region = mem_region,
     .nregs = R_COUNT,
     .reg_size = reg_size,
     .reg_read = reg_read,

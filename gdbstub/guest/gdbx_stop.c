@@ -16,6 +16,7 @@
  */
 #include "gdbx.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <uk/cmdline.h>
 #include <uk/hooks.h>
@@ -28,6 +29,15 @@ struct gdbx_cpu gdbx_cpus[UK_CPU_MAX];
 struct gdb_state gdbx_state UK_NOINIT; /* 260 KiB of buffers: gdb_init sets it up */
 
 static const struct gdbx_transport *transport;
+#define TRANSPORTS_MAX 4
+static const struct gdbx_transport *transports[TRANSPORTS_MAX]; /* every one registered */
+static unsigned ntransports;
+/* gdb.resume_after_s: a stopped guest whose debugger has said nothing for
+ * this long is resumed (0: never). */
+#define RESUME_AFTER_S_DEFAULT 30
+static uint64_t resume_after_ns = RESUME_AFTER_S_DEFAULT * 1000000000ULL;
+#define DRAIN_QUIET_NS 100000000ULL /* recovery: input silent this long */
+#define DRAIN_MAX_NS   2000000000ULL
 static int owner = -1;         /* CPU running the protocol loop */
 static volatile bool stop_req; /* NMIs are ours while set */
 static volatile unsigned release_gen;
@@ -58,14 +68,25 @@ bool gdbx_enabled(void)
     return enabled;
 }
 
+static void remember(const struct gdbx_transport *t)
+{
+    for (unsigned i = 0; i < ntransports; i++)
+        if (transports[i] == t)
+            return;
+    if (ntransports < TRANSPORTS_MAX)
+        transports[ntransports++] = t;
+}
+
 void gdbx_set_transport(const struct gdbx_transport *t)
 {
+    remember(t);
     transport = t;
 }
 
 void gdbx_add_transport(const struct gdbx_transport *t)
 {
     const char *want = uk_cmdline_get("gdb.transport");
+    remember(t);
     if (!transport || (want && !strcmp(want, "virtio")))
         transport = t;
 }
@@ -162,25 +183,75 @@ static void release_world(void)
     release_gen++;
 }
 
+/* Recovery from a client that went away: throw away what every transport
+ * still holds (a half-sent packet, a failed attach on the other one), until
+ * all have been quiet a while, so stale bytes cannot stop the world again. */
+static void drain_all(void)
+{
+    uint64_t start = uk_time_ns(), quiet = start;
+    while (uk_time_ns() - quiet < DRAIN_QUIET_NS && uk_time_ns() - start < DRAIN_MAX_NS) {
+        for (unsigned i = 0; i < ntransports; i++) {
+            if (transports[i]->poll)
+                transports[i]->poll();
+            while (transports[i]->getc() >= 0)
+                quiet = uk_time_ns();
+        }
+        uk_cpu_relax();
+    }
+}
+
+/* Has the client gone (port closed) or been silent for resume_after_ns?
+ * Then say so: the caller resumes the guest as on detach. */
+static bool client_lost(uint64_t quiet_since)
+{
+    if (transport && transport->peer_gone && transport->peer_gone()) {
+        uk_log(UK_LOG_WARN, "gdb: the debugger on %s went away: resuming the guest",
+               transport->name);
+        return true;
+    }
+    if (resume_after_ns && uk_time_ns() - quiet_since > resume_after_ns) {
+        uk_log(UK_LOG_WARN,
+               "gdb: no word from the debugger on %s for %llu s: resuming the guest "
+               "(gdb.resume_after_s)",
+               transport ? transport->name : "no transport",
+               (unsigned long long)(resume_after_ns / 1000000000ULL));
+        return true;
+    }
+    return false;
+}
+
 /* Serve gdb until it resumes the target; returns with the world released
  * or with this CPU armed for a single step. */
 static void serve(struct uk_trap_frame *tf, int first)
 {
     unsigned me = uk_cpu_id();
     struct gdb_state *st = &gdbx_state;
+    uint64_t quiet_since = uk_time_ns();
     if (first >= 0)
         gdb_feed(st, (uint8_t)first);
     for (;;) {
         int c = transport ? transport->getc() : -1;
+        struct gdb_resume r;
         if (c < 0) {
             if (transport && transport->poll)
                 transport->poll();
+            if (!postmortem && client_lost(quiet_since)) {
+                /* As if it had detached (its breakpoints would stop us
+                 * again with nobody there), minus the reply. */
+                drain_all();
+                r = (struct gdb_resume){.kind = GDB_RESUME_DETACH};
+                goto resume;
+            }
             uk_cpu_relax();
             continue;
         }
-        if (gdb_feed(st, (uint8_t)c) != GDB_FEED_RESUME)
+        enum gdb_feed_result fr = gdb_feed(st, (uint8_t)c);
+        /* Silence counts from the last byte in or reply out (a slow reply
+         * under an emulating hypervisor is not the client's silence). */
+        quiet_since = uk_time_ns();
+        if (fr != GDB_FEED_RESUME)
             continue;
-        struct gdb_resume r = st->resume;
+        r = st->resume;
         if (postmortem) {
             /* Nothing can run after a panic: a resume stops right away. */
             if (r.kind == GDB_RESUME_CONT || r.kind == GDB_RESUME_STEP)
@@ -191,6 +262,7 @@ static void serve(struct uk_trap_frame *tf, int first)
                 uk_exit(UK_EXIT_PANIC);
             continue;
         }
+    resume:
         switch (r.kind) {
         case GDB_RESUME_KILL:
             uk_log(UK_LOG_INFO, "gdb: kill requested");
@@ -269,8 +341,14 @@ void gdbx_enter(struct uk_trap_frame *tf, const struct gdb_stop *why, int first)
 void gdbx_rx_byte(const struct gdbx_transport *from, struct uk_trap_frame *tf, int c)
 {
     struct gdb_stop why = {.signo = GDB_SIGINT};
+    if (c == '+' && owner < 0 && from == transport) {
+        /* A client connecting says '+' first: the core turns ack mode back
+         * on if a previous client left it off (gdb_core.h, no_ack). */
+        gdb_feed(&gdbx_state, (uint8_t)c);
+        return;
+    }
     if (c != 0x03 && c != '$')
-        return; /* '+', '-' and noise while running are dropped */
+        return; /* '-' and noise while running are dropped */
     if (owner < 0 && from != transport) {
         /* gdb moved to another transport: a new session there. */
         transport = from;
@@ -369,8 +447,14 @@ static void panic_hook(const struct uk_panic_info *info, void *arg)
     struct uk_trap_frame fake;
     struct uk_trap_frame *tf = info->tf;
     unsigned me = uk_cpu_id();
+    bool callsite = false;
+    if (!tf && uk_panic_stopped_frame(me)) {
+        /* uk_panic() from code: stop at its call site (panic.c records it). */
+        tf = uk_panic_stopped_frame(me);
+        callsite = true;
+    }
     if (!tf) {
-        /* uk_panic() from code: show the caller of this hook's frame. */
+        /* No call site recorded: show the caller of this hook's frame. */
         memset(&fake, 0, sizeof(fake));
         fake.rbp = (uint64_t)__builtin_frame_address(0);
         fake.rip = (uint64_t)__builtin_return_address(0);
@@ -385,6 +469,7 @@ static void panic_hook(const struct uk_panic_info *info, void *arg)
     owner = (int)me;
     stop_req = true; /* the other CPUs are halted by the panic path */
     gdbx_cpus[me].tf = tf;
+    gdbx_cpus[me].callsite_only = callsite;
     gdbx_save_segments(&gdbx_cpus[me]);
     /* Where the panic path's NMIs stopped the others: their running threads'
      * registers (segments other than the base ones are not known: zero). */
@@ -417,6 +502,11 @@ static void gdbx_init(void)
     const char *sw = uk_cmdline_get("gdb.swbreak");
     gdbx_use_int3 = sw && !strcmp(sw, "int3");
     enabled = true;
+    const char *ra = uk_cmdline_get("gdb.resume_after_s");
+    if (ra) {
+        uint64_t sec = strtoull(ra, NULL, 10);
+        resume_after_ns = (sec > 1000000 ? 1000000 : sec) * 1000000000ULL; /* no overflow */
+    }
     gdb_init(&gdbx_state, &gdbx_arch_ops, NULL, &core_tr, NULL);
     gdbx_uart_init();
     uk_trap_hook_register(UK_EXC_NMI, nmi_hook, NULL);

@@ -48,11 +48,18 @@ static void vcon_poll(void)
     uk_vcon_poll(port);
 }
 
+/* The host closed the port (QEMU: the socket's client disconnected). */
+static bool vcon_peer_gone(void)
+{
+    return !uk_vcon_host_connected(port);
+}
+
 static const struct gdbx_transport vcon_transport = {
     .name = "virtio-console " UK_VCON_GDB,
     .getc = vcon_getc,
     .write = vcon_write,
     .poll = vcon_poll,
+    .peer_gone = vcon_peer_gone,
 };
 
 static void vcon_rx(struct uk_vcon_port *p, struct uk_trap_frame *tf, void *arg)

@@ -69,6 +69,27 @@ struct ukm_entry {
 
 _Static_assert(sizeof(struct ukm_header) == 72, "ukm_header layout");
 _Static_assert(sizeof(struct ukm_entry) == 200, "ukm_entry layout");
+/* Every offset the host reader (ukctl metrics) uses is ABI. */
+_Static_assert(offsetof(struct ukm_header, magic) == 0, "ukm_header layout");
+_Static_assert(offsetof(struct ukm_header, version) == 16, "ukm_header layout");
+_Static_assert(offsetof(struct ukm_header, header_size) == 20, "ukm_header layout");
+_Static_assert(offsetof(struct ukm_header, entry_size) == 24, "ukm_header layout");
+_Static_assert(offsetof(struct ukm_header, capacity) == 28, "ukm_header layout");
+_Static_assert(offsetof(struct ukm_header, count) == 32, "ukm_header layout");
+_Static_assert(offsetof(struct ukm_header, total_bytes) == 36, "ukm_header layout");
+_Static_assert(offsetof(struct ukm_header, seq) == 40, "ukm_header layout");
+_Static_assert(offsetof(struct ukm_header, updated_ns) == 48, "ukm_header layout");
+_Static_assert(offsetof(struct ukm_header, updates) == 56, "ukm_header layout");
+_Static_assert(offsetof(struct ukm_header, series_overflow) == 64, "ukm_header layout");
+_Static_assert(offsetof(struct ukm_entry, kind) == 0, "ukm_entry layout");
+_Static_assert(offsetof(struct ukm_entry, type) == 2, "ukm_entry layout");
+_Static_assert(offsetof(struct ukm_entry, family) == 4, "ukm_entry layout");
+_Static_assert(offsetof(struct ukm_entry, reserved) == 6, "ukm_entry layout");
+_Static_assert(offsetof(struct ukm_entry, scale) == 8, "ukm_entry layout");
+_Static_assert(offsetof(struct ukm_entry, reserved2) == 12, "ukm_entry layout");
+_Static_assert(offsetof(struct ukm_entry, value) == 16, "ukm_entry layout");
+_Static_assert(offsetof(struct ukm_entry, name) == 24, "ukm_entry layout");
+_Static_assert(offsetof(struct ukm_entry, text) == 88, "ukm_entry layout");
 
 #define UKM_CAPACITY ((UKM_PAGE_BYTES - sizeof(struct ukm_header)) / sizeof(struct ukm_entry))
 

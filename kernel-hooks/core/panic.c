@@ -12,6 +12,7 @@
 #include <uk/cmdline.h>
 #include <uk/hooks.h>
 #include <uk/klog.h>
+#include <uk/mem.h>
 #include <uk/panic.h>
 
 volatile int panic_cpu = -1;
@@ -55,6 +56,32 @@ void panic_nmi_stop(struct uk_trap_frame *tf)
     halt_forever();
 }
 
+/* The uk_panic() call site, as the panicking CPU's stop frame: rip at the
+ * call instruction, rsp and rbp as they were there; nothing else is known. */
+static struct uk_trap_frame callsite_tf[UK_CPU_MAX];
+
+/* The caller of uk_panic (whose frame is `fp`, frame pointers on). */
+static void record_callsite(uint64_t *fp)
+{
+    unsigned me = uk_cpu_id();
+    if (me >= UK_CPU_MAX || !uk_mem_accessible((uintptr_t)fp, 16, UK_MEM_READ))
+        return;
+    struct uk_trap_frame *tf = &callsite_tf[me];
+    uint64_t ret = fp[1];
+    memset(tf, 0, sizeof(*tf));
+    /* A direct call (e8 rel32) is 5 bytes: point at it, so the frame shows
+     * the panicking line and not what follows a call that never returns. */
+    const uint8_t *call = (const uint8_t *)(uintptr_t)(ret - 5);
+    tf->rip = uk_mem_accessible((uintptr_t)call, 5, UK_MEM_READ) && call[0] == 0xe8 ? ret - 5 : ret;
+    tf->rsp = (uint64_t)(uintptr_t)(fp + 2);
+    tf->rbp = fp[0];
+    tf->cs = GDT_KCODE;
+    tf->ss = GDT_KDATA;
+    tf->rflags = 0x2;
+    tf->vector = 256; /* not an exception */
+    __atomic_store_n(&stopped_tf[me], tf, __ATOMIC_RELEASE);
+}
+
 struct uk_trap_frame *uk_panic_stopped_frame(unsigned cpu)
 {
     return cpu < UK_CPU_MAX ? __atomic_load_n(&stopped_tf[cpu], __ATOMIC_ACQUIRE) : NULL;
@@ -93,6 +120,7 @@ void uk_panic(const char *fmt, ...)
     char msg[200];
     va_list ap;
     panic_enter();
+    record_callsite(__builtin_frame_address(0));
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);

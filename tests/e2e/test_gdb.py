@@ -53,8 +53,13 @@ def _gdb(t, d, sock, script, timeout, image="kernel.elf", sigint_after=None):
 
 def _threads_and_bt(t, accel, smp):
     vm, sock, d = _boot(t, accel, smp)
-    time.sleep(0.5 * t.scale(accel))  # let the workload run a while before attaching
-    out = _gdb(t, d, sock, "info threads\nthread apply all bt\nmonitor stats\ndetach\n",
+    # Every demo thread exists (a loaded host can be slow to start them all),
+    # then let the workload run a while before attaching.
+    assert vm._wait_output(r"demo: \d+ threads started", time.monotonic() + 30 * t.scale(accel)), \
+        vm.describe()
+    time.sleep(0.5 * t.scale(accel))
+    out = _gdb(t, d, sock, "info threads\nthread apply all bt\n"
+               "thread apply all info registers rax rip\nmonitor stats\ndetach\n",
                timeout=60 * t.scale(accel))
     names = ["idle0", "producer", "consumer", "ticker"] + [f"cruncher{i}" for i in range(smp)]
     for name in names:
@@ -80,6 +85,18 @@ def _threads_and_bt(t, accel, smp):
     if not re.search(r'"consumer" \(running', out):
         assert re.search(r"\bconsumer \(arg=", out), out
     assert "arch_thread_start" in out, out
+    # CPU 0's boot thread (idle0) ends at start64, the outermost frame, not
+    # in frames made up from what lies above the boot stack.
+    bt0 = re.search(r'\(Thread \d+ "idle0" [^\n]*\):\n((?:#.*\n)+)', out)
+    assert bt0 and re.search(r"#\d+ .* in start64 \(\)[^\n]*\n$", bt0[1]), out
+    # A switched-out thread has no saved rax: gdb says so instead of 0.
+    regs = re.findall(r'\(Thread \d+ "([\w-]+)" \(([a-z]+)[^\n]*\):\nrax\s+(\S+)', out)
+    assert regs, out
+    for name, state, rax in regs:
+        if state == "running":
+            assert rax.startswith("0x"), (name, rax)
+        else:
+            assert rax == "<unavailable>", (name, state, rax)
     assert "detached" in out, out
     # Detach resumed the guest: the workload keeps logging, and gdb can re-attach.
     out2 = _gdb(t, d, sock, "print demo_iterations\ndetach\n", timeout=60 * t.scale(accel))
@@ -201,6 +218,81 @@ def test_gdb_postmortem(t):
     vm.kill()
 
 
+def test_gdb_postmortem_panic_call(t):
+    """uk_panic() from code: the post-mortem stop frame is the call site (the
+    panicking function is #0, not panic_finish)."""
+    vm, sock, d = _boot(t, "tcg", 1, cmdline="test=panic_call gdb=postmortem",
+                        image="kernel-test.elf")
+    if not vm._wait_output(r"post-mortem: waiting", time.monotonic() + 20):
+        vm.kill()
+        raise AssertionError("no post-mortem wait\n" + vm.describe())
+    out = _gdb(t, d, sock, "bt 3\ninfo registers rip rsp rax\ndetach\n", timeout=60,
+               image="kernel-test.elf")
+    vm.kill()
+    assert re.search(r"^#0 .*panic_call\w* \(\) at tests/guest/test_exceptions\.c:\d+", out,
+                     re.M), out
+    assert "panic_finish" not in out and "uk_panic" not in out.split("#0", 1)[1], out
+    # Only what a call leaves defined is known there.
+    assert re.search(r"^rax\s+<unavailable>", out, re.M), out
+
+
+def _heartbeat_after(vm, marker, timeout):
+    """True once the demo's heartbeat is logged after `marker` on the console."""
+    return vm._wait_output(re.escape(marker) + r"[^\n]*\n(?:.*\n)*.*demo: heartbeat",
+                           time.monotonic() + timeout)
+
+
+def _kill_gdb_while_stopped(t, d, sock):
+    """Attach gdb, wait until it has stopped the guest, kill -9 it."""
+    f = d / "hold.gdb"
+    f.write_text(f"set pagination off\ntarget remote {sock}\ninfo threads\n"
+                 "shell touch " + str(d / "attached") + "\nshell sleep 600\n")
+    p = subprocess.Popen([GDB, "-q", "-nx", "-batch", "-x", str(f), str(t.build / "kernel.elf")],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    t._track(p)
+    deadline = time.monotonic() + 60
+    while not (d / "attached").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (d / "attached").exists(), "gdb did not attach"
+    p.kill()  # SIGKILL: no detach, the socket just closes
+    p.wait()
+
+
+def test_gdb_killed_virtio_resumes(t):
+    """kill -9 of a gdb on the virtio port while the guest is stopped: the
+    port closes and the guest resumes; bytes a failed attach left on COM2
+    meanwhile do not stop it again."""
+    vm, sock, d = _boot(t, "tcg", 2, virtio=True)
+    _kill_gdb_while_stopped(t, d, sock)
+    # A client that gave up on COM2 half-way through a packet, while stopped.
+    import socket
+    u = socket.socket(socket.AF_UNIX)
+    u.connect(str(d / "gdb.sock"))
+    u.sendall(b"+$qSupported:multiprocess+;swbreak+#00$m1000,4")
+    u.close()
+    assert vm._wait_output(r"gdb: the debugger on virtio-console \S+ went away: resuming",
+                           time.monotonic() + 30), vm.describe()
+    # Progress after the resume; the stale COM2 bytes would have stopped the
+    # guest for gdb.resume_after_s (30 s) and held the heartbeat back.
+    assert _heartbeat_after(vm, "went away: resuming", 25), vm.describe()
+    assert "no word from the debugger" not in vm.output, vm.describe()
+    vm.kill()
+
+
+def test_gdb_killed_uart_resumes(t):
+    """kill -9 of a gdb on COM2 while the guest is stopped: after
+    gdb.resume_after_s of silence the guest resumes, with a log line."""
+    vm, sock, d = _boot(t, "tcg", 2, cmdline="gdb.resume_after_s=3")
+    _kill_gdb_while_stopped(t, d, sock)
+    assert vm._wait_output(r"gdb: no word from the debugger on COM2 for 3 s: resuming",
+                           time.monotonic() + 30), vm.describe()
+    assert _heartbeat_after(vm, "for 3 s: resuming", 25), vm.describe()
+    # A new gdb attaches normally afterwards (ack mode is back on).
+    out = _gdb(t, d, sock, "print demo_iterations\ndetach\n", timeout=60)
+    assert re.search(r"\$1 = \d+", out) and "detached" in out, out
+    vm.kill()
+
+
 def test_gdb_postmortem_all_cpus(t):
     """Post-mortem at smp=2: the thread running on the CPU the panic path
     stopped shows its registers where the NMI caught it (not its stale
@@ -232,9 +324,29 @@ def test_ukctl_gdb_helper(t):
     import json
     vm, sock, d = _boot(t, "tcg", 2)
     (d / "instance.json").write_text(json.dumps(
-        {"image": str(t.build / "kernel.elf"), "gdb_socket": str(sock)}))
+        {"image": str(t.build / "kernel.elf"), "gdb_socket": str(sock), "pid": vm.proc.pid}))
     script = d / "batch.gdb"
-    script.write_text("uk threads\nuk dmesg 5\ndetach\n")
+    # Then guest text that would drive a terminal (ESC, CR) in a thread name
+    # and a log line, and a corrupt entry_size: escaped text, a clear error.
+    script.write_text("""\
+uk threads
+uk dmesg 5
+set var uk_thread_table.threads[2].name[0] = 27
+set var uk_thread_table.threads[2].name[1] = '['
+set var uk_klog.rec[(uk_klog.head - 1) % 1024].text[0] = 27
+set var uk_klog.rec[(uk_klog.head - 1) % 1024].text[1] = 13
+uk threads
+uk dmesg 1
+set var uk_thread_table.entry_size = 8
+python
+try:
+    gdb.execute("uk threads")
+except gdb.error as e:
+    print("uk threads failed:", e)
+end
+set var uk_thread_table.entry_size = sizeof(struct uk_thread)
+detach
+""")
     ukctl = str(t.build / "bin" / "ukctl")
     p = subprocess.run([ukctl, "gdb", str(d), "--batch-file", str(script)],
                        capture_output=True, text=True, timeout=60)
@@ -244,6 +356,11 @@ def test_ukctl_gdb_helper(t):
     assert re.search(r"\d+ consumer\s+(running|runnable|blocked|sleeping)", out), out
     assert re.search(r"\d+ cruncher1 ", out), out
     assert "demo: 5 threads started" in out or "ukscope: ready" in out, out
+    assert "\x1b" not in out and "\r" not in out, repr(out)
+    assert re.search(r"^\s+\d+ \\x1b\[", out, re.M), out          # the thread name
+    assert re.search(r"\] \d+:\d+ \\x1b\\x0d", out), out          # the log line
+    assert re.search(r"uk threads failed: uk_thread_table: bad entry_size 8 \(want \d+", out), out
+    assert "Python Exception" not in out and "Traceback" not in out, out
     assert "detached" in out, out
     vm.kill()
     # Usage and missing-file errors.
@@ -258,6 +375,51 @@ def test_ukctl_gdb_helper(t):
     (empty / "instance.json").write_text('{"image": "x"}')
     p = subprocess.run([ukctl, "gdb", str(empty)], capture_output=True, text=True)
     assert p.returncode == 1 and "gdb_socket" in p.stderr, p.stderr
+    p = subprocess.run([ukctl, "gdb", "--help"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    for opt in ("--batch-file", "--transport", "--help"):
+        assert opt in p.stdout, p.stdout
+    # A dead instance: said so, non-zero, no gdb prompt.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (empty / "instance.json").write_text(json.dumps(
+        {"name": "gone", "image": str(t.build / "kernel.elf"), "gdb_socket": str(sock),
+         "pid": dead.pid}))
+    p = subprocess.run([ukctl, "gdb", str(empty)], capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=30)
+    assert p.returncode == 1 and "instance gone" in p.stderr and "is not running" in p.stderr, \
+        (p.returncode, p.stdout, p.stderr)
+
+
+def test_ukctl_gdb_paused_by_pvpanic(t):
+    """--on-panic pause without gdb=postmortem: the vCPUs are stopped, the
+    stub cannot answer; ukctl gdb says so at once instead of timing out."""
+    ukctl = str(t.build / "bin" / "ukctl")
+    run_dir = t.tmpdir() / "run"
+    r = subprocess.run([ukctl, "run", "--detach", "--accel", "tcg", "--no-net", "--on-panic",
+                        "pause", "--run-dir", str(run_dir), "--cmdline", "test=panic_call",
+                        str(t.build / "kernel-test.elf")],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    try:
+        deadline = time.monotonic() + 30
+        state = ""
+        while time.monotonic() < deadline and state != "panicked":
+            time.sleep(0.3)
+            ls = subprocess.run([ukctl, "list", str(run_dir.parent)], capture_output=True,
+                                text=True, timeout=30).stdout
+            state = "panicked" if re.search(r"\bpanicked\b", ls) else ""
+        assert state == "panicked", ls
+        t0 = time.monotonic()
+        p = subprocess.run([ukctl, "gdb", str(run_dir)], capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=60)
+        took = time.monotonic() - t0
+        t.log(f"ukctl gdb ({took:.1f}s): rc {p.returncode}\n{p.stdout}{p.stderr}")
+        assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+        assert "paused by pvpanic without gdb=postmortem" in p.stderr, p.stderr
+        assert "ukctl dump" in p.stderr, p.stderr
+    finally:
+        subprocess.run([ukctl, "stop", str(run_dir)], capture_output=True, timeout=60)
 
 
 def test_gdb_virtio(t):

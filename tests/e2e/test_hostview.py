@@ -1,7 +1,9 @@
 """The real kernel under `ukctl run`: exit statuses, and the host reading the
 kernel's thread table and log ring from the shared RAM file while the demo
 runs, without stopping it (the layouts of <uk/thread_abi.h> and
-<uk/klog_abi.h>, found by ELF symbol, decoded here independently in Python).
+<uk/klog_abi.h>, found by ELF symbol, decoded here independently in Python
+with the offsets tests/lib/abi_layout.c prints from the headers: nothing
+hard-coded, so a layout change cannot silently break this reader).
 """
 import json
 import os
@@ -12,15 +14,40 @@ import time
 
 from harness import run
 
-THREAD_MAGIC = 0x5448544B55
-KLOG_MAGIC = 0x474F4C4B55
 STATES = {0: "free", 1: "runnable", 2: "running", 3: "blocked", 4: "sleeping", 5: "exited"}
+INT = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
 
 def ukctl(t, *args, timeout=120):
     return subprocess.run([str(t.build / "bin" / "ukctl"), *map(str, args)],
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def abi_layout(t):
+    """{struct: {"size": N, "fields": {name: (offset, size)}}, "const": {...}}
+    from the ABI headers, via the host compiler."""
+    exe = t.tmpdir() / "abi_layout"
+    run(["cc", "-std=gnu11", "-Wall", "-Werror", f"-I{t.root / 'kernel-hooks/include'}",
+         str(t.root / "tests/lib/abi_layout.c"), "-o", str(exe)])
+    return json.loads(run([str(exe)]).stdout)
+
+
+class View:
+    """Fields of one struct in a bytes buffer, by name."""
+
+    def __init__(self, layout, name):
+        self.size = layout[name]["size"]
+        self.f = {k: tuple(v) for k, v in layout[name]["fields"].items()}
+
+    def u(self, buf, name, base=0, signed=False):
+        off, size = self.f[name]
+        fmt = INT[size].lower() if signed else INT[size]
+        return struct.unpack_from("<" + fmt, buf, base + off)[0]
+
+    def raw(self, buf, name, base=0):
+        off, size = self.f[name]
+        return buf[base + off:base + off + size]
 
 
 def symbols(image):
@@ -41,41 +68,53 @@ def read_ram(path, addr, size):
         return f.read(size)
 
 
-def thread_table(ram, syms):
+def thread_table(ram, syms, L):
+    tt, th, cx = View(L, "uk_thread_table"), View(L, "uk_thread"), View(L, "uk_thread_ctx")
+    c = L["const"]
     addr, _ = syms["uk_thread_table"]
-    hdr = read_ram(ram, addr, 24 + 16 * 8)
-    magic, version, tmax, esize, ncpus = struct.unpack_from("<QIIII", hdr)
-    assert magic == THREAD_MAGIC and version == 1, f"thread table header {magic:#x} v{version}"
-    assert 0 < tmax <= 4096 and 160 <= esize <= 1024 and 0 < ncpus <= 16, (tmax, esize, ncpus)
-    current = struct.unpack_from("<16Q", hdr, 24)
+    hdr = read_ram(ram, addr, tt.f["threads"][0])
+    magic, version = tt.u(hdr, "magic"), tt.u(hdr, "version")
+    tmax, esize, ncpus = tt.u(hdr, "max"), tt.u(hdr, "entry_size"), tt.u(hdr, "ncpus")
+    assert magic == c["UK_THREAD_TABLE_MAGIC"] and version == c["UK_THREAD_TABLE_VERSION"], \
+        f"thread table header {magic:#x} v{version}"
+    ncur = tt.f["current"][1] // 8
+    assert 0 < tmax <= 4096 and th.size <= esize <= 1024 and 0 < ncpus <= ncur, \
+        (tmax, esize, ncpus)
+    current = struct.unpack_from(f"<{ncur}Q", tt.raw(hdr, "current"))
     raw = read_ram(ram, addr + len(hdr), tmax * esize)
+    ctx = th.f["ctx"][0]
     threads = []
     for i in range(tmax):
         e = raw[i * esize:(i + 1) * esize]
-        state, tid = struct.unpack_from("<II", e, 0)
+        state = th.u(e, "state")
         if state == 0:
             continue
-        name = e[8:40].split(b"\0", 1)[0].decode("ascii", "replace")
-        cpu, flags = struct.unpack_from("<iI", e, 40)
-        ctx = struct.unpack_from("<8Q", e, 48)  # rsp rbp rbx r12 r13 r14 r15 rip
-        stack_lo, stack_hi, run_ns, switches = struct.unpack_from("<4Q", e, 112)
-        threads.append(dict(addr=addr + len(hdr) + i * esize, state=STATES.get(state, state),
-                            tid=tid, name=name, cpu=cpu, flags=flags, rsp=ctx[0], rip=ctx[7],
-                            stack=(stack_lo, stack_hi), run_ns=run_ns, switches=switches))
+        threads.append(dict(
+            addr=addr + len(hdr) + i * esize, state=STATES.get(state, state), tid=th.u(e, "tid"),
+            name=th.raw(e, "name").split(b"\0", 1)[0].decode("ascii", "replace"),
+            cpu=th.u(e, "cpu", signed=True), flags=th.u(e, "flags"),
+            rsp=cx.u(e, "rsp", ctx), rip=cx.u(e, "rip", ctx),
+            stack=(th.u(e, "stack_lo"), th.u(e, "stack_hi")), run_ns=th.u(e, "run_ns"),
+            switches=th.u(e, "switches")))
     return ncpus, current, threads
 
 
-def klog_texts(ram, syms):
+def klog_texts(ram, syms, L):
+    ring, rv = View(L, "uk_klog_ring"), View(L, "uk_klog_rec")
+    c = L["const"]
     addr, _ = syms["uk_klog"]
-    hdr = read_ram(ram, addr, 40)
-    magic, version, slots, rsize, _, head = struct.unpack_from("<QIIIIQ", hdr)
-    assert magic == KLOG_MAGIC and version == 1 and slots == 1024 and rsize == 136
-    raw = read_ram(ram, addr + 40, slots * rsize)
+    hdr = read_ram(ram, addr, ring.f["rec"][0])
+    magic, version = ring.u(hdr, "magic"), ring.u(hdr, "version")
+    slots, rsize, head = ring.u(hdr, "slots"), ring.u(hdr, "rec_size"), ring.u(hdr, "head")
+    assert magic == c["UK_KLOG_MAGIC"] and version == c["UK_KLOG_VERSION"]
+    assert slots == c["UK_KLOG_SLOTS"] and rsize == rv.size, (slots, rsize)
+    raw = read_ram(ram, addr + len(hdr), slots * rsize)
+    tmax = rv.f["text"][1]
     recs = {}
     for i in range(slots):
-        seq, tns, level, cpu, ln, tid = struct.unpack_from("<QQBBHI", raw, i * rsize)
-        if seq and ln <= 112:
-            recs[seq - 1] = raw[i * rsize + 24:i * rsize + 24 + ln].decode("utf-8", "replace")
+        seq, ln = rv.u(raw, "seq", i * rsize), rv.u(raw, "len", i * rsize)
+        if seq and ln <= tmax:
+            recs[seq - 1] = rv.raw(raw, "text", i * rsize)[:ln].decode("utf-8", "replace")
     return head, recs
 
 
@@ -116,9 +155,10 @@ def test_host_reads_threads_and_log_live(t):
         assert wait_for(run_dir / "console.log", r"demo: \d+ threads started", 30), \
             (run_dir / "console.log").read_text()[-2000:]
         syms = symbols(img)
+        layout = abi_layout(t)
         ram = inst["ram_file"]
         time.sleep(0.5)
-        ncpus, current, threads = thread_table(ram, syms)
+        ncpus, current, threads = thread_table(ram, syms, layout)
         names = {th["name"] for th in threads}
         for want in ("idle0", "idle1", "producer", "consumer", "ticker", "cruncher0",
                      "cruncher1"):
@@ -136,10 +176,10 @@ def test_host_reads_threads_and_log_live(t):
         # The guest keeps running: counters move between two reads.
         before = {th["tid"]: th["switches"] for th in threads}
         time.sleep(1.0)
-        _, _, later = thread_table(ram, syms)
+        _, _, later = thread_table(ram, syms, layout)
         moved = [th for th in later if th["switches"] > before.get(th["tid"], 1 << 62)]
         assert moved, "no thread switched in 1 s: was the guest stopped?"
-        head, recs = klog_texts(ram, syms)
+        head, recs = klog_texts(ram, syms, layout)
         assert head > 5 and any("ukscope: ready" in s for s in recs.values()), recs
         assert pid_alive(inst["pid"]), "QEMU died while we read its RAM"
     finally:

@@ -22,6 +22,8 @@ static int reg_read(void *ctx, int tid, unsigned r, uint8_t *out)
     struct fake *f = ctx;
     if (r >= 3 || tidx(tid) < 0)
         return GDB_ERR;
+    if (tid == 7 && r == 2)
+        return GDB_UNAVAIL; /* like a sleeping thread's scratch register */
     memcpy(out, &f->regs[r][tidx(tid)], sizes[r]);
     return 0;
 }
@@ -113,8 +115,25 @@ static void monitor(void *ctx, struct gdb_state *st, const char *cmd)
     gdb_console_write(st, "hello\n");
 }
 
+/* Three regions: unmapped below, the RW memory, unmapped above. */
+static int mem_region(void *ctx, uint64_t a, uint64_t *start, uint64_t *size, unsigned *perms)
+{
+    if (a < FAKE_MEM_BASE) {
+        *start = 0, *size = FAKE_MEM_BASE, *perms = 0;
+    } else if (a < FAKE_MEM_BASE + FAKE_MEM_SIZE) {
+        *start = FAKE_MEM_BASE, *size = FAKE_MEM_SIZE, *perms = GDB_MEM_R | GDB_MEM_W;
+    } else {
+        *start = FAKE_MEM_BASE + FAKE_MEM_SIZE;
+        *size = 0 - *start;
+        *perms = 0;
+    }
+    return 0;
+}
+
 const struct gdb_arch_ops fake_arch = {
     .target_xml = "<target><architecture>i386:x86-64</architecture></target>",
+    .triple = "x86_64-unknown-none",
+    .mem_region = mem_region,
     .nregs = 3,
     .reg_size = reg_size,
     .reg_read = reg_read,

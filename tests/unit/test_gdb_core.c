@@ -322,13 +322,122 @@ static void test_noack(void **state)
     assert_string_equal(x->f.out, "");
     feed_raw(x, "-", 1); /* no retransmit in NoAck mode */
     assert_string_equal(x->f.out, "");
-    /* A new gdb (qSupported) is acked again. */
+    /* qSupported leaves the mode alone (lldb negotiates NoAck first). */
+    send_pkt(x, "qSupported");
+    assert_int_equal(x->f.out[0], '$');
+    assert_true(x->st.no_ack);
+    /* A new client says '+' on connecting: ack mode is back on. */
+    feed_raw(x, "+", 1);
     send_pkt(x, "qSupported");
     assert_int_equal(x->f.out[0], '+');
     assert_false(x->st.no_ack);
+    assert_int_equal(x->st.stats.new_clients, 1);
+    /* And so is it after gdb_reset_session (the transport saw a new client). */
+    send_pkt(x, "QStartNoAckMode");
     gdb_reset_session(&x->st);
     send_pkt(x, "qC");
     assert_int_equal(x->f.out[0], '+');
+}
+
+/* What lldb 14 sends on `gdb-remote`, in its order: '+', QStartNoAckMode,
+ * its ack of our OK, then qSupported and the rest.  After the OK the stub
+ * must never send a '+' again (lldb logged "discarding spurious '+'"). */
+static void test_noack_lldb_order(void **state)
+{
+    struct fx *x = *state;
+    static const char *const after[] = {
+        "qSupported:xmlRegisters=i386,arm,mips,arc;multiprocess+",
+        "QThreadSuffixSupported",
+        "QListThreadsInStopReply",
+        "qHostInfo",
+        "vCont?",
+        "qVAttachOrWaitSupported",
+        "QEnableErrorStrings",
+        "qProcessInfo",
+        "qC",
+        "qfThreadInfo",
+        "qsThreadInfo",
+        "?",
+        "jThreadsInfo",
+        "qThreadStopInfo2",
+        "qMemoryRegionInfo:1000",
+        "qXfer:features:read:target.xml:0,fff",
+        "p10",
+    };
+    feed_raw(x, "+", 1);
+    assert_string_equal(x->f.out, "");
+    send_pkt(x, "QStartNoAckMode");
+    assert_string_equal(x->f.out, frame("+", "OK"));
+    feed_raw(x, "+", 1); /* lldb acks the OK */
+    for (size_t i = 0; i < sizeof(after) / sizeof(after[0]); i++) {
+        send_pkt(x, after[i]);
+        if (x->f.out_len && x->f.out[0] != '$') {
+            print_error("after %s: '%s' (an ack in NoAck mode)\n", after[i], x->f.out);
+            fail();
+        }
+    }
+    assert_true(x->st.no_ack);
+    assert_int_equal(x->st.stats.new_clients, 0);
+}
+
+/* lldb's queries: thread names, stop info, host/process info, regions. */
+static void test_lldb_queries(void **state)
+{
+    struct fx *x = *state;
+    char want[256];
+    send_pkt(x, "jThreadsInfo");
+    assert_non_null(
+        strstr(x->f.out, "\"tid\":1,\"name\":\"thr1\",\"signal\":5,\"reason\":\"signal\""));
+    assert_non_null(strstr(x->f.out, "\"tid\":2,\"name\":\"thr2\",\"signal\":0}"));
+    /* Guest text is JSON-escaped; '"' and '}' escaped again by the framing. */
+    assert_non_null(strstr(x->f.out, "\"name\":\"a<b>&\\\"c\""));
+    assert_null(strstr(x->f.out, "E0"));
+    send_pkt(x, "qThreadStopInfo7");
+    snprintf(want, sizeof(want), "%s", frame("+", "T00thread:7;hexname:613c623e262263;"));
+    assert_string_equal(x->f.out, want);
+    send_pkt(x, "qThreadStopInfo1");
+    assert_string_equal(x->f.out, frame("+", "T05thread:1;hexname:74687231;"));
+    send_pkt(x, "qThreadStopInfo9");
+    assert_string_equal(x->f.out, frame("+", "E01"));
+    send_pkt(x, "qThreadStopInfozz");
+    assert_string_equal(x->f.out, frame("+", "E01"));
+    send_pkt(x, "qThreadStopInfo11111111111111111");
+    assert_string_equal(x->f.out, frame("+", "E01"));
+    /* "x86_64-unknown-none" in hex */
+    send_pkt(x, "qHostInfo");
+    assert_string_equal(x->f.out, frame("+", "triple:7838365f36342d756e6b6e6f776e2d6e6f6e65;"
+                                             "ptrsize:8;endian:little;"));
+    send_pkt(x, "qProcessInfo");
+    assert_non_null(strstr(x->f.out, "$pid:1;triple:7838365f"));
+    send_pkt(x, "qMemoryRegionInfo:1800");
+    assert_string_equal(x->f.out, frame("+", "start:1000;size:1000;permissions:rw;"));
+    send_pkt(x, "qMemoryRegionInfo:10");
+    assert_string_equal(x->f.out, frame("+", "start:0;size:1000;"));
+    send_pkt(x, "qMemoryRegionInfo:");
+    assert_string_equal(x->f.out, frame("+", "E01"));
+    send_pkt(x, "QListThreadsInStopReply");
+    assert_string_equal(x->f.out, frame("+", "OK"));
+    send_pkt(x, "?");
+    assert_string_equal(x->f.out, frame("+", "T05thread:1;threads:1,2,7;"));
+    /* A new session forgets it. */
+    gdb_reset_session(&x->st);
+    send_pkt(x, "?");
+    assert_string_equal(x->f.out, frame("+", "T05thread:1;"));
+}
+
+/* Unknown registers travel as 'x' so gdb shows <unavailable>. */
+static void test_unavailable_regs(void **state)
+{
+    struct fx *x = *state;
+    send_pkt(x, "Hg7");
+    send_pkt(x, "g");
+    assert_string_equal(x->f.out, frame("+", "0000000000000000"
+                                             "00000000"
+                                             "xxxxxxxxxxxxxxxx"));
+    send_pkt(x, "p2");
+    assert_string_equal(x->f.out, frame("+", "xxxxxxxxxxxxxxxx"));
+    send_pkt(x, "p1");
+    assert_string_equal(x->f.out, frame("+", "00000000"));
 }
 
 static void test_threads_xml(void **state)
@@ -354,6 +463,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_escape_and_binary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_noack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_noack_lldb_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lldb_queries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unavailable_regs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_xml, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

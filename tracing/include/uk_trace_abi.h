@@ -21,6 +21,7 @@
 #ifndef UK_TRACE_ABI_H
 #define UK_TRACE_ABI_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <uk/trace_hooks.h>
 
@@ -109,5 +110,45 @@ struct uk_trace_header {
     uint32_t main_mode;    /* enum uk_trace_mode of the main rings */
     uint64_t reserved[4];
 };
+
+/* Every offset a host reader uses is ABI: a change must bump UK_TRACE_VERSION
+ * and update the readers. */
+_Static_assert(sizeof(struct uk_trace_header) == 152, "trace ABI");
+_Static_assert(sizeof(struct uk_trace_field_meta) == 16, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_rec, commit) == 0, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_rec, id) == 4, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_rec, flags) == 6, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_rec, tsc) == 8, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_rec, arg) == 16, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_ring, head) == 0, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_ring, lost) == 8, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_ring, slots_addr) == 16, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_ring, nslots) == 24, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_ring, mode) == 28, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_ring, cpu) == 32, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_ring, kind) == 36, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_field_meta, name) == 0, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_field_meta, type) == 15, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_tp_meta, name) == 0, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_tp_meta, category) == 24, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_tp_meta, field) == 40, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, magic) == 0, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, version) == 16, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, header_size) == 20, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, self) == 24, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, build_id) == 32, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, build_id_len) == 52, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, tsc_hz) == 56, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, tsc_base) == 64, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, ncpus) == 72, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, nrings) == 76, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, rings_addr) == 80, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, ntps) == 88, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, tp_meta_size) == 92, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, tp_addr) == 96, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, enabled_addr) == 104, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, rec_size) == 112, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, main_mode) == 116, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, reserved) == 120, "trace ABI");
 
 #endif

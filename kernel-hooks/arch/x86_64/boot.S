@@ -107,7 +107,13 @@ pvh_start32:
 	ljmp $GDT_KCODE, $start64
 
 	.code64
+	.type start64, @function
 start64:
+	/* The outermost frame of CPU 0's boot (later idle) thread: no caller,
+	 * so an unwinder (gdb, lldb) stops here instead of inventing frames
+	 * from what lies above the boot stack. */
+	.cfi_startproc
+	.cfi_undefined rip
 	mov $GDT_KDATA, %ax
 	mov %ax, %ds
 	mov %ax, %es
@@ -122,6 +128,8 @@ start64:
 	call kmain
 3:	hlt
 	jmp 3b
+	.cfi_endproc
+	.size start64, . - start64
 
 	.section .rodata
 	.p2align 3

@@ -13,6 +13,7 @@
 #ifndef UK_KLOG_ABI_H
 #define UK_KLOG_ABI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define UK_KLOG_MAGIC 0x474f4c4b55ULL /* "UKLOG" */
@@ -49,6 +50,23 @@ struct uk_klog_ring {
     struct uk_klog_rec rec[UK_KLOG_SLOTS];
 };
 
+/* Every offset readers use is ABI: a change must bump UK_KLOG_VERSION and
+ * update the readers (uk-gdb.py takes them from DWARF, the e2e tests from
+ * tests/lib/abi_layout.c). */
 _Static_assert(sizeof(struct uk_klog_rec) == 136, "klog record size is ABI");
+_Static_assert(offsetof(struct uk_klog_rec, seq) == 0, "klog ABI");
+_Static_assert(offsetof(struct uk_klog_rec, time_ns) == 8, "klog ABI");
+_Static_assert(offsetof(struct uk_klog_rec, level) == 16, "klog ABI");
+_Static_assert(offsetof(struct uk_klog_rec, cpu) == 17, "klog ABI");
+_Static_assert(offsetof(struct uk_klog_rec, len) == 18, "klog ABI");
+_Static_assert(offsetof(struct uk_klog_rec, tid) == 20, "klog ABI");
+_Static_assert(offsetof(struct uk_klog_rec, text) == 24, "klog ABI");
+_Static_assert(offsetof(struct uk_klog_ring, magic) == 0, "klog ABI");
+_Static_assert(offsetof(struct uk_klog_ring, version) == 8, "klog ABI");
+_Static_assert(offsetof(struct uk_klog_ring, slots) == 12, "klog ABI");
+_Static_assert(offsetof(struct uk_klog_ring, rec_size) == 16, "klog ABI");
+_Static_assert(offsetof(struct uk_klog_ring, head) == 24, "klog ABI");
+_Static_assert(offsetof(struct uk_klog_ring, reserved) == 32, "klog ABI");
+_Static_assert(offsetof(struct uk_klog_ring, rec) == 40, "klog ABI");
 
 #endif

@@ -34,8 +34,11 @@ struct uk_trap_frame;
 /*
  * After a panic: the trap frame (an NMI's) at which the panic path stopped
  * `cpu`, so a post-mortem debugger can show what every CPU was running.
- * NULL for the panicking CPU, a CPU not stopped (yet: the panic hooks run
- * right after the NMIs are sent, so poll briefly), or a bad index.
+ * For the CPU that called uk_panic(): the call site (rip at the call
+ * instruction, rsp and rbp as there; the other registers are not known and
+ * read 0).  NULL for a CPU that panicked on an exception (the hooks get its
+ * frame), a CPU not stopped (yet: the panic hooks run right after the NMIs
+ * are sent, so poll briefly), or a bad index.
  */
 struct uk_trap_frame *uk_panic_stopped_frame(unsigned cpu);
 

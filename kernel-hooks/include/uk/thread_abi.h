@@ -16,6 +16,7 @@
 #ifndef UK_THREAD_ABI_H
 #define UK_THREAD_ABI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define UK_THREAD_TABLE_MAGIC 0x5448544b55ULL /* "UKTHT" */
@@ -77,5 +78,39 @@ struct uk_thread_table {
     uint64_t current[UK_THREAD_TABLE_CPUS]; /* per CPU: address of the running struct uk_thread */
     struct uk_thread threads[UK_THREAD_MAX];
 };
+
+/* Every offset host readers use is ABI: a change must bump
+ * UK_THREAD_TABLE_VERSION and update the readers (uk-gdb.py takes them from
+ * DWARF, the e2e tests from tests/lib/abi_layout.c).  The scheduler-private
+ * tail of struct uk_thread may change (entry_size says the stride). */
+_Static_assert(sizeof(struct uk_thread_ctx) == 64, "thread ABI");
+_Static_assert(offsetof(struct uk_thread_ctx, rsp) == 0, "thread ABI");
+_Static_assert(offsetof(struct uk_thread_ctx, rbp) == 8, "thread ABI");
+_Static_assert(offsetof(struct uk_thread_ctx, rbx) == 16, "thread ABI");
+_Static_assert(offsetof(struct uk_thread_ctx, r12) == 24, "thread ABI");
+_Static_assert(offsetof(struct uk_thread_ctx, r13) == 32, "thread ABI");
+_Static_assert(offsetof(struct uk_thread_ctx, r14) == 40, "thread ABI");
+_Static_assert(offsetof(struct uk_thread_ctx, r15) == 48, "thread ABI");
+_Static_assert(offsetof(struct uk_thread_ctx, rip) == 56, "thread ABI");
+_Static_assert(offsetof(struct uk_thread, state) == 0, "thread ABI");
+_Static_assert(offsetof(struct uk_thread, tid) == 4, "thread ABI");
+_Static_assert(offsetof(struct uk_thread, name) == 8, "thread ABI");
+_Static_assert(offsetof(struct uk_thread, cpu) == 40, "thread ABI");
+_Static_assert(offsetof(struct uk_thread, flags) == 44, "thread ABI");
+_Static_assert(offsetof(struct uk_thread, ctx) == 48, "thread ABI");
+_Static_assert(offsetof(struct uk_thread, stack_lo) == 112, "thread ABI");
+_Static_assert(offsetof(struct uk_thread, stack_hi) == 120, "thread ABI");
+_Static_assert(offsetof(struct uk_thread, run_ns) == 128, "thread ABI");
+_Static_assert(offsetof(struct uk_thread, switches) == 136, "thread ABI");
+_Static_assert(offsetof(struct uk_thread, wake_ns) == 144, "thread ABI");
+_Static_assert(offsetof(struct uk_thread, created_ns) == 152, "thread ABI");
+_Static_assert(offsetof(struct uk_thread_table, magic) == 0, "thread ABI");
+_Static_assert(offsetof(struct uk_thread_table, version) == 8, "thread ABI");
+_Static_assert(offsetof(struct uk_thread_table, max) == 12, "thread ABI");
+_Static_assert(offsetof(struct uk_thread_table, entry_size) == 16, "thread ABI");
+_Static_assert(offsetof(struct uk_thread_table, ncpus) == 20, "thread ABI");
+_Static_assert(offsetof(struct uk_thread_table, current) == 24, "thread ABI");
+_Static_assert(offsetof(struct uk_thread_table, threads) == 24 + 8 * UK_THREAD_TABLE_CPUS,
+               "thread ABI");
 
 #endif
