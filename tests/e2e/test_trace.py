@@ -262,3 +262,111 @@ def test_trace_from_elf_core(t):
     (d / "bad").write_bytes(elf_core(SEED.read_bytes(), bad_offset=1 << 40))
     r = ukctl(t, "trace", "--from-core", d / "bad", "--format", "json", "-o", d / "c.json")
     assert r.returncode == 1 and "Failed to read core file" in r.stderr, r.stderr
+
+
+TPS_ADDR = 0x3000
+TP_META_SIZE = 72
+TP_SCHED_SWITCH = 4
+
+
+def seed_with(**patch):
+    """The seed with a few fields patched: tp_name (sched_switch's name,
+    bytes), ring1_cpu."""
+    import struct
+    img = bytearray(SEED.read_bytes())
+    if "tp_name" in patch:
+        off = TPS_ADDR + TP_SCHED_SWITCH * TP_META_SIZE
+        img[off:off + 24] = patch["tp_name"].ljust(24, b"\0")[:24]
+    if "ring1_cpu" in patch:
+        struct.pack_into("<I", img, RINGS_ADDR + 64 + 32, patch["ring1_cpu"])
+    return bytes(img)
+
+
+def test_trace_invalid_utf8(t):
+    """A tracepoint name that is not UTF-8 is sanitised once for every writer
+    (JSON failed with "out of memory" and left a truncated file)."""
+    d = t.tmpdir()
+    (d / "u.bin").write_bytes(seed_with(tp_name=b"sw\xff\xfe\xc3itch\"\\\n"))
+    r = ukctl(t, "trace", "--from-core", d / "u.bin", "--format", "json", "-o", d / "u.json")
+    assert r.returncode == 0, r.stderr
+    names = {e["name"] for e in json_events(d / "u.json")}
+    assert names == {"sw???itch???"}, names
+    r = ukctl(t, "trace", "--from-core", d / "u.bin", "-o", d / "u.pftrace")
+    assert r.returncode == 0, r.stderr
+    text = pf_decode(d / "u.pftrace")
+    assert text.count('name: "sw???itch???"') == SEED_EVENTS, text[:1500]
+    assert "\\3" not in text  # protoc shows bytes that are not UTF-8 as octal escapes
+    r = ukctl(t, "trace", "--from-core", d / "u.bin", "--format", "ctf", "-o", d / "u.ctf")
+    assert r.returncode == 0, r.stderr
+    assert len([l for l in bt2(d / "u.ctf") if "sw???itch???" in l]) == SEED_EVENTS
+
+
+def test_trace_output_atomic(t):
+    """A write that fails half-way (file size limit) leaves the previous
+    output as it was and no temporary file."""
+    import resource
+    d = t.tmpdir()
+    out = d / "t.json"
+    out.write_text("previous")
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
+    r = subprocess.run([str(t.build / "bin" / "ukctl"), "trace", "--from-core", str(SEED),
+                        "--format", "json", "-o", str(out)], capture_output=True, text=True,
+                       timeout=60, preexec_fn=limit)
+    assert r.returncode == 1 and "Failed to write" in r.stderr, (r.returncode, r.stderr)
+    assert out.read_text() == "previous"
+    assert sorted(p.name for p in d.iterdir()) == ["t.json"], list(d.iterdir())
+    r = ukctl(t, "trace", "--from-core", SEED, "--format", "json", "-o", out)
+    assert r.returncode == 0 and len(json_events(out)) == SEED_EVENTS, r.stderr
+
+
+def test_trace_duplicate_rings(t):
+    """Two rings claiming CPU 0 / main: one CTF stream file, the duplicate
+    ignored with a counted warning (the same file used to be opened twice)."""
+    d = t.tmpdir()
+    (d / "dup.bin").write_bytes(seed_with(ring1_cpu=0))
+    r = ukctl(t, "trace", "--from-core", d / "dup.bin", "--format", "ctf", "-o", d / "t.ctf")
+    assert r.returncode == 0, r.stderr
+    assert "ignored 1 ring" in r.stderr and "10 events" in r.stdout, (r.stdout, r.stderr)
+    assert sorted(p.name for p in (d / "t.ctf").iterdir()) == ["metadata", "stream_cpu0_main"]
+    assert len([l for l in bt2(d / "t.ctf") if "sched_switch" in l]) == 10
+
+
+def test_trace_ctf_loss_window(t):
+    """Overwrites before the first read are reported between time zero and
+    the first retained event, not over the retained events."""
+    import struct
+    img = bytearray(SEED.read_bytes())
+    slots, nslots = struct.unpack_from("<QI", img, RINGS_ADDR + 16)
+    for h in range(40):  # ring 0 wrapped: h 0..23 overwritten, 24..39 kept
+        struct.pack_into("<IHHQQQ", img, slots + (h % nslots) * 32, (h << 1) | 1,
+                         TP_SCHED_SWITCH, 0, 1000 * (h + 1), h, h + 1)
+    struct.pack_into("<Q", img, RINGS_ADDR, 40)
+    d = t.tmpdir()
+    (d / "w.bin").write_bytes(img)
+    r = ukctl(t, "trace", "--from-core", d / "w.bin", "--format", "ctf", "-o", d / "w.ctf")
+    assert r.returncode == 0 and "overwritten 24" in r.stdout, (r.stdout, r.stderr)
+    b = run(["babeltrace2", str(d / "w.ctf")], check=False, timeout=60)
+    assert b.returncode == 0, b.stderr
+    m = re.findall(r"discarded (\d+) events between \[([\d:.]+)\] and \[([\d:.]+)\]", b.stderr)
+    assert len(m) == 1 and m[0][0] == "24", b.stderr
+
+    def ns(stamp):
+        h, mi, s = stamp.split(":")
+        return round((int(h) * 3600 + int(mi) * 60 + float(s)) * 1e9)
+    first_kept = 25000
+    assert ns(m[0][1]) == 0 and ns(m[0][2]) <= first_kept, m
+    kept = [l for l in b.stdout.splitlines() if "cpu_id = 0" in l]
+    assert len(kept) == 16 and "prev_tid = 24," in kept[0], kept[:2]
+
+
+def test_trace_help(t):
+    r = ukctl(t, "trace", "--help")
+    assert r.returncode == 0, r.stderr
+    for opt in ("-f, --format", "-o, --output", "-c, --from-core", "-F, --follow", "-h, --help",
+                "perfetto", "json", "ctf", "none"):
+        assert opt in r.stdout, (opt, r.stdout)
+    r = ukctl(t, "trace", "--bogus")
+    assert r.returncode == 2 and "--output" in r.stderr, r.stderr
