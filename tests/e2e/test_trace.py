@@ -153,6 +153,10 @@ def test_trace_live_demo(t, accel):
                     break
             assert time.time() < deadline, f"no full trace: {r.stderr} {r.stdout}"
             time.sleep(0.5)
+        with open(out) as f:  # full names from the thread table, not 8 characters
+            names = {e["args"]["name"] for e in json.load(f)["traceEvents"]
+                     if e["ph"] == "M" and e["name"] == "thread_name" and e["pid"] == 1}
+        assert {"kv-worker0", "telemetry"} <= {n.rsplit(" (", 1)[0] for n in names}, names
         for cpu in range(smp):
             ts = [e["ts"] for e in ev if e["pid"] == 0 and e["tid"] == cpu]
             assert ts == sorted(ts), f"CPU {cpu}: timestamps not monotonic"

@@ -383,9 +383,37 @@ static void test_thread_names(void **state)
     free(img.mem);
 }
 
-/* Writes a seed image for the fuzzer when TRACE_SEED is set. */
+/* Writes fuzzer seeds when TRACE_SEED (the reader's) or TRACE_SEED_WRITERS
+ * (tests/fuzz/corpus/trace_out: every event kind, a thread table) is set. */
+static void seed_writers(const char *out)
+{
+    img_build(&img, 2, 16, UK_TRACE_OVERWRITE);
+    struct uk_thread_table *tt = img_add_threads(&img);
+    tt->threads[0] = (struct uk_thread){.state = UK_THREAD_RUNNING, .tid = 2, .cpu = 0};
+    snprintf(tt->threads[0].name, UK_THREAD_NAME, "kv-worker0");
+    tt->threads[1] = (struct uk_thread){.state = UK_THREAD_BLOCKED, .tid = 3, .cpu = -1};
+    snprintf(tt->threads[1].name, UK_THREAD_NAME, "telemetry");
+    img_write(&img, 0, UK_TP_THREAD_CREATE, 2, uk_tp_str8("kv-worker0"));
+    img_write(&img, 0, UK_TP_THREAD_CREATE, 3, uk_tp_str8("telemetry"));
+    img_write(&img, 0, UK_TP_THREAD_WAKE, 3, (uint64_t)-1);
+    img_write(&img, 0, UK_TP_SCHED_SWITCH, 1, 2);
+    img_write(&img, 0, UK_TP_SPAN_BEGIN, uk_tp_str8("crunch"), 1);
+    img_write(&img, 0, UK_TP_COUNTER, uk_tp_str8("primes"), 42);
+    img_write(&img, 0, UK_TP_SPAN_END, uk_tp_str8("crunch"), 1);
+    img_write(&img, 1, UK_TP_IRQ_ENTRY, 33, 0xffff0000);
+    img_write(&img, 1, UK_TP_KLOG, 7, 3);
+    img_write(&img, 1, UK_TP_THREAD_EXIT, 2, 0);
+    FILE *f = fopen(out, "wb");
+    assert_non_null(f);
+    fwrite(img.mem, 1, img.size, f);
+    fclose(f);
+    free(img.mem);
+}
+
 static void test_seed(void **state)
 {
+    if (getenv("TRACE_SEED_WRITERS"))
+        seed_writers(getenv("TRACE_SEED_WRITERS"));
     const char *out = getenv("TRACE_SEED");
     if (!out)
         return;
