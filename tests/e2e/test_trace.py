@@ -281,6 +281,10 @@ def seed_with(**patch):
     if "tp_name" in patch:
         off = TPS_ADDR + TP_SCHED_SWITCH * TP_META_SIZE
         img[off:off + 24] = patch["tp_name"].ljust(24, b"\0")[:24]
+    if "field_names" in patch:  # sched_switch's two field names (15 bytes each)
+        off = TPS_ADDR + TP_SCHED_SWITCH * TP_META_SIZE + 40
+        for k, name in enumerate(patch["field_names"]):
+            img[off + 16 * k:off + 16 * k + 15] = name.ljust(15, b"\0")[:15]
     if "ring1_cpu" in patch:
         struct.pack_into("<I", img, RINGS_ADDR + 64 + 32, patch["ring1_cpu"])
     return bytes(img)
@@ -303,6 +307,13 @@ def test_trace_invalid_utf8(t):
     r = ukctl(t, "trace", "--from-core", d / "u.bin", "--format", "ctf", "-o", d / "u.ctf")
     assert r.returncode == 0, r.stderr
     assert len([l for l in bt2(d / "u.ctf") if "sw???itch???" in l]) == SEED_EVENTS
+    # Field names that are not identifiers, and equal once cleaned: CTF stays readable.
+    (d / "f.bin").write_bytes(seed_with(field_names=[b"\xff-", b"\xfe-"]))
+    r = ukctl(t, "trace", "--from-core", d / "f.bin", "--format", "ctf", "-o", d / "f.ctf")
+    assert r.returncode == 0, r.stderr
+    assert len([l for l in bt2(d / "f.ctf") if "sched_switch" in l]) == SEED_EVENTS
+    r = ukctl(t, "trace", "--from-core", d / "f.bin", "--format", "json", "-o", d / "f.json")
+    assert r.returncode == 0 and len(json_events(d / "f.json")) == SEED_EVENTS, r.stderr
 
 
 def test_trace_output_atomic(t):

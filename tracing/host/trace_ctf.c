@@ -88,18 +88,24 @@ static int write_metadata(struct tout *o)
                 "event {\n\tname = \"%s\";\n\tid = %u;\n\tstream_id = 0;\n"
                 "\tfields := struct {\n",
                 tp->name, id);
+        char prev[UK_TRACE_FIELD_NAME_MAX + 4] = "";
         for (unsigned k = 0; k < UK_TRACE_FIELDS; k++) {
             if (tp->field[k].type == UK_TPF_NONE)
                 continue;
-            /* Names come from guest memory: keep identifier characters only. */
-            char name[UK_TRACE_FIELD_NAME_MAX + 2] = "_";
+            /* Names come from guest memory: keep identifier characters only,
+             * and never two fields of one name (TSDL refuses it): a second
+             * field named like the first gets its index appended ("_1"). */
+            char name[UK_TRACE_FIELD_NAME_MAX + 4] = "_";
             size_t j = 1;
-            for (const char *p = tp->field[k].name; *p && j < sizeof(name) - 1; p++)
+            for (const char *p = tp->field[k].name; *p && j < UK_TRACE_FIELD_NAME_MAX + 1; p++)
                 if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                     (*p >= '0' && *p <= '9') || *p == '_')
                     name[j++] = *p;
             name[j] = 0;
+            if (k && !strcmp(name, prev))
+                snprintf(name + j, sizeof(name) - j, "_%u", k);
             fprintf(f, "\t\t%s %s;\n", ctf_type(tp->field[k].type), name);
+            snprintf(prev, sizeof(prev), "%s", name);
         }
         fprintf(f, "\t};\n};\n\n");
     }

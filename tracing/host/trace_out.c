@@ -36,23 +36,31 @@ const char *tout_thread_name(const struct tout *o, uint64_t tid, uint64_t str8, 
 
 int tout_begin(struct tout *o, enum tout_format f, const char *path, const struct utr *t)
 {
+    int rc = -1;
     memset(o, 0, sizeof(*o));
     o->format = f;
     o->path = path;
     o->t = t;
+    if (f > TOUT_NULL)
+        return tout_fail(o, "unknown format");
     if (f != TOUT_NULL && tout_tmp_create(o, f == TOUT_CTF))
         return -1;
     switch (f) {
     case TOUT_JSON:
-        return tout_json_begin(o);
+        rc = tout_json_begin(o);
+        break;
     case TOUT_CTF:
-        return tout_ctf_begin(o);
+        rc = tout_ctf_begin(o);
+        break;
     case TOUT_PERFETTO:
-        return tout_pf_begin(o);
+        rc = tout_pf_begin(o);
+        break;
     case TOUT_NULL:
         return 0;
     }
-    return tout_fail(o, "unknown format");
+    if (rc)
+        tout_abort(o); /* nothing half-written stays behind */
+    return rc;
 }
 
 int tout_pass(struct tout *o, const struct utr_event *ev, size_t n)
