@@ -500,3 +500,29 @@ def test_trace_core_segments(t):
             assert r.returncode == 0 and "20 events" in r.stdout, (name, r.stdout, r.stderr)
         else:
             assert r.returncode == 1 and err in r.stderr, (name, r.stderr)
+
+
+def test_trace_sigint_mid_conversion(t):
+    """SIGINT during a long conversion stops it promptly, exit 1, and leaves
+    neither a truncated output nor a temporary file."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from bench import trace_image
+    d = t.tmpdir()
+    total = trace_image(d / "ram", nrings=4, nslots=1 << 18)
+    (d / "out").mkdir()
+    out = d / "out" / "t.json"
+    p = subprocess.Popen([str(t.build / "bin" / "ukctl"), "trace", "--from-core", str(d / "ram"),
+                          "--format", "json", "-o", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not list((d / "out").iterdir()):  # conversion started: temporary file exists
+        assert time.time() < deadline and p.poll() is None, "no temporary output"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    t0 = time.time()
+    o, e = p.communicate(timeout=30)
+    t.log(f"exit {p.returncode} {time.time() - t0:.2f}s after SIGINT; {total} events")
+    assert p.returncode == 1 and "interrupted" in e, (p.returncode, o, e)
+    assert time.time() - t0 < 5, "SIGINT not honoured promptly"
+    assert list((d / "out").iterdir()) == [], list((d / "out").iterdir())

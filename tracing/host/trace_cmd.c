@@ -1,5 +1,5 @@
 /*
- * `ukctl trace RUN_DIR [--format perfetto|json|ctf] [-o OUT] [--from-core FILE] [--follow]`
+ * `ukctl trace [OPTIONS] RUN_DIR` or `ukctl trace [OPTIONS] --from-core FILE` (usage below)
  *
  * Maps the guest RAM (RUN_DIR's instance.json "ram_file", shared with QEMU,
  * or a saved RAM image) read-only, finds the trace header and drains the
@@ -208,17 +208,20 @@ int trace_main(int argc, char **argv)
                 "ukctl: warning: ignored %u ring(s) claiming the CPU and kind of an earlier "
                 "ring\n",
                 t.dup_rings);
+    /* Always: a signal ends the capture cleanly.  --follow: the drain loop
+     * stops and the output is committed; otherwise the conversion stops
+     * between two events and the temporary output is removed. */
+    struct sigaction sa = {.sa_handler = on_sigint};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     if (tout_begin(&o, fmt, out, &t)) {
         ukctl_err("Failed to start %s: %s", out, o.err);
         goto cleanup;
     }
     begun = true;
 
-    /* Always: a signal ends the drain cleanly, so the temporary output is
-     * committed (--follow) or removed, never left behind. */
-    struct sigaction sa = {.sa_handler = on_sigint};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    if (!follow)
+        o.stop = &interrupted;
     do {
         b.n = 0;
         /* none: nothing to convert, so no copy into the pass buffer */

@@ -170,6 +170,8 @@ static int packet(struct tout *o, unsigned i, const struct utr_event *ev, size_t
     int rc = PUTV(c, magic) | PUTV(c, sid) | PUTV(c, tb) | PUTV(c, te) | PUTV(c, zero) |
              PUTV(c, zero) | PUTV(c, lost) | PUTV(c, cpu);
     for (size_t k = 0; k < n && !rc; k++) {
+        if (tout_stopped(o))
+            return -1;
         const struct uk_trace_tp_meta *tp = &o->t->tps[ev[k].id];
         uint16_t id = (uint16_t)ev[k].id;
         uint64_t ts = ev[k].ns < tb ? tb : ev[k].ns; /* CTF needs monotonic time per stream */

@@ -142,7 +142,7 @@ int tout_json_pass(struct tout *o, const struct utr_event *ev, size_t n)
 {
     double last = 0;
     for (size_t i = 0; i < n; i++) {
-        if (one_event(o, &ev[i]))
+        if (tout_stopped(o) || one_event(o, &ev[i]))
             return -1;
         if ((double)ev[i].ns / 1000.0 > last)
             last = (double)ev[i].ns / 1000.0;

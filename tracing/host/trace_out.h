@@ -16,6 +16,7 @@
 #ifndef TRACE_OUT_H
 #define TRACE_OUT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -40,6 +41,9 @@ struct tout {
     uint64_t last_lost[UK_TRACE_MAX_RINGS]; /* losses already reported */
     uint64_t cur_tid[TOUT_MAX_CPUS];        /* thread running on each CPU (0: unknown) */
     uint64_t events, lost_reported;
+    /* If set: a writer that sees *stop non-zero fails ("interrupted") between
+     * two events, so a long conversion honours SIGINT promptly. */
+    volatile sig_atomic_t *stop;
     void *priv; /* format state */
     char err[256];
 };
@@ -63,6 +67,14 @@ int tout_pf_pass(struct tout *o, const struct utr_event *ev, size_t n);
 int tout_pf_finish(struct tout *o);
 
 /* Shared helpers. */
+/* -1 with "interrupted" in o->err if o->stop was raised, else 0. */
+static inline int tout_stopped(struct tout *o)
+{
+    if (!o->stop || !*o->stop)
+        return 0;
+    snprintf(o->err, sizeof(o->err), "interrupted");
+    return -1;
+}
 int tout_fail(struct tout *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Update o->cur_tid from a sched_switch; returns the thread the event ran in (0: unknown). */
 uint64_t tout_track_thread(struct tout *o, const struct utr_event *ev);

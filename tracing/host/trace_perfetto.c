@@ -251,7 +251,7 @@ int tout_pf_pass(struct tout *o, const struct utr_event *ev, size_t n)
         o->last_lost[i] = lost;
     }
     for (size_t k = 0; k < n; k++) {
-        if (one_event(o, &ev[k], dropped[ev[k].ring]))
+        if (tout_stopped(o) || one_event(o, &ev[k], dropped[ev[k].ring]))
             return -1;
         dropped[ev[k].ring] = false;
     }
