@@ -310,6 +310,26 @@ static void test_duplicate_rings(void **state)
     free(img.mem);
 }
 
+/* Rings sharing one slot array: only the first is read. */
+static void test_overlapping_rings(void **state)
+{
+    img_build(&img, 4, 16, UK_TRACE_OVERWRITE);
+    for (int s = 0; s < 16; s++)
+        img_write(&img, 0, 0, s, 0);
+    for (unsigned i = 1; i < 4; i++) {
+        img.rings[i].slots_addr = img.rings[0].slots_addr + (i == 3 ? 8 * 32 : 0);
+        img.rings[i].head = 16;
+    }
+    struct utr t;
+    struct utr_mem m = {img.mem, img.size};
+    assert_int_equal(utr_open(&t, &m, IMG_HDR), 0);
+    assert_int_equal(t.overlap_rings, 3);
+    uint64_t n = 0;
+    assert_int_equal(utr_drain(&t, true, count_event, &n), 16);
+    utr_close(&t);
+    free(img.mem);
+}
+
 static void test_clean_str(void **state)
 {
     static const struct {
@@ -433,7 +453,8 @@ int main(void)
         cmocka_unit_test(test_discard),          cmocka_unit_test(test_find),
         cmocka_unit_test(test_lying_headers),    cmocka_unit_test(test_garbage_records),
         cmocka_unit_test(test_stress_overwrite), cmocka_unit_test(test_pass_bounded),
-        cmocka_unit_test(test_duplicate_rings),  cmocka_unit_test(test_clean_str),
+        cmocka_unit_test(test_duplicate_rings),  cmocka_unit_test(test_overlapping_rings),
+        cmocka_unit_test(test_clean_str),
         cmocka_unit_test(test_tp_names_sanitised), cmocka_unit_test(test_thread_names),
         cmocka_unit_test(test_seed),
     };

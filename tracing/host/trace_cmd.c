@@ -208,6 +208,10 @@ int trace_main(int argc, char **argv)
                 "ukctl: warning: ignored %u ring(s) claiming the CPU and kind of an earlier "
                 "ring\n",
                 t.dup_rings);
+    if (t.overlap_rings)
+        fprintf(stderr,
+                "ukctl: warning: ignored %u ring(s) whose slots overlap an earlier ring's\n",
+                t.overlap_rings);
     /* Always: a signal ends the capture cleanly.  --follow: the drain loop
      * stops and the output is committed; otherwise the conversion stops
      * between two events and the temporary output is removed. */

@@ -103,6 +103,14 @@ static bool ring_ok(const struct utr *t, const struct uk_trace_ring *r)
            r->mode <= UK_TRACE_DISCARD && r->kind <= UK_TRACE_RING_MAIN && r->cpu < t->hdr.ncpus;
 }
 
+/* Slot arrays of two validated rings (both inside the image) overlap. */
+static bool slots_overlap(const struct uk_trace_ring *a, const struct uk_trace_ring *b)
+{
+    uint64_t a_end = a->slots_addr + (uint64_t)a->nslots * sizeof(struct uk_trace_rec);
+    uint64_t b_end = b->slots_addr + (uint64_t)b->nslots * sizeof(struct uk_trace_rec);
+    return a->slots_addr < b_end && b->slots_addr < a_end;
+}
+
 int utr_open(struct utr *t, const struct utr_mem *m, uint64_t hdr_addr)
 {
     memset(t, 0, sizeof(*t));
@@ -150,6 +158,14 @@ int utr_open(struct utr *t, const struct utr_mem *m, uint64_t hdr_addr)
                 t->rings[j].desc.kind == r->desc.kind) {
                 r->usable = false;
                 t->dup_rings++;
+            }
+        /* Rings sharing slots would return the same records once per ring:
+         * with 64 rings over one array a pass would hold 64 copies of the
+         * image.  Disjoint arrays bound a pass by the image size. */
+        for (unsigned j = 0; r->usable && j < i; j++)
+            if (t->rings[j].usable && slots_overlap(&t->rings[j].desc, &r->desc)) {
+                r->usable = false;
+                t->overlap_rings++;
             }
         usable += r->usable;
     }
