@@ -174,8 +174,8 @@ static bool valid_utf8_file(const char *path)
 static void test_invalid_utf8(void **state)
 {
     build("bad\xff\xfe-name");
-    memcpy(((struct uk_trace_tp_meta *)(img.mem + IMG_TPS))[UK_TP_SCHED_SWITCH].name,
-           "sw\xc3\x28", 5);
+    memcpy(((struct uk_trace_tp_meta *)(img.mem + IMG_TPS))[UK_TP_SCHED_SWITCH].name, "sw\xc3\x28",
+           5);
     utr_close(&t);
     struct utr_mem m = {img.mem, img.size};
     assert_int_equal(utr_open(&t, &m, IMG_HDR), 0);
@@ -183,13 +183,15 @@ static void test_invalid_utf8(void **state)
     assert_true(valid_utf8_file("u.json"));
     size_t len;
     char *s = slurp("u.json", &len);
-    assert_non_null(strstr(s, "bad?" "?-name"));
+    assert_non_null(strstr(s, "bad?"
+                              "?-name"));
     assert_non_null(strstr(s, "\"sw?(\""));
     assert_non_null(strstr(s, "\"displayTimeUnit\""));
     free(s);
     assert_int_equal(convert(TOUT_PERFETTO, "u.pftrace"), 0);
     s = pf_decode("u.pftrace");
-    assert_non_null(strstr(s, "bad?" "?-name"));
+    assert_non_null(strstr(s, "bad?"
+                              "?-name"));
     free(s);
     assert_int_equal(convert(TOUT_CTF, "u.ctf"), 0);
     assert_true(valid_utf8_file("u.ctf/metadata"));

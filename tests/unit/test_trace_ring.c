@@ -336,14 +336,14 @@ static void test_clean_str(void **state)
         const char *in, *out;
     } cases[] = {
         {"plain", "plain"},
-        {"caf\xc3\xa9", "caf\xc3\xa9"},               /* valid 2-byte */
+        {"caf\xc3\xa9", "caf\xc3\xa9"},                                   /* valid 2-byte */
         {"\xe2\x82\xac\xf0\x9f\x98\x80", "\xe2\x82\xac\xf0\x9f\x98\x80"}, /* 3, 4 bytes */
-        {"a\xff" "b", "a?b"},                             /* never valid */
-        {"\xc3", "?"},                                 /* truncated */
-        {"\xc0\xaf", "??"},                            /* overlong */
-        {"\xed\xa0\x80", "???"},                       /* surrogate */
-        {"\xf4\x90\x80\x80", "????"},                  /* above U+10FFFF */
-        {"q\"b\\s\n\x7f", "q?b?s??"},                 /* breaks quoting */
+        {"a\xff\x62", "a?b"},         /* never valid ("\x62": b) */
+        {"\xc3", "?"},                /* truncated */
+        {"\xc0\xaf", "??"},           /* overlong */
+        {"\xed\xa0\x80", "???"},      /* surrogate */
+        {"\xf4\x90\x80\x80", "????"}, /* above U+10FFFF */
+        {"q\"b\\s\n\x7f", "q?b?s??"}, /* breaks quoting */
     };
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char buf[32];
@@ -454,9 +454,8 @@ int main(void)
         cmocka_unit_test(test_lying_headers),    cmocka_unit_test(test_garbage_records),
         cmocka_unit_test(test_stress_overwrite), cmocka_unit_test(test_pass_bounded),
         cmocka_unit_test(test_duplicate_rings),  cmocka_unit_test(test_overlapping_rings),
-        cmocka_unit_test(test_clean_str),
-        cmocka_unit_test(test_tp_names_sanitised), cmocka_unit_test(test_thread_names),
-        cmocka_unit_test(test_seed),
+        cmocka_unit_test(test_clean_str),        cmocka_unit_test(test_tp_names_sanitised),
+        cmocka_unit_test(test_thread_names),     cmocka_unit_test(test_seed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -185,8 +185,7 @@ int trace_main(int argc, char **argv)
     char err[256];
     struct utr_mem m = {map, map_len};
     if (core && utr_core_is_elf(m.base, m.size)) {
-        if (utr_core_open(&core_img, m.base, m.size, fd, UTR_CORE_MAX_SPAN, &m, err,
-                          sizeof(err))) {
+        if (utr_core_open(&core_img, m.base, m.size, fd, UTR_CORE_MAX_SPAN, &m, err, sizeof(err))) {
             ukctl_err("Failed to read core file %s: %s", core, err);
             goto cleanup;
         }

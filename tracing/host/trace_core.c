@@ -84,8 +84,8 @@ static int load_segments(const uint8_t *file, uint64_t size, uint64_t max_span, 
     return 0;
 }
 
-int utr_core_open(struct utr_core *c, const uint8_t *file, uint64_t size, int fd,
-                  uint64_t max_span, struct utr_mem *m, char *err, size_t errlen)
+int utr_core_open(struct utr_core *c, const uint8_t *file, uint64_t size, int fd, uint64_t max_span,
+                  struct utr_mem *m, char *err, size_t errlen)
 {
     Elf64_Phdr *seg = NULL;
     unsigned n = 0;
@@ -114,8 +114,8 @@ int utr_core_open(struct utr_core *c, const uint8_t *file, uint64_t size, int fd
          * (whole pages only, so no neighbour's bytes come along). */
         if (fd >= 0 && !(p->p_paddr % pg) && !(p->p_offset % pg) && p->p_filesz >= pg) {
             uint64_t len = p->p_filesz & ~(pg - 1);
-            if (mmap(c->map + p->p_paddr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
-                     fd, (off_t)p->p_offset) != MAP_FAILED)
+            if (mmap(c->map + p->p_paddr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+                     (off_t)p->p_offset) != MAP_FAILED)
                 mapped = len;
         }
         memcpy(c->map + p->p_paddr + mapped, file + p->p_offset + mapped, p->p_filesz - mapped);

@@ -17,8 +17,8 @@
 
 #include "trace_reader.h"
 
-#define UTR_CORE_MAX_SPAN (64ULL << 30) /* highest guest address ukctl accepts */
-#define UTR_CORE_MAX_LOADS 4096         /* PT_LOAD segments */
+#define UTR_CORE_MAX_SPAN  (64ULL << 30) /* highest guest address ukctl accepts */
+#define UTR_CORE_MAX_LOADS 4096          /* PT_LOAD segments */
 
 struct utr_core {
     uint8_t *map; /* the assembled image (munmap'd by utr_core_close) */
@@ -35,8 +35,8 @@ int utr_core_is_elf(const uint8_t *file, uint64_t size);
  * Guest addresses must stay below max_span.  0 with *m set, or -1 with a
  * message in err.
  */
-int utr_core_open(struct utr_core *c, const uint8_t *file, uint64_t size, int fd,
-                  uint64_t max_span, struct utr_mem *m, char *err, size_t errlen);
+int utr_core_open(struct utr_core *c, const uint8_t *file, uint64_t size, int fd, uint64_t max_span,
+                  struct utr_mem *m, char *err, size_t errlen);
 
 void utr_core_close(struct utr_core *c);
 

@@ -235,8 +235,8 @@ int tout_ctf_pass(struct tout *o, const struct utr_event *ev, size_t n)
         if (!c->packets[i] && (d_before || d_after) && loss_packet(o, i, 0, 0))
             return -1;
         c->before[i] = before;
-        if (d_before && loss_packet(o, i, k > start ? ev[start].ns : c->last_ts[i],
-                                    c->before[i] + c->after[i]))
+        if (d_before &&
+            loss_packet(o, i, k > start ? ev[start].ns : c->last_ts[i], c->before[i] + c->after[i]))
             return -1;
         if (k > start && packet(o, i, ev + start, k - start, c->before[i] + c->after[i]))
             return -1;

@@ -26,8 +26,7 @@ static unsigned utf8_len(const unsigned char *s)
     if (c >= 0xf0 && c <= 0xf4) {
         /* No overlongs (f0 90..), nothing above U+10FFFF (f4 80..8f). */
         unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80 ? 4
-                                                                                          : 0;
+        return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80 ? 4 : 0;
     }
     return 0;
 }

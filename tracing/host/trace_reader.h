@@ -57,9 +57,9 @@ struct utr {
     unsigned ntps;
     struct utr_ring *rings;
     unsigned nrings;
-    unsigned dup_rings;          /* rings ignored: same (cpu, kind) as an earlier ring */
-    unsigned overlap_rings;      /* rings ignored: slots overlap an earlier ring's */
-    struct utr_thread *threads;  /* UK_THREAD_MAX slots, or NULL (no valid thread table) */
+    unsigned dup_rings;         /* rings ignored: same (cpu, kind) as an earlier ring */
+    unsigned overlap_rings;     /* rings ignored: slots overlap an earlier ring's */
+    struct utr_thread *threads; /* UK_THREAD_MAX slots, or NULL (no valid thread table) */
     char err[256];
 };
 
