@@ -359,14 +359,23 @@ def test_trace_ctf_loss_window(t):
         struct.pack_into("<IHHQQQ", img, slots + (h % nslots) * 32, (h << 1) | 1,
                          TP_SCHED_SWITCH, 0, 1000 * (h + 1), h, h + 1)
     struct.pack_into("<Q", img, RINGS_ADDR, 40)
+    # Ring 1 in discard mode, 7 events refused (ring full): after its last event.
+    struct.pack_into("<Q", img, RINGS_ADDR + 64 + 8, 7)
+    struct.pack_into("<I", img, RINGS_ADDR + 64 + 28, 1)
     d = t.tmpdir()
     (d / "w.bin").write_bytes(img)
     r = ukctl(t, "trace", "--from-core", d / "w.bin", "--format", "ctf", "-o", d / "w.ctf")
     assert r.returncode == 0 and "overwritten 24" in r.stdout, (r.stdout, r.stderr)
+    assert "discarded 7" in r.stdout, r.stdout
     b = run(["babeltrace2", str(d / "w.ctf")], check=False, timeout=60)
     assert b.returncode == 0, b.stderr
-    m = re.findall(r"discarded (\d+) events between \[([\d:.]+)\] and \[([\d:.]+)\]", b.stderr)
-    assert len(m) == 1 and m[0][0] == "24", b.stderr
+    m = re.findall(r"discarded (\d+) events between \[([\d:.]+)\] and \[([\d:.]+)\] .*"
+                   r"stream_cpu(\d)", b.stderr)
+    assert sorted(x[0] for x in m) == ["24", "7"], b.stderr
+    last1 = [l for l in b.stdout.splitlines() if "cpu_id = 1" in l][-1]
+    stamp1 = re.match(r"\[([\d:.]+)\]", last1).group(1)
+    assert [x[1:] for x in m if x[0] == "7"] == [(stamp1, stamp1, "1")], (m, last1)
+    m = [x for x in m if x[0] == "24"]
 
     def ns(stamp):
         h, mi, s = stamp.split(":")
