@@ -153,6 +153,10 @@ def test_trace_live_demo(t, accel):
                     break
             assert time.time() < deadline, f"no full trace: {r.stderr} {r.stdout}"
             time.sleep(0.5)
+        with open(out) as f:  # full names from the thread table, not 8 characters
+            names = {e["args"]["name"] for e in json.load(f)["traceEvents"]
+                     if e["ph"] == "M" and e["name"] == "thread_name" and e["pid"] == 1}
+        assert {"kv-worker0", "telemetry"} <= {n.rsplit(" (", 1)[0] for n in names}, names
         for cpu in range(smp):
             ts = [e["ts"] for e in ev if e["pid"] == 0 and e["tid"] == cpu]
             assert ts == sorted(ts), f"CPU {cpu}: timestamps not monotonic"
@@ -262,3 +266,272 @@ def test_trace_from_elf_core(t):
     (d / "bad").write_bytes(elf_core(SEED.read_bytes(), bad_offset=1 << 40))
     r = ukctl(t, "trace", "--from-core", d / "bad", "--format", "json", "-o", d / "c.json")
     assert r.returncode == 1 and "Failed to read core file" in r.stderr, r.stderr
+
+
+TPS_ADDR = 0x3000
+TP_META_SIZE = 72
+TP_SCHED_SWITCH = 4
+
+
+def seed_with(**patch):
+    """The seed with a few fields patched: tp_name (sched_switch's name,
+    bytes), ring1_cpu."""
+    import struct
+    img = bytearray(SEED.read_bytes())
+    if "tp_name" in patch:
+        off = TPS_ADDR + TP_SCHED_SWITCH * TP_META_SIZE
+        img[off:off + 24] = patch["tp_name"].ljust(24, b"\0")[:24]
+    if "field_names" in patch:  # sched_switch's two field names (15 bytes each)
+        off = TPS_ADDR + TP_SCHED_SWITCH * TP_META_SIZE + 40
+        for k, name in enumerate(patch["field_names"]):
+            img[off + 16 * k:off + 16 * k + 15] = name.ljust(15, b"\0")[:15]
+    if "ring1_cpu" in patch:
+        struct.pack_into("<I", img, RINGS_ADDR + 64 + 32, patch["ring1_cpu"])
+    return bytes(img)
+
+
+def test_trace_invalid_utf8(t):
+    """A tracepoint name that is not UTF-8 is sanitised once for every writer
+    (JSON failed with "out of memory" and left a truncated file)."""
+    d = t.tmpdir()
+    (d / "u.bin").write_bytes(seed_with(tp_name=b"sw\xff\xfe\xc3itch\"\\\n"))
+    r = ukctl(t, "trace", "--from-core", d / "u.bin", "--format", "json", "-o", d / "u.json")
+    assert r.returncode == 0, r.stderr
+    names = {e["name"] for e in json_events(d / "u.json")}
+    assert names == {"sw???itch???"}, names
+    r = ukctl(t, "trace", "--from-core", d / "u.bin", "-o", d / "u.pftrace")
+    assert r.returncode == 0, r.stderr
+    text = pf_decode(d / "u.pftrace")
+    assert text.count('name: "sw???itch???"') == SEED_EVENTS, text[:1500]
+    assert "\\3" not in text  # protoc shows bytes that are not UTF-8 as octal escapes
+    r = ukctl(t, "trace", "--from-core", d / "u.bin", "--format", "ctf", "-o", d / "u.ctf")
+    assert r.returncode == 0, r.stderr
+    assert len([l for l in bt2(d / "u.ctf") if "sw???itch???" in l]) == SEED_EVENTS
+    # Field names that are not identifiers, and equal once cleaned: CTF stays readable.
+    (d / "f.bin").write_bytes(seed_with(field_names=[b"\xff-", b"\xfe-"]))
+    r = ukctl(t, "trace", "--from-core", d / "f.bin", "--format", "ctf", "-o", d / "f.ctf")
+    assert r.returncode == 0, r.stderr
+    assert len([l for l in bt2(d / "f.ctf") if "sched_switch" in l]) == SEED_EVENTS
+    r = ukctl(t, "trace", "--from-core", d / "f.bin", "--format", "json", "-o", d / "f.json")
+    assert r.returncode == 0 and len(json_events(d / "f.json")) == SEED_EVENTS, r.stderr
+
+
+def test_trace_output_atomic(t):
+    """A write that fails half-way (file size limit) leaves the previous
+    output as it was and no temporary file."""
+    import resource
+    d = t.tmpdir()
+    out = d / "t.json"
+    out.write_text("previous")
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
+    r = subprocess.run([str(t.build / "bin" / "ukctl"), "trace", "--from-core", str(SEED),
+                        "--format", "json", "-o", str(out)], capture_output=True, text=True,
+                       timeout=60, preexec_fn=limit)
+    assert r.returncode == 1 and "Failed to write" in r.stderr, (r.returncode, r.stderr)
+    assert out.read_text() == "previous"
+    assert sorted(p.name for p in d.iterdir()) == ["t.json"], list(d.iterdir())
+    r = ukctl(t, "trace", "--from-core", SEED, "--format", "json", "-o", out)
+    assert r.returncode == 0 and len(json_events(out)) == SEED_EVENTS, r.stderr
+
+
+def test_trace_duplicate_rings(t):
+    """Two rings claiming CPU 0 / main: one CTF stream file, the duplicate
+    ignored with a counted warning (the same file used to be opened twice)."""
+    d = t.tmpdir()
+    (d / "dup.bin").write_bytes(seed_with(ring1_cpu=0))
+    r = ukctl(t, "trace", "--from-core", d / "dup.bin", "--format", "ctf", "-o", d / "t.ctf")
+    assert r.returncode == 0, r.stderr
+    assert "ignored 1 ring" in r.stderr and "10 events" in r.stdout, (r.stdout, r.stderr)
+    assert sorted(p.name for p in (d / "t.ctf").iterdir()) == ["metadata", "stream_cpu0_main"]
+    assert len([l for l in bt2(d / "t.ctf") if "sched_switch" in l]) == 10
+
+
+def test_trace_ctf_loss_window(t):
+    """Overwrites before the first read are reported between time zero and
+    the first retained event, not over the retained events."""
+    import struct
+    img = bytearray(SEED.read_bytes())
+    slots, nslots = struct.unpack_from("<QI", img, RINGS_ADDR + 16)
+    for h in range(40):  # ring 0 wrapped: h 0..23 overwritten, 24..39 kept
+        struct.pack_into("<IHHQQQ", img, slots + (h % nslots) * 32, (h << 1) | 1,
+                         TP_SCHED_SWITCH, 0, 1000 * (h + 1), h, h + 1)
+    struct.pack_into("<Q", img, RINGS_ADDR, 40)
+    # Ring 1 in discard mode, 7 events refused (ring full): after its last event.
+    struct.pack_into("<Q", img, RINGS_ADDR + 64 + 8, 7)
+    struct.pack_into("<I", img, RINGS_ADDR + 64 + 28, 1)
+    d = t.tmpdir()
+    (d / "w.bin").write_bytes(img)
+    r = ukctl(t, "trace", "--from-core", d / "w.bin", "--format", "ctf", "-o", d / "w.ctf")
+    assert r.returncode == 0 and "overwritten 24" in r.stdout, (r.stdout, r.stderr)
+    assert "discarded 7" in r.stdout, r.stdout
+    b = run(["babeltrace2", str(d / "w.ctf")], check=False, timeout=60)
+    assert b.returncode == 0, b.stderr
+    m = re.findall(r"discarded (\d+) events between \[([\d:.]+)\] and \[([\d:.]+)\] .*"
+                   r"stream_cpu(\d)", b.stderr)
+    assert sorted(x[0] for x in m) == ["24", "7"], b.stderr
+    last1 = [l for l in b.stdout.splitlines() if "cpu_id = 1" in l][-1]
+    stamp1 = re.match(r"\[([\d:.]+)\]", last1).group(1)
+    assert [x[1:] for x in m if x[0] == "7"] == [(stamp1, stamp1, "1")], (m, last1)
+    m = [x for x in m if x[0] == "24"]
+
+    def ns(stamp):
+        h, mi, s = stamp.split(":")
+        return round((int(h) * 3600 + int(mi) * 60 + float(s)) * 1e9)
+    first_kept = 25000
+    assert ns(m[0][1]) == 0 and ns(m[0][2]) <= first_kept, m
+    kept = [l for l in b.stdout.splitlines() if "cpu_id = 0" in l]
+    assert len(kept) == 16 and "prev_tid = 24," in kept[0], kept[:2]
+
+
+def test_trace_help(t):
+    r = ukctl(t, "trace", "--help")
+    assert r.returncode == 0, r.stderr
+    for opt in ("-f, --format", "-o, --output", "-c, --from-core", "-F, --follow", "-h, --help",
+                "perfetto", "json", "ctf", "none"):
+        assert opt in r.stdout, (opt, r.stdout)
+    r = ukctl(t, "trace", "--bogus")
+    assert r.returncode == 2 and "--output" in r.stderr, r.stderr
+
+
+def qmp_command(sock_path, command, arguments=None, timeout=120):
+    """One QMP command on a fresh connection (ukctl run --detach leaves the
+    monitor free); returns the "return" value."""
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(str(sock_path))
+    f = s.makefile("rwb")
+
+    def call(cmd, args=None):
+        msg = {"execute": cmd}
+        if args:
+            msg["arguments"] = args
+        f.write(json.dumps(msg).encode() + b"\n")
+        f.flush()
+        while True:
+            reply = json.loads(f.readline())
+            if "return" in reply or "error" in reply:
+                assert "error" not in reply, reply
+                return reply["return"]
+    try:
+        json.loads(f.readline())  # greeting
+        call("qmp_capabilities")
+        return call(command, arguments)
+    finally:
+        s.close()
+
+
+def pt_loads(core):
+    """(p_offset, p_paddr, p_filesz) of each PT_LOAD of an ELF64 core."""
+    import struct
+    with open(core, "rb") as f:
+        eh = f.read(64)
+        phoff, = struct.unpack_from("<Q", eh, 32)
+        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
+        f.seek(phoff)
+        ph = f.read(phentsize * phnum)
+    out = []
+    for i in range(phnum):
+        p_type, _, off, _, paddr, filesz = struct.unpack_from("<IIQQQQ", ph, i * phentsize)
+        if p_type == 1:
+            out.append((off, paddr, filesz))
+    return out
+
+
+def test_trace_from_qemu_dump(t, accel):
+    """`--from-core` on a real QMP dump-guest-memory core (paging off): QEMU
+    7.2 writes microvm RAM as several PT_LOADs (0, 0xf0000, 0x100000...) and
+    the trace header lives above the first; full thread names come along."""
+    run_dir = start(t, accel, t.build / "kernel.elf", smp=2)
+    try:
+        deadline = time.time() + 30 * t.scale(accel)
+        while "ukscope: ready" not in (run_dir / "console.log").read_text(errors="replace"):
+            assert time.time() < deadline, "guest not ready"
+            time.sleep(0.2)
+        time.sleep(1)
+        core = run_dir / "dump.core"
+        qmp_command(run_dir / "qmp.sock", "dump-guest-memory",
+                    {"paging": False, "protocol": f"file:{core}"})
+        loads = pt_loads(core)
+        assert len(loads) >= 2 and sorted(p for _, p, _ in loads)[1] <= 0x100000, loads
+        r = ukctl(t, "trace", "--from-core", core, "--format", "json", "-o", run_dir / "d.json")
+        assert r.returncode == 0, r.stderr
+        ev = json_events(run_dir / "d.json")
+        assert any(e["name"] == "sched_switch" for e in ev), r.stdout
+        with open(run_dir / "d.json") as f:
+            names = {e["args"]["name"] for e in json.load(f)["traceEvents"]
+                     if e["ph"] == "M" and e["name"] == "thread_name" and e["pid"] == 1}
+        for full in ("telemetry (", "kv-worker0 ("):  # once cut to 8: "telemetr", "kv-worke"
+            assert any(n.startswith(full) for n in names), names
+        # A segment that claims more bytes than the file holds is refused.
+        (run_dir / "cut.core").write_bytes(core.read_bytes()[:1 << 20])
+        r = ukctl(t, "trace", "--from-core", run_dir / "cut.core", "--format", "json",
+                  "-o", run_dir / "c.json")
+        assert r.returncode == 1 and "past the end of the file" in r.stderr, r.stderr
+    finally:
+        stop(t, run_dir)
+
+
+def multi_core(ram, segs):
+    """An ELF64 core whose PT_LOADs are (paddr, start, end, memsz or None)
+    slices of ram, in the order given."""
+    import struct
+    base = 0x1000
+    eh = struct.pack("<4sBBBBB7sHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, b"", 4, 62, 1, 0, 64,
+                     0, 0, 64, 56, len(segs), 0, 0, 0)
+    phs, body = b"", b""
+    for paddr, a, b, memsz in segs:
+        phs += struct.pack("<IIQQQQQQ", 1, 6, base + len(body), 0, paddr, b - a,
+                           memsz if memsz is not None else b - a, 0x1000)
+        body += ram[a:b]
+    return (eh + phs).ljust(base, b"\0") + body
+
+
+def test_trace_core_segments(t):
+    """Every PT_LOAD is placed at its address (in any order, with holes);
+    overlapping or inconsistent segments are refused."""
+    d = t.tmpdir()
+    ram = SEED.read_bytes()
+    cases = {
+        # the header page and rings in a later segment, listed first; a hole below
+        "split": ([(0x2000, 0x2000, len(ram), None), (0x1000, 0x1000, 0x2000, None)], None),
+        "overlap": ([(0, 0, len(ram), None), (0x1000, 0x1000, 0x2000, None)], "overlap"),
+        "filesz": ([(0, 0, len(ram), 16)], "more file bytes than memory"),
+        "huge": ([(0, 0, len(ram), None), (1 << 62, 0, 4096, None)], "highest guest address"),
+    }
+    for name, (segs, err) in cases.items():
+        (d / name).write_bytes(multi_core(ram, segs))
+        r = ukctl(t, "trace", "--from-core", d / name, "--format", "json", "-o", d / "o.json")
+        if err is None:
+            assert r.returncode == 0 and "20 events" in r.stdout, (name, r.stdout, r.stderr)
+        else:
+            assert r.returncode == 1 and err in r.stderr, (name, r.stderr)
+
+
+def test_trace_sigint_mid_conversion(t):
+    """SIGINT during a long conversion stops it promptly, exit 1, and leaves
+    neither a truncated output nor a temporary file."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from bench import trace_image
+    d = t.tmpdir()
+    total = trace_image(d / "ram", nrings=4, nslots=1 << 18)
+    (d / "out").mkdir()
+    out = d / "out" / "t.json"
+    p = subprocess.Popen([str(t.build / "bin" / "ukctl"), "trace", "--from-core", str(d / "ram"),
+                          "--format", "json", "-o", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not list((d / "out").iterdir()):  # conversion started: temporary file exists
+        assert time.time() < deadline and p.poll() is None, "no temporary output"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    t0 = time.time()
+    o, e = p.communicate(timeout=30)
+    t.log(f"exit {p.returncode} {time.time() - t0:.2f}s after SIGINT; {total} events")
+    assert p.returncode == 1 and "interrupted" in e, (p.returncode, o, e)
+    assert time.time() - t0 < 5, "SIGINT not honoured promptly"
+    assert list((d / "out").iterdir()) == [], list((d / "out").iterdir())

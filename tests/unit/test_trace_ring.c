@@ -256,9 +256,184 @@ static void test_garbage_records(void **state)
     free(img.mem);
 }
 
-/* Writes a seed image for the fuzzer when TRACE_SEED is set. */
+/* A guest that writes as fast as the host reads: each event delivered makes
+ * the callback (the "guest") write another one.  One pass must stop after
+ * at most one ring's worth of slots, not follow head for ever. */
+struct chaser {
+    uint64_t seen, cap;
+};
+
+static int chase_event(void *arg, const struct utr_event *ev)
+{
+    struct chaser *c = arg;
+    if (++c->seen < c->cap) /* the cap only keeps a broken reader finite */
+        img_write(&img, ev->ring, 0, c->seen, 0);
+    return 0;
+}
+
+static void test_pass_bounded(void **state)
+{
+    img_build(&img, 1, 64, UK_TRACE_OVERWRITE);
+    for (int s = 0; s < 10; s++)
+        img_write(&img, 0, 0, s, 0);
+    struct utr t;
+    struct utr_mem m = {img.mem, img.size};
+    assert_int_equal(utr_open(&t, &m, IMG_HDR), 0);
+    struct chaser c = {0, 100000};
+    long n = utr_drain(&t, false, chase_event, &c);
+    assert_true(n > 0 && n <= 64);
+    assert_true(c.seen <= 64);
+    /* The next pass goes on from where this one stopped. */
+    uint64_t before = t.rings[0].cursor;
+    assert_true(utr_drain(&t, false, chase_event, &c) > 0);
+    assert_true(t.rings[0].cursor > before);
+    utr_close(&t);
+    free(img.mem);
+}
+
+/* Two rings claiming CPU 0 / main: the second is ignored and counted. */
+static void test_duplicate_rings(void **state)
+{
+    img_build(&img, 3, 16, UK_TRACE_OVERWRITE);
+    img.rings[2].cpu = 0;
+    img_write(&img, 0, 0, 1, 0);
+    img_write(&img, 2, 0, 2, 0);
+    struct utr t;
+    struct utr_mem m = {img.mem, img.size};
+    assert_int_equal(utr_open(&t, &m, IMG_HDR), 0);
+    assert_int_equal(t.dup_rings, 1);
+    assert_true(t.rings[0].usable && t.rings[1].usable);
+    assert_false(t.rings[2].usable);
+    uint64_t n = 0;
+    assert_int_equal(utr_drain(&t, true, count_event, &n), 1);
+    utr_close(&t);
+    free(img.mem);
+}
+
+/* Rings sharing one slot array: only the first is read. */
+static void test_overlapping_rings(void **state)
+{
+    img_build(&img, 4, 16, UK_TRACE_OVERWRITE);
+    for (int s = 0; s < 16; s++)
+        img_write(&img, 0, 0, s, 0);
+    for (unsigned i = 1; i < 4; i++) {
+        img.rings[i].slots_addr = img.rings[0].slots_addr + (i == 3 ? 8 * 32 : 0);
+        img.rings[i].head = 16;
+    }
+    struct utr t;
+    struct utr_mem m = {img.mem, img.size};
+    assert_int_equal(utr_open(&t, &m, IMG_HDR), 0);
+    assert_int_equal(t.overlap_rings, 3);
+    uint64_t n = 0;
+    assert_int_equal(utr_drain(&t, true, count_event, &n), 16);
+    utr_close(&t);
+    free(img.mem);
+}
+
+static void test_clean_str(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"plain", "plain"},
+        {"caf\xc3\xa9", "caf\xc3\xa9"},                                   /* valid 2-byte */
+        {"\xe2\x82\xac\xf0\x9f\x98\x80", "\xe2\x82\xac\xf0\x9f\x98\x80"}, /* 3, 4 bytes */
+        {"a\xff\x62", "a?b"},         /* never valid ("\x62": b) */
+        {"\xc3", "?"},                /* truncated */
+        {"\xc0\xaf", "??"},           /* overlong */
+        {"\xed\xa0\x80", "???"},      /* surrogate */
+        {"\xf4\x90\x80\x80", "????"}, /* above U+10FFFF */
+        {"q\"b\\s\n\x7f", "q?b?s??"}, /* breaks quoting */
+    };
+    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%s", cases[i].in);
+        utr_clean_str(buf);
+        assert_string_equal(buf, cases[i].out);
+    }
+    char s8[9];
+    utr_str8(0xffULL | 'k' << 8, s8);
+    assert_string_equal(s8, "?k");
+}
+
+/* Tracepoint metadata from the guest is sanitised once, in the reader. */
+static void test_tp_names_sanitised(void **state)
+{
+    img_build(&img, 1, 16, UK_TRACE_OVERWRITE);
+    struct uk_trace_tp_meta *tp = (struct uk_trace_tp_meta *)(img.mem + IMG_TPS);
+    memcpy(tp[0].name, "bad\xff\xfe\"name", 10);
+    memset(tp[0].category, 0xc3, sizeof(tp[0].category)); /* and no NUL */
+    struct utr t;
+    struct utr_mem m = {img.mem, img.size};
+    assert_int_equal(utr_open(&t, &m, IMG_HDR), 0);
+    assert_string_equal(t.tps[0].name, "bad???name");
+    assert_int_equal(strspn(t.tps[0].category, "?"), UK_TRACE_CAT_MAX - 1);
+    utr_close(&t);
+    free(img.mem);
+}
+
+/* Full thread names from the guest's thread table; a bad table is ignored. */
+static void test_thread_names(void **state)
+{
+    img_build(&img, 1, 16, UK_TRACE_OVERWRITE);
+    struct uk_thread_table *tt = img_add_threads(&img);
+    tt->threads[3] = (struct uk_thread){.state = UK_THREAD_BLOCKED, .tid = 7, .cpu = -1};
+    snprintf(tt->threads[3].name, UK_THREAD_NAME, "kv-worker-with-a-long-name");
+    tt->threads[4] = (struct uk_thread){.state = UK_THREAD_RUNNING, .tid = 8};
+    memset(tt->threads[4].name, 0xff, UK_THREAD_NAME); /* no NUL, not UTF-8 */
+    struct utr t;
+    struct utr_mem m = {img.mem, img.size};
+    assert_int_equal(utr_open(&t, &m, IMG_HDR), 0);
+    assert_string_equal(utr_thread_name(&t, 7), "kv-worker-with-a-long-name");
+    assert_int_equal(strlen(utr_thread_name(&t, 8)), UK_THREAD_NAME - 1);
+    assert_null(utr_thread_name(&t, 9));
+    /* The thread exits and its slot is freed: the name stays known. */
+    tt->threads[3].state = UK_THREAD_FREE;
+    utr_drain(&t, true, NULL, NULL);
+    assert_string_equal(utr_thread_name(&t, 7), "kv-worker-with-a-long-name");
+    utr_close(&t);
+    tt->entry_size = 12; /* a layout this reader does not know */
+    assert_int_equal(utr_open(&t, &m, IMG_HDR), 0);
+    assert_null(utr_thread_name(&t, 7));
+    utr_close(&t);
+    img.hdr->threads_addr = img.size - 8; /* table outside the image */
+    assert_int_equal(utr_open(&t, &m, IMG_HDR), 0);
+    assert_null(utr_thread_name(&t, 7));
+    utr_close(&t);
+    free(img.mem);
+}
+
+/* Writes fuzzer seeds when TRACE_SEED (the reader's) or TRACE_SEED_WRITERS
+ * (tests/fuzz/corpus/trace_out: every event kind, a thread table) is set. */
+static void seed_writers(const char *out)
+{
+    img_build(&img, 2, 16, UK_TRACE_OVERWRITE);
+    struct uk_thread_table *tt = img_add_threads(&img);
+    tt->threads[0] = (struct uk_thread){.state = UK_THREAD_RUNNING, .tid = 2, .cpu = 0};
+    snprintf(tt->threads[0].name, UK_THREAD_NAME, "kv-worker0");
+    tt->threads[1] = (struct uk_thread){.state = UK_THREAD_BLOCKED, .tid = 3, .cpu = -1};
+    snprintf(tt->threads[1].name, UK_THREAD_NAME, "telemetry");
+    img_write(&img, 0, UK_TP_THREAD_CREATE, 2, uk_tp_str8("kv-worker0"));
+    img_write(&img, 0, UK_TP_THREAD_CREATE, 3, uk_tp_str8("telemetry"));
+    img_write(&img, 0, UK_TP_THREAD_WAKE, 3, (uint64_t)-1);
+    img_write(&img, 0, UK_TP_SCHED_SWITCH, 1, 2);
+    img_write(&img, 0, UK_TP_SPAN_BEGIN, uk_tp_str8("crunch"), 1);
+    img_write(&img, 0, UK_TP_COUNTER, uk_tp_str8("primes"), 42);
+    img_write(&img, 0, UK_TP_SPAN_END, uk_tp_str8("crunch"), 1);
+    img_write(&img, 1, UK_TP_IRQ_ENTRY, 33, 0xffff0000);
+    img_write(&img, 1, UK_TP_KLOG, 7, 3);
+    img_write(&img, 1, UK_TP_THREAD_EXIT, 2, 0);
+    FILE *f = fopen(out, "wb");
+    assert_non_null(f);
+    fwrite(img.mem, 1, img.size, f);
+    fclose(f);
+    free(img.mem);
+}
+
 static void test_seed(void **state)
 {
+    if (getenv("TRACE_SEED_WRITERS"))
+        seed_writers(getenv("TRACE_SEED_WRITERS"));
     const char *out = getenv("TRACE_SEED");
     if (!out)
         return;
@@ -277,7 +452,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_discard),          cmocka_unit_test(test_find),
         cmocka_unit_test(test_lying_headers),    cmocka_unit_test(test_garbage_records),
-        cmocka_unit_test(test_stress_overwrite), cmocka_unit_test(test_seed),
+        cmocka_unit_test(test_stress_overwrite), cmocka_unit_test(test_pass_bounded),
+        cmocka_unit_test(test_duplicate_rings),  cmocka_unit_test(test_overlapping_rings),
+        cmocka_unit_test(test_clean_str),        cmocka_unit_test(test_tp_names_sanitised),
+        cmocka_unit_test(test_thread_names),     cmocka_unit_test(test_seed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

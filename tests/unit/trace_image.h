@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uk/thread_abi.h>
+
 #include "uk_trace_ring.h"
 
 #define IMG_HDR   0x1000
@@ -78,6 +80,32 @@ static inline int img_write(struct trace_image *im, unsigned ring, unsigned id, 
         return 1;
     uk_trace_ring_count_lost(r);
     return 0;
+}
+
+/*
+ * Append a guest thread table (<uk/thread_abi.h>) to the image and point the
+ * header at it; returns it so the test can fill threads in.
+ */
+static inline struct uk_thread_table *img_add_threads(struct trace_image *im)
+{
+    uint64_t at = (im->size + 4095) & ~4095ULL;
+    uint64_t size = at + sizeof(struct uk_thread_table);
+    uint8_t *mem = aligned_alloc(4096, (size + 4095) & ~4095ULL);
+    memset(mem, 0, size);
+    memcpy(mem, im->mem, im->size);
+    free(im->mem);
+    im->mem = mem;
+    im->size = size;
+    im->hdr = (struct uk_trace_header *)(mem + IMG_HDR);
+    im->rings = (struct uk_trace_ring *)(mem + IMG_RINGS);
+    im->hdr->threads_addr = at;
+    struct uk_thread_table *tt = (struct uk_thread_table *)(mem + at);
+    tt->magic = UK_THREAD_TABLE_MAGIC;
+    tt->version = UK_THREAD_TABLE_VERSION;
+    tt->max = UK_THREAD_MAX;
+    tt->entry_size = sizeof(struct uk_thread);
+    tt->ncpus = im->nrings;
+    return tt;
 }
 
 #endif

@@ -16,6 +16,7 @@
 #include <uk/hooks.h>
 #include <uk/klog.h>
 #include <uk/mem.h>
+#include <uk/thread.h>
 #include <uk/time.h>
 
 #include "trace_guest.h"
@@ -169,6 +170,7 @@ static void trace_init(void)
     header.enabled_addr = (uintptr_t)uk_trace_on;
     header.rec_size = sizeof(struct uk_trace_rec);
     header.main_mode = mode;
+    header.threads_addr = (uintptr_t)uk_thread_table_get();
     ncpus = n;
     uk_trace_register(emit);
     uk_trace_register_ops(&tracer_ops);

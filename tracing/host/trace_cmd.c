@@ -1,11 +1,10 @@
 /*
- * `ukctl trace RUN_DIR [--format perfetto|json|ctf] [-o OUT] [--from-core FILE] [--follow]`
+ * `ukctl trace [OPTIONS] RUN_DIR` or `ukctl trace [OPTIONS] --from-core FILE` (usage below)
  *
  * Maps the guest RAM (RUN_DIR's instance.json "ram_file", shared with QEMU,
  * or a saved RAM image) read-only, finds the trace header and drains the
  * rings without ever stopping or signalling the guest.
  */
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -20,14 +19,24 @@
 
 #include "run.h"
 #include "trace_cmd.h"
+#include "trace_core.h"
 #include "trace_out.h"
 #include "util.h"
 
 #define FOLLOW_INTERVAL_MS 100
 
 static const char usage[] =
-    "Usage: ukctl trace [RUN_DIR] [--format perfetto|json|ctf|none] [-o OUT] [--from-core FILE] "
-    "[--follow]\n";
+    "Usage: ukctl trace [OPTIONS] RUN_DIR\n"
+    "       ukctl trace [OPTIONS] --from-core FILE\n"
+    "Read the guest's per-CPU trace rings without stopping it and convert them.\n"
+    "  -f, --format FMT      perfetto (default), json (Chrome trace), ctf (a directory)\n"
+    "                        or none (drain and count only)\n"
+    "  -o, --output OUT      output path (default RUN_DIR/trace.perfetto-trace,\n"
+    "                        trace.json or trace.ctf); written atomically\n"
+    "  -c, --from-core FILE  read a saved RAM image or an ELF core (QEMU\n"
+    "                        dump-guest-memory, paging off) instead of a live RUN_DIR\n"
+    "  -F, --follow          keep draining every 100 ms until SIGINT/SIGTERM\n"
+    "  -h, --help            show this help\n";
 
 static volatile sig_atomic_t interrupted;
 
@@ -76,42 +85,6 @@ static int ram_path(const char *run_dir, char *buf, size_t len)
     return 0;
 }
 
-/*
- * An ELF core (QEMU dump-guest-memory) instead of a raw RAM image: use the
- * PT_LOAD segment that starts at guest-physical 0 (microvm RAM is one
- * segment below 3 GiB) so guest address A is file offset p_offset + A.
- * A raw image is left as is.  0, or -1 with a message.
- */
-static int elf_core_ram(struct utr_mem *m, char *err, size_t errlen)
-{
-    const Elf64_Ehdr *eh = (const void *)m->base;
-    /* Raw RAM may itself start with an ELF header (a loaded image): only an
-     * ELF64 *core* is treated as one. */
-    if (m->size < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
-        eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_type != ET_CORE)
-        return 0;
-    if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > m->size ||
-        (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > m->size - eh->e_phoff) {
-        snprintf(err, errlen, "ELF core with invalid program headers");
-        return -1;
-    }
-    for (unsigned i = 0; i < eh->e_phnum; i++) {
-        Elf64_Phdr ph;
-        memcpy(&ph, m->base + eh->e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
-        if (ph.p_type != PT_LOAD || ph.p_paddr != 0)
-            continue;
-        if (ph.p_offset > m->size || ph.p_filesz > m->size - ph.p_offset || (ph.p_offset & 7)) {
-            snprintf(err, errlen, "RAM segment misaligned or past the end of the file");
-            return -1;
-        }
-        m->base += ph.p_offset;
-        m->size = ph.p_filesz;
-        return 0;
-    }
-    snprintf(err, errlen, "no PT_LOAD segment at guest-physical address 0");
-    return -1;
-}
-
 static const char *default_out(enum tout_format f)
 {
     return f == TOUT_JSON   ? "trace.json"
@@ -137,11 +110,12 @@ int trace_main(int argc, char **argv)
     struct utr t = {0};
     struct tout o = {0};
     struct evbuf b = {0};
+    struct utr_core core_img = {0};
     bool opened = false, begun = false;
     char ram[4096], outbuf[4096];
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:o:c:Fh", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (!strcmp(optarg, "json"))
@@ -210,9 +184,13 @@ int trace_main(int argc, char **argv)
     }
     char err[256];
     struct utr_mem m = {map, map_len};
-    if (core && elf_core_ram(&m, err, sizeof(err))) {
-        ukctl_err("Failed to read core file %s: %s", core, err);
-        goto cleanup;
+    if (core && utr_core_is_elf(m.base, m.size)) {
+        if (utr_core_open(&core_img, m.base, m.size, fd, UTR_CORE_MAX_SPAN, &m, err, sizeof(err))) {
+            ukctl_err("Failed to read core file %s: %s", core, err);
+            goto cleanup;
+        }
+        munmap(map, map_len); /* the image holds its own mappings of the file */
+        map = MAP_FAILED;
     }
     uint64_t addr;
     if (utr_find(&m, &addr, err, sizeof(err))) {
@@ -224,17 +202,29 @@ int trace_main(int argc, char **argv)
         ukctl_err("Failed to read the trace header: %s", t.err);
         goto cleanup;
     }
+    if (t.dup_rings)
+        fprintf(stderr,
+                "ukctl: warning: ignored %u ring(s) claiming the CPU and kind of an earlier "
+                "ring\n",
+                t.dup_rings);
+    if (t.overlap_rings)
+        fprintf(stderr,
+                "ukctl: warning: ignored %u ring(s) whose slots overlap an earlier ring's\n",
+                t.overlap_rings);
+    /* Always: a signal ends the capture cleanly.  --follow: the drain loop
+     * stops and the output is committed; otherwise the conversion stops
+     * between two events and the temporary output is removed. */
+    struct sigaction sa = {.sa_handler = on_sigint};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     if (tout_begin(&o, fmt, out, &t)) {
         ukctl_err("Failed to start %s: %s", out, o.err);
         goto cleanup;
     }
     begun = true;
 
-    struct sigaction sa = {.sa_handler = on_sigint};
-    if (follow) {
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-    }
+    if (!follow)
+        o.stop = &interrupted;
     do {
         b.n = 0;
         /* none: nothing to convert, so no copy into the pass buffer */
@@ -266,9 +256,10 @@ int trace_main(int argc, char **argv)
 
 cleanup:
     if (begun)
-        tout_finish(&o);
+        tout_abort(&o);
     if (opened)
         utr_close(&t);
+    utr_core_close(&core_img);
     free(b.ev);
     if (map != MAP_FAILED)
         munmap(map, map_len);

@@ -1,9 +1,16 @@
 /*
  * CTF 1.8 output: a directory with `metadata` (TSDL text) and one stream
- * file per ring (stream_cpuN_boot / stream_cpuN_main).  Each drain pass
- * writes one packet per ring that has news; events_discarded in the packet
- * context is the ring's cumulative loss count, as CTF defines it.
- * Timestamps use clock "guest" in nanoseconds since guest time zero.
+ * file per ring (stream_cpuN_boot / stream_cpuN_main; the reader drops a
+ * second ring claiming the same CPU and kind).  Each drain pass writes one
+ * packet per ring that has news; events_discarded in the packet context is
+ * the ring's cumulative loss count, as CTF defines it.  Timestamps use clock
+ * "guest" in nanoseconds since guest time zero.
+ *
+ * Where losses go: a reader (babeltrace2) places the events a packet reports
+ * as discarded between the previous packet's end and that packet's end.  So
+ * losses are put in empty packets of their own, where they happened:
+ * overwritten and torn records before the pass's first retained event,
+ * a discard-mode ring's refusals (ring full) after its last one.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,6 +25,7 @@ struct ctf {
     FILE *stream[UK_TRACE_MAX_RINGS];
     unsigned packets[UK_TRACE_MAX_RINGS];
     uint64_t last_ts[UK_TRACE_MAX_RINGS];
+    uint64_t before[UK_TRACE_MAX_RINGS], after[UK_TRACE_MAX_RINGS]; /* losses reported */
     uint8_t *buf;
     size_t len, cap;
 };
@@ -38,9 +46,9 @@ static const char *ctf_type(uint8_t t)
 
 static int write_metadata(struct tout *o)
 {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/metadata", o->path);
-    FILE *f = fopen(path, "w");
+    char path[sizeof(o->tmp) + 64];
+    snprintf(path, sizeof(path), "%s/metadata", o->tmp);
+    FILE *f = fopen(path, "wx");
     if (!f)
         return tout_fail(o, "cannot create %s: %s", path, strerror(errno));
     const struct uk_trace_header *h = &o->t->hdr;
@@ -80,18 +88,24 @@ static int write_metadata(struct tout *o)
                 "event {\n\tname = \"%s\";\n\tid = %u;\n\tstream_id = 0;\n"
                 "\tfields := struct {\n",
                 tp->name, id);
+        char prev[UK_TRACE_FIELD_NAME_MAX + 4] = "";
         for (unsigned k = 0; k < UK_TRACE_FIELDS; k++) {
             if (tp->field[k].type == UK_TPF_NONE)
                 continue;
-            /* Names come from guest memory: keep identifier characters only. */
-            char name[UK_TRACE_FIELD_NAME_MAX + 2] = "_";
+            /* Names come from guest memory: keep identifier characters only,
+             * and never two fields of one name (TSDL refuses it): a second
+             * field named like the first gets its index appended ("_1"). */
+            char name[UK_TRACE_FIELD_NAME_MAX + 4] = "_";
             size_t j = 1;
-            for (const char *p = tp->field[k].name; *p && j < sizeof(name) - 1; p++)
+            for (const char *p = tp->field[k].name; *p && j < UK_TRACE_FIELD_NAME_MAX + 1; p++)
                 if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                     (*p >= '0' && *p <= '9') || *p == '_')
                     name[j++] = *p;
             name[j] = 0;
+            if (k && !strcmp(name, prev))
+                snprintf(name + j, sizeof(name) - j, "_%u", k);
             fprintf(f, "\t\t%s %s;\n", ctf_type(tp->field[k].type), name);
+            snprintf(prev, sizeof(prev), "%s", name);
         }
         fprintf(f, "\t};\n};\n\n");
     }
@@ -106,23 +120,18 @@ int tout_ctf_begin(struct tout *o)
     if (!c)
         return tout_fail(o, "out of memory");
     o->priv = c;
-    if (mkdir(o->path, 0755) && errno != EEXIST)
-        return tout_fail(o, "cannot create %s: %s", o->path, strerror(errno));
-    /* The metadata escapes names: tracepoint names must be safe too. */
-    for (unsigned id = 0; id < o->t->ntps; id++)
-        for (char *p = ((struct utr *)o->t)->tps[id].name; *p; p++)
-            if (*p == '"' || *p == '\\' || *p < 0x20 || *p > 0x7e)
-                *p = '_';
+    /* Tracepoint names go into TSDL string literals as they are: the reader
+     * made them valid UTF-8 without '"', '\\' or control characters. */
     if (write_metadata(o))
         return -1;
     for (unsigned i = 0; i < o->t->nrings; i++) {
         const struct utr_ring *r = &o->t->rings[i];
-        char path[4096];
+        char path[sizeof(o->tmp) + 64];
         if (!r->usable)
             continue;
-        snprintf(path, sizeof(path), "%s/stream_cpu%u_%s", o->path, r->desc.cpu,
+        snprintf(path, sizeof(path), "%s/stream_cpu%u_%s", o->tmp, r->desc.cpu,
                  r->desc.kind == UK_TRACE_RING_BOOT ? "boot" : "main");
-        c->stream[i] = fopen(path, "wb");
+        c->stream[i] = fopen(path, "wbx"); /* never one file for two rings */
         if (!c->stream[i])
             return tout_fail(o, "cannot create %s: %s", path, strerror(errno));
     }
@@ -161,6 +170,8 @@ static int packet(struct tout *o, unsigned i, const struct utr_event *ev, size_t
     int rc = PUTV(c, magic) | PUTV(c, sid) | PUTV(c, tb) | PUTV(c, te) | PUTV(c, zero) |
              PUTV(c, zero) | PUTV(c, lost) | PUTV(c, cpu);
     for (size_t k = 0; k < n && !rc; k++) {
+        if (tout_stopped(o))
+            return -1;
         const struct uk_trace_tp_meta *tp = &o->t->tps[ev[k].id];
         uint16_t id = (uint16_t)ev[k].id;
         uint64_t ts = ev[k].ns < tb ? tb : ev[k].ns; /* CTF needs monotonic time per stream */
@@ -169,8 +180,10 @@ static int packet(struct tout *o, unsigned i, const struct utr_event *ev, size_t
             if (tp->field[f].type == UK_TPF_NONE)
                 continue;
             if (tp->field[f].type == UK_TPF_STR8) {
-                char s[9];
-                tout_str8(ev[k].arg[f], s);
+                char s8[9];
+                const char *s = ev[k].id == UK_TP_THREAD_CREATE && f == 1
+                                    ? tout_thread_name(o, ev[k].arg[0], ev[k].arg[1], s8)
+                                    : (utr_str8(ev[k].arg[f], s8), s8);
                 rc |= put(c, s, strlen(s) + 1);
             } else {
                 rc |= PUTV(c, ev[k].arg[f]);
@@ -193,6 +206,15 @@ static int packet(struct tout *o, unsigned i, const struct utr_event *ev, size_t
     return 0;
 }
 
+/* An empty packet at time ts (clamped: monotonic) reporting `lost` so far. */
+static int loss_packet(struct tout *o, unsigned i, uint64_t ts, uint64_t lost)
+{
+    struct ctf *c = o->priv;
+    if (ts > c->last_ts[i])
+        c->last_ts[i] = ts;
+    return packet(o, i, NULL, 0, lost);
+}
+
 int tout_ctf_pass(struct tout *o, const struct utr_event *ev, size_t n)
 {
     struct ctf *c = o->priv;
@@ -203,18 +225,24 @@ int tout_ctf_pass(struct tout *o, const struct utr_event *ev, size_t n)
             k++;
         if (!c->stream[i])
             continue;
-        if (k > start || utr_ring_lost(o->t, i) != o->last_lost[i]) {
-            o->lost_reported += utr_ring_lost(o->t, i) - o->last_lost[i];
-            /* babeltrace2 counts discarded events between packets: an empty
-             * first packet lets it report the exact number from the start. */
-            if (!c->packets[i] && utr_ring_lost(o->t, i)) {
-                c->last_ts[i] = k > start ? ev[start].ns : 0;
-                if (packet(o, i, NULL, 0, 0))
-                    return -1;
-            }
-            if (packet(o, i, ev + start, k - start, utr_ring_lost(o->t, i)))
-                return -1;
-        }
+        const struct utr_ring *r = &o->t->rings[i];
+        uint64_t before = r->overwritten + r->torn, after = r->discarded;
+        uint64_t d_before = before - c->before[i], d_after = after - c->after[i];
+        if (k == start && !d_before && !d_after)
+            continue;
+        o->lost_reported += d_before + d_after;
+        /* A first packet at time zero, so the first loss has a window. */
+        if (!c->packets[i] && (d_before || d_after) && loss_packet(o, i, 0, 0))
+            return -1;
+        c->before[i] = before;
+        if (d_before &&
+            loss_packet(o, i, k > start ? ev[start].ns : c->last_ts[i], c->before[i] + c->after[i]))
+            return -1;
+        if (k > start && packet(o, i, ev + start, k - start, c->before[i] + c->after[i]))
+            return -1;
+        c->after[i] = after;
+        if (d_after && loss_packet(o, i, c->last_ts[i], c->before[i] + c->after[i]))
+            return -1;
     }
     return 0;
 }
@@ -228,8 +256,8 @@ int tout_ctf_finish(struct tout *o)
             continue;
         if (!c->packets[i] && packet(o, i, NULL, 0, 0)) /* every stream file gets a packet */
             rc = -1;
-        if (fclose(c->stream[i]))
-            rc = rc ? rc : tout_fail(o, "cannot write a CTF stream");
+        if (fclose(c->stream[i]) && !rc)
+            rc = tout_fail(o, "cannot write a CTF stream");
     }
     free(c->buf);
     free(c);

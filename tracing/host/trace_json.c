@@ -9,6 +9,7 @@
  */
 #include <jansson.h>
 #include <errno.h>
+#include <uk/thread_abi.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,15 @@ static int meta(struct tout *o, int pid, uint64_t tid, const char *what, const c
                             (json_int_t)tid, "args", "name", name));
 }
 
+/* "NAME (TID)": the thread table's name, else the record's 8 characters. */
+static int thread_meta(struct tout *o, uint64_t tid, uint64_t str8)
+{
+    char s8[9], name[64];
+    snprintf(name, sizeof(name), "%s (%llu)", tout_thread_name(o, tid, str8, s8),
+             (unsigned long long)tid);
+    return meta(o, PID_THREADS, tid, "thread_name", name);
+}
+
 int tout_json_begin(struct tout *o)
 {
     struct jout *j = calloc(1, sizeof(*j));
@@ -48,9 +58,7 @@ int tout_json_begin(struct tout *o)
         return tout_fail(o, "out of memory");
     o->priv = j;
     j->first = true;
-    j->f = fopen(o->path, "w");
-    if (!j->f)
-        return tout_fail(o, "cannot create %s: %s", o->path, strerror(errno));
+    j->f = o->file;
     fputs("{\"traceEvents\":[", j->f);
     if (meta(o, PID_CPUS, 0, "process_name", "guest CPUs") ||
         meta(o, PID_THREADS, 0, "process_name", "guest threads"))
@@ -61,6 +69,11 @@ int tout_json_begin(struct tout *o)
         if (meta(o, PID_CPUS, c, "thread_name", name))
             return -1;
     }
+    /* Every thread the guest's table names, even if its thread_create
+     * record was overwritten long ago (flight recorder). */
+    for (unsigned i = 0; o->t->threads && i < UK_THREAD_MAX; i++)
+        if (o->t->threads[i].tid && thread_meta(o, o->t->threads[i].tid, 0))
+            return -1;
     return 0;
 }
 
@@ -72,7 +85,7 @@ static int one_event(struct tout *o, const struct utr_event *ev)
     char s8[9];
 
     if (ev->id == UK_TP_SPAN_BEGIN || ev->id == UK_TP_SPAN_END || ev->id == UK_TP_COUNTER) {
-        tout_str8(ev->arg[0], s8);
+        utr_str8(ev->arg[0], s8);
         json_t *args = ev->id == UK_TP_COUNTER
                            ? json_pack("{s:I}", "value", (json_int_t)ev->arg[1])
                            : json_pack("{s:I,s:i}", "id", (json_int_t)ev->arg[1], "cpu", ev->cpu);
@@ -81,19 +94,19 @@ static int one_event(struct tout *o, const struct utr_event *ev)
                                 "ph", ph, "ts", ts, "pid", PID_THREADS, "tid",
                                 (json_int_t)(tid ? tid : 100000 + ev->cpu), "args", args));
     }
-    if (ev->id == UK_TP_THREAD_CREATE) {
-        char name[48];
-        tout_str8(ev->arg[1], s8);
-        snprintf(name, sizeof(name), "%s (%llu)", s8, (unsigned long long)ev->arg[0]);
-        if (meta(o, PID_THREADS, ev->arg[0], "thread_name", name))
-            return -1;
-    }
+    if (ev->id == UK_TP_THREAD_CREATE && thread_meta(o, ev->arg[0], ev->arg[1]))
+        return -1;
     json_t *args = json_object();
+    if (!args)
+        return tout_fail(o, "out of memory building JSON");
     for (unsigned f = 0; f < UK_TRACE_FIELDS; f++) {
         char buf[40];
         if (tp->field[f].type == UK_TPF_NONE)
             continue;
-        utr_field_str(o->t, ev, f, buf, sizeof(buf));
+        if (ev->id == UK_TP_THREAD_CREATE && f == 1) /* the full name, not 8 characters */
+            snprintf(buf, sizeof(buf), "%s", tout_thread_name(o, ev->arg[0], ev->arg[1], s8));
+        else
+            utr_field_str(o->t, ev, f, buf, sizeof(buf));
         json_t *v = tp->field[f].type == UK_TPF_U64   ? json_integer((json_int_t)ev->arg[f])
                     : tp->field[f].type == UK_TPF_S64 ? json_integer((json_int_t)ev->arg[f])
                                                       : json_string(buf);
@@ -129,7 +142,7 @@ int tout_json_pass(struct tout *o, const struct utr_event *ev, size_t n)
 {
     double last = 0;
     for (size_t i = 0; i < n; i++) {
-        if (one_event(o, &ev[i]))
+        if (tout_stopped(o) || one_event(o, &ev[i]))
             return -1;
         if ((double)ev[i].ns / 1000.0 > last)
             last = (double)ev[i].ns / 1000.0;
@@ -145,8 +158,6 @@ int tout_json_finish(struct tout *o)
     int rc = !md || fputs("\n],\"displayTimeUnit\":\"ns\",\"metadata\":", j->f) < 0 ||
              json_dumpf(md, j->f, JSON_COMPACT) || fputs("}\n", j->f) < 0;
     json_decref(md);
-    if (fclose(j->f))
-        rc = 1;
     free(j);
     o->priv = NULL;
     if (rc)

@@ -25,33 +25,42 @@ uint64_t tout_track_thread(struct tout *o, const struct utr_event *ev)
     return o->cur_tid[ev->cpu];
 }
 
-void tout_str8(uint64_t v, char out[9])
+const char *tout_thread_name(const struct tout *o, uint64_t tid, uint64_t str8, char buf[9])
 {
-    unsigned k;
-    for (k = 0; k < 8 && ((v >> (8 * k)) & 0xff); k++) {
-        char c = (char)((v >> (8 * k)) & 0xff);
-        out[k] = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? c : '?';
-    }
-    out[k] = 0;
+    const char *name = utr_thread_name(o->t, tid);
+    if (name)
+        return name;
+    utr_str8(str8, buf);
+    return buf;
 }
 
 int tout_begin(struct tout *o, enum tout_format f, const char *path, const struct utr *t)
 {
+    int rc = -1;
     memset(o, 0, sizeof(*o));
     o->format = f;
     o->path = path;
     o->t = t;
+    if (f > TOUT_NULL)
+        return tout_fail(o, "unknown format");
+    if (f != TOUT_NULL && tout_tmp_create(o, f == TOUT_CTF))
+        return -1;
     switch (f) {
     case TOUT_JSON:
-        return tout_json_begin(o);
+        rc = tout_json_begin(o);
+        break;
     case TOUT_CTF:
-        return tout_ctf_begin(o);
+        rc = tout_ctf_begin(o);
+        break;
     case TOUT_PERFETTO:
-        return tout_pf_begin(o);
+        rc = tout_pf_begin(o);
+        break;
     case TOUT_NULL:
         return 0;
     }
-    return tout_fail(o, "unknown format");
+    if (rc)
+        tout_abort(o); /* nothing half-written stays behind */
+    return rc;
 }
 
 int tout_pass(struct tout *o, const struct utr_event *ev, size_t n)
@@ -70,17 +79,38 @@ int tout_pass(struct tout *o, const struct utr_event *ev, size_t n)
     return -1;
 }
 
-int tout_finish(struct tout *o)
+/* The format's finish: closes and frees everything, whatever happened. */
+static int format_finish(struct tout *o)
 {
     switch (o->format) {
     case TOUT_JSON:
-        return tout_json_finish(o);
+        return o->priv ? tout_json_finish(o) : 0;
     case TOUT_CTF:
-        return tout_ctf_finish(o);
+        return o->priv ? tout_ctf_finish(o) : 0;
     case TOUT_PERFETTO:
-        return tout_pf_finish(o);
+        return o->priv ? tout_pf_finish(o) : 0;
     case TOUT_NULL:
         return 0;
     }
     return -1;
+}
+
+int tout_finish(struct tout *o)
+{
+    if (format_finish(o)) {
+        tout_tmp_remove(o, o->format == TOUT_CTF);
+        return -1;
+    }
+    if (o->format == TOUT_NULL)
+        return 0;
+    return tout_tmp_commit(o, o->format == TOUT_CTF);
+}
+
+void tout_abort(struct tout *o)
+{
+    char keep[sizeof(o->err)];
+    memcpy(keep, o->err, sizeof(keep)); /* the first error is the one to report */
+    format_finish(o);
+    tout_tmp_remove(o, o->format == TOUT_CTF);
+    memcpy(o->err, keep, sizeof(keep));
 }

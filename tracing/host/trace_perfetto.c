@@ -7,6 +7,7 @@
  * sequence; the first packet after losses carries previous_packet_dropped.
  */
 #include <errno.h>
+#include <uk/thread_abi.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,11 +41,14 @@ static int emit(struct tout *o, const Packet *p)
     struct pf *pf = o->priv;
     size_t n = ukscope__perfetto__trace_packet__get_packed_size(p);
     if (n + 16 > pf->cap) {
-        free(pf->buf);
-        pf->cap = (n + 16) * 2;
-        pf->buf = malloc(pf->cap);
-        if (!pf->buf)
+        /* Replace the buffer only once the new one exists: on failure the
+         * old buffer and its capacity still agree. */
+        uint8_t *b = malloc((n + 16) * 2);
+        if (!b)
             return tout_fail(o, "out of memory");
+        free(pf->buf);
+        pf->buf = b;
+        pf->cap = (n + 16) * 2;
     }
     /* Trace.packet: field 1, length-delimited, then the varint length. */
     size_t k = 0;
@@ -96,15 +100,15 @@ static int track(struct tout *o, uint64_t uuid, uint64_t parent, const char *nam
     return emit(o, &p);
 }
 
+static int thread_track(struct tout *o, uint64_t tid, bool named, uint64_t str8);
+
 int tout_pf_begin(struct tout *o)
 {
     struct pf *pf = calloc(1, sizeof(*pf));
     if (!pf)
         return tout_fail(o, "out of memory");
     o->priv = pf;
-    pf->f = fopen(o->path, "wb");
-    if (!pf->f)
-        return tout_fail(o, "cannot create %s: %s", o->path, strerror(errno));
+    pf->f = o->file;
     if (track(o, UUID_PROCESS, 0, "guest", -1, false))
         return -1;
     for (unsigned c = 0; c < o->t->hdr.ncpus; c++) {
@@ -113,16 +117,26 @@ int tout_pf_begin(struct tout *o)
         if (track(o, UUID_CPU(c), UUID_PROCESS, name, -1, false))
             return -1;
     }
+    /* Every thread the guest's table names, even if its thread_create
+     * record was overwritten long ago (flight recorder). */
+    for (unsigned i = 0; o->t->threads && i < UK_THREAD_MAX; i++)
+        if (o->t->threads[i].tid && thread_track(o, o->t->threads[i].tid, true, 0))
+            return -1;
     return 0;
 }
 
-static int thread_track(struct tout *o, uint64_t tid, const char *name)
+/* named: (re)describe the track with the thread's name (the thread table's,
+ * else the record's 8 characters str8); else only make sure it exists. */
+static int thread_track(struct tout *o, uint64_t tid, bool named, uint64_t str8)
 {
     struct pf *pf = o->priv;
-    if (tid >= TOUT_MAX_TIDS || (pf->thread_seen[tid] && !name))
+    if (tid >= TOUT_MAX_TIDS || (pf->thread_seen[tid] && !named))
         return 0;
-    char buf[48];
-    snprintf(buf, sizeof(buf), "%s %llu", name ? name : "thread", (unsigned long long)tid);
+    char buf[64], s8[9];
+    const char *name = utr_thread_name(o->t, tid);
+    if (!name)
+        name = named ? tout_thread_name(o, tid, str8, s8) : "thread";
+    snprintf(buf, sizeof(buf), "%s %llu", name, (unsigned long long)tid);
     pf->thread_seen[tid] = 1;
     return track(o, UUID_THREAD(tid), UUID_PROCESS, buf, (int)tid, false);
 }
@@ -139,7 +153,7 @@ static int counter_track(struct tout *o, uint64_t name, uint64_t *uuid)
             i = MAX_COUNTERS - 1; /* share the last track rather than fail */
         else
             pf->counters[pf->ncounters++] = name;
-        tout_str8(name, s);
+        utr_str8(name, s);
         if (track(o, UUID_COUNTER(i), UUID_PROCESS, s, -1, true))
             return -1;
     }
@@ -154,6 +168,7 @@ static int one_event(struct tout *o, const struct utr_event *ev, bool dropped)
     Event te = UKSCOPE__PERFETTO__TRACK_EVENT__INIT;
     Annot a[UK_TRACE_FIELDS], *ap[UK_TRACE_FIELDS];
     char strs[UK_TRACE_FIELDS][40], name[9], *cats[1] = {(char *)tp->category};
+    const char *tname = NULL;
     uint64_t tid = tout_track_thread(o, ev);
 
     p.has_timestamp = 1;
@@ -167,11 +182,11 @@ static int one_event(struct tout *o, const struct utr_event *ev, bool dropped)
     te.n_categories = 1;
     te.categories = cats;
     if (ev->id == UK_TP_SPAN_BEGIN || ev->id == UK_TP_SPAN_END) {
-        tout_str8(ev->arg[0], name);
+        utr_str8(ev->arg[0], name);
         te.type = ev->id == UK_TP_SPAN_BEGIN
                       ? UKSCOPE__PERFETTO__TRACK_EVENT__TYPE__TYPE_SLICE_BEGIN
                       : UKSCOPE__PERFETTO__TRACK_EVENT__TYPE__TYPE_SLICE_END;
-        if (tid && thread_track(o, tid, NULL))
+        if (tid && thread_track(o, tid, false, 0))
             return -1;
         te.track_uuid = tid && tid < TOUT_MAX_TIDS ? UUID_THREAD(tid) : UUID_CPU(ev->cpu);
         if (ev->id == UK_TP_SPAN_BEGIN)
@@ -184,9 +199,9 @@ static int one_event(struct tout *o, const struct utr_event *ev, bool dropped)
         te.counter_value = (int64_t)ev->arg[1];
     } else {
         if (ev->id == UK_TP_THREAD_CREATE) {
-            tout_str8(ev->arg[1], name);
-            if (thread_track(o, ev->arg[0], name))
+            if (thread_track(o, ev->arg[0], true, ev->arg[1]))
                 return -1;
+            tname = tout_thread_name(o, ev->arg[0], ev->arg[1], name);
         }
         te.type = UKSCOPE__PERFETTO__TRACK_EVENT__TYPE__TYPE_INSTANT;
         te.track_uuid = UUID_CPU(ev->cpu);
@@ -207,7 +222,10 @@ static int one_event(struct tout *o, const struct utr_event *ev, bool dropped)
                 x->pointer_value = ev->arg[f];
                 break;
             case UK_TPF_STR8:
-                utr_field_str(o->t, ev, f, strs[f], sizeof(strs[f]));
+                if (tname && f == 1) /* thread_create: the full name */
+                    snprintf(strs[f], sizeof(strs[f]), "%s", tname);
+                else
+                    utr_field_str(o->t, ev, f, strs[f], sizeof(strs[f]));
                 x->string_value = strs[f];
                 break;
             default:
@@ -233,7 +251,7 @@ int tout_pf_pass(struct tout *o, const struct utr_event *ev, size_t n)
         o->last_lost[i] = lost;
     }
     for (size_t k = 0; k < n; k++) {
-        if (one_event(o, &ev[k], dropped[ev[k].ring]))
+        if (tout_stopped(o) || one_event(o, &ev[k], dropped[ev[k].ring]))
             return -1;
         dropped[ev[k].ring] = false;
     }
@@ -244,7 +262,7 @@ int tout_pf_finish(struct tout *o)
 {
     struct pf *pf = o->priv;
     int rc = 0;
-    if (pf->f && fclose(pf->f))
+    if (fflush(pf->f) || ferror(pf->f))
         rc = tout_fail(o, "cannot write %s", o->path);
     free(pf->buf);
     free(pf);

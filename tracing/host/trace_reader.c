@@ -103,6 +103,14 @@ static bool ring_ok(const struct utr *t, const struct uk_trace_ring *r)
            r->mode <= UK_TRACE_DISCARD && r->kind <= UK_TRACE_RING_MAIN && r->cpu < t->hdr.ncpus;
 }
 
+/* Slot arrays of two validated rings (both inside the image) overlap. */
+static bool slots_overlap(const struct uk_trace_ring *a, const struct uk_trace_ring *b)
+{
+    uint64_t a_end = a->slots_addr + (uint64_t)a->nslots * sizeof(struct uk_trace_rec);
+    uint64_t b_end = b->slots_addr + (uint64_t)b->nslots * sizeof(struct uk_trace_rec);
+    return a->slots_addr < b_end && b->slots_addr < a_end;
+}
+
 int utr_open(struct utr *t, const struct utr_mem *m, uint64_t hdr_addr)
 {
     memset(t, 0, sizeof(*t));
@@ -124,8 +132,11 @@ int utr_open(struct utr *t, const struct utr_mem *m, uint64_t hdr_addr)
         struct uk_trace_tp_meta *tp = &t->tps[i];
         tp->name[sizeof(tp->name) - 1] = 0;
         tp->category[sizeof(tp->category) - 1] = 0;
+        utr_clean_str(tp->name);
+        utr_clean_str(tp->category);
         for (unsigned f = 0; f < UK_TRACE_FIELDS; f++) {
             tp->field[f].name[sizeof(tp->field[f].name) - 1] = 0;
+            utr_clean_str(tp->field[f].name);
             if (tp->field[f].type > UK_TPF_STR8)
                 tp->field[f].type = UK_TPF_HEX; /* unknown type: show raw */
         }
@@ -140,10 +151,27 @@ int utr_open(struct utr *t, const struct utr_mem *m, uint64_t hdr_addr)
             return fail(t, "ring table at 0x%llx outside the image",
                         (unsigned long long)h->rings_addr);
         r->usable = ring_ok(t, &r->desc);
+        /* Two rings claiming one (cpu, kind) would share every output
+         * stream/track named after it: keep the first, count the rest. */
+        for (unsigned j = 0; r->usable && j < i; j++)
+            if (t->rings[j].usable && t->rings[j].desc.cpu == r->desc.cpu &&
+                t->rings[j].desc.kind == r->desc.kind) {
+                r->usable = false;
+                t->dup_rings++;
+            }
+        /* Rings sharing slots would return the same records once per ring:
+         * with 64 rings over one array a pass would hold 64 copies of the
+         * image.  Disjoint arrays bound a pass by the image size. */
+        for (unsigned j = 0; r->usable && j < i; j++)
+            if (t->rings[j].usable && slots_overlap(&t->rings[j].desc, &r->desc)) {
+                r->usable = false;
+                t->overlap_rings++;
+            }
         usable += r->usable;
     }
     if (!usable)
         return fail(t, "none of the %u ring descriptors is valid", t->nrings);
+    utr_threads_refresh(t);
     return 0;
 }
 
@@ -157,11 +185,13 @@ static long drain_ring(struct utr *t, unsigned i, bool final, utr_event_fn fn, v
 {
     struct utr_ring *r = &t->rings[i];
     uint64_t desc = t->hdr.rings_addr + (uint64_t)i * sizeof(struct uk_trace_ring);
-    uint64_t n = r->desc.nslots, delivered = 0;
+    uint64_t n = r->desc.nslots, delivered = 0, budget = n;
     static __thread struct uk_trace_rec copy[BATCH];
 
     r->discarded = load64(&t->mem, desc + offsetof(struct uk_trace_ring, lost));
-    for (;;) {
+    /* budget: slots this pass may still look at.  Without it a guest that
+     * writes as fast as we read (or lies about head) keeps the pass going. */
+    while (budget) {
         uint64_t head = load64(&t->mem, desc + offsetof(struct uk_trace_ring, head));
         if (head < r->cursor) { /* head went backwards: a reboot or a lie */
             r->cursor = head;
@@ -171,7 +201,8 @@ static long drain_ring(struct utr *t, unsigned i, bool final, utr_event_fn fn, v
             r->overwritten += head - n - r->cursor;
             r->cursor = head - n;
         }
-        uint64_t end = head - r->cursor > BATCH ? r->cursor + BATCH : head;
+        uint64_t span = BATCH < budget ? BATCH : budget;
+        uint64_t end = head - r->cursor > span ? r->cursor + span : head;
         if (end == r->cursor)
             return (long)delivered;
         const uint8_t *slots = t->mem.base + r->desc.slots_addr;
@@ -216,15 +247,18 @@ static long drain_ring(struct utr *t, unsigned i, bool final, utr_event_fn fn, v
                 return -1;
             }
         }
+        budget -= h - r->cursor;
         r->cursor = h;
         if (h < end)
             return (long)delivered;
     }
+    return (long)delivered;
 }
 
 long utr_drain(struct utr *t, bool final, utr_event_fn fn, void *arg)
 {
     long total = 0;
+    utr_threads_refresh(t);
     for (unsigned i = 0; i < t->nrings; i++) {
         if (!t->rings[i].usable)
             continue;
@@ -269,12 +303,7 @@ void utr_field_str(const struct utr *t, const struct utr_event *ev, unsigned f, 
         break;
     case UK_TPF_STR8: {
         char s[9];
-        unsigned k;
-        for (k = 0; k < 8 && (v >> (8 * k)) & 0xff; k++) {
-            char ch = (char)((v >> (8 * k)) & 0xff);
-            s[k] = ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' ? ch : '?';
-        }
-        s[k] = 0;
+        utr_str8(v, s);
         snprintf(buf, len, "%s", s);
         break;
     }
@@ -288,6 +317,8 @@ void utr_close(struct utr *t)
 {
     free(t->tps);
     free(t->rings);
+    free(t->threads);
     t->tps = NULL;
     t->rings = NULL;
+    t->threads = NULL;
 }

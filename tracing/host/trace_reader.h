@@ -43,6 +43,12 @@ struct utr_event {
     uint64_t arg[UK_TRACE_FIELDS];
 };
 
+/* A thread seen in the guest's thread table (name sanitised, NUL-terminated). */
+struct utr_thread {
+    uint64_t tid; /* 0: slot never seen in use */
+    char name[32];
+};
+
 struct utr {
     struct utr_mem mem;
     uint64_t hdr_addr;
@@ -51,6 +57,9 @@ struct utr {
     unsigned ntps;
     struct utr_ring *rings;
     unsigned nrings;
+    unsigned dup_rings;         /* rings ignored: same (cpu, kind) as an earlier ring */
+    unsigned overlap_rings;     /* rings ignored: slots overlap an earlier ring's */
+    struct utr_thread *threads; /* UK_THREAD_MAX slots, or NULL (no valid thread table) */
     char err[256];
 };
 
@@ -64,9 +73,12 @@ int utr_find(const struct utr_mem *m, uint64_t *addr, char *err, size_t errlen);
 int utr_open(struct utr *t, const struct utr_mem *m, uint64_t hdr_addr);
 
 /*
- * Read every ring from its cursor up to its current head.  final: the
- * guest is stopped (or this is the last pass), so uncommitted slots are
- * torn, not in progress.  Returns the number of events delivered or -1.
+ * Read every ring from its cursor up to its current head, at most one
+ * ring's worth of slots (nslots) per ring and call: a guest that keeps
+ * advancing head cannot keep one pass going; the next call goes on.
+ * final: the guest is stopped (or this is the last pass), so uncommitted
+ * slots are torn, not in progress.  Also refreshes the thread names.
+ * Returns the number of events delivered or -1.
  */
 long utr_drain(struct utr *t, bool final, utr_event_fn fn, void *arg);
 
@@ -84,5 +96,20 @@ void utr_field_str(const struct utr *t, const struct utr_event *ev, unsigned f, 
                    size_t len);
 
 void utr_close(struct utr *t);
+
+/*
+ * Guest strings (trace_names.c).  Every string a writer takes from guest
+ * memory has been through utr_clean_str() once, here in the reader: it stays
+ * valid UTF-8 with no control characters, '"' or '\\' (each byte of an
+ * invalid sequence and each such character becomes '?'), so every output
+ * format can embed it as is.
+ */
+void utr_clean_str(char *s);
+/* A STR8 field value as a clean C string. */
+void utr_str8(uint64_t v, char out[9]);
+/* Re-read the guest's thread table (header.threads_addr); ignored if invalid. */
+void utr_threads_refresh(struct utr *t);
+/* The thread table's name for tid (clean, up to 31 bytes), or NULL. */
+const char *utr_thread_name(const struct utr *t, uint64_t tid);
 
 #endif

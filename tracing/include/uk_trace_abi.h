@@ -108,8 +108,12 @@ struct uk_trace_header {
     uint64_t enabled_addr; /* uint8_t[ntps]: 1 = tracepoint on */
     uint32_t rec_size;     /* sizeof(struct uk_trace_rec) */
     uint32_t main_mode;    /* enum uk_trace_mode of the main rings */
-    uint64_t reserved[4];
+    /* struct uk_thread_table (<uk/thread_abi.h>) or 0: the host takes full
+     * thread names from it (records carry only 8 characters, STR8). */
+    uint64_t threads_addr;
+    uint64_t reserved[3];
 };
+_Static_assert(sizeof(struct uk_trace_header) == 152, "header size (ABI)");
 
 /* Every offset a host reader uses is ABI: a change must bump UK_TRACE_VERSION
  * and update the readers. */
