@@ -117,7 +117,6 @@ _Static_assert(sizeof(struct uk_trace_header) == 152, "header size (ABI)");
 
 /* Every offset a host reader uses is ABI: a change must bump UK_TRACE_VERSION
  * and update the readers. */
-_Static_assert(sizeof(struct uk_trace_header) == 152, "trace ABI");
 _Static_assert(sizeof(struct uk_trace_field_meta) == 16, "trace ABI");
 _Static_assert(offsetof(struct uk_trace_rec, commit) == 0, "trace ABI");
 _Static_assert(offsetof(struct uk_trace_rec, id) == 4, "trace ABI");
@@ -153,6 +152,7 @@ _Static_assert(offsetof(struct uk_trace_header, tp_addr) == 96, "trace ABI");
 _Static_assert(offsetof(struct uk_trace_header, enabled_addr) == 104, "trace ABI");
 _Static_assert(offsetof(struct uk_trace_header, rec_size) == 112, "trace ABI");
 _Static_assert(offsetof(struct uk_trace_header, main_mode) == 116, "trace ABI");
-_Static_assert(offsetof(struct uk_trace_header, reserved) == 120, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, threads_addr) == 120, "trace ABI");
+_Static_assert(offsetof(struct uk_trace_header, reserved) == 128, "trace ABI");
 
 #endif
