@@ -22,6 +22,9 @@ struct run_ctx {
     char qemu[PATH_MAX];
     char image[PATH_MAX];
     char run_dir[PATH_MAX];
+    int dir_fd;                /* the verified run dir; files are created through it */
+    char token_path[PATH_MAX]; /* RUN/token (0600) */
+    char cmdline[8192];        /* --cmdline without any token= word */
     char name[256];
     enum run_accel accel;
     struct run_fwd fwds[RUN_MAX_FWDS];
