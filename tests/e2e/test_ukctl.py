@@ -20,7 +20,7 @@ TIMEOUT = 60
 INSTANCE_KEYS = {
     "name", "pid", "ukctl_pid", "accel", "smp", "mem_mib", "image", "cmdline", "run_dir",
     "console_log", "gdb_socket", "qmp_socket", "ram_file", "ports", "started_at", "qemu_argv",
-    "gdb_virtio_socket", "telemetry_socket",
+    "gdb_virtio_socket", "telemetry_socket", "qemu_start_time", "qemu_exe", "token_file",
 }
 
 
@@ -178,12 +178,13 @@ def test_instance_json(t, accel):
         assert pid_alive(inst["pid"]), "QEMU not running"
         assert not pid_alive(inst["ukctl_pid"]), "ukctl still running after --detach"
         for key, name in (("console_log", "console.log"), ("gdb_socket", "gdb.sock"),
-                          ("qmp_socket", "qmp.sock"), ("ram_file", "ram"),
+                          ("qmp_socket", "qmp-tools.sock"), ("ram_file", "ram"),
+                          ("token_file", "token"),
                           ("gdb_virtio_socket", "gdb-virtio.sock"),
                           ("telemetry_socket", "telemetry.sock")):
             assert inst[key] == str(run / name), (key, inst[key])
         assert (run / "ram").stat().st_size == 64 << 20, "ram file size"
-        for s in ("gdb.sock", "qmp.sock", "gdb-virtio.sock", "telemetry.sock"):
+        for s in ("gdb.sock", "qmp.sock", "qmp-tools.sock", "gdb-virtio.sock", "telemetry.sock"):
             assert (run / s).is_socket(), f"{s} missing"
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", inst["started_at"]), inst
         (p,) = inst["ports"]
