@@ -25,6 +25,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <uk/cmdline.h>
 #include <uk/panic.h>
 
 #include "instance.h"
@@ -35,6 +36,8 @@
 #include "util.h"
 
 int sig_pipe[2] = {-1, -1};
+
+_Static_assert(RUN_TOKEN_MAX == UK_SECRET_MAX, "the guest must accept every token ukctl sends");
 
 static void on_signal(int sig)
 {
