@@ -38,7 +38,8 @@ static const char list_usage[] =
     "\n"
     "STATE: running, paused, panicked (the guest panicked; QEMU holds it for\n"
     "post-mortem), error (the accelerator failed), alive (QEMU runs but its\n"
-    "QMP socket is busy, e.g. with a foreground ukctl run), dead.\n";
+    "qmp-tools.sock is busy with another tool), dead (gone, or its pid is no\n"
+    "longer the QEMU that was started).\n";
 
 /* Poll until pid is gone; 0 if it exited within ms, else -1. */
 static int wait_gone(pid_t pid, int ms)
@@ -156,8 +157,8 @@ cleanup:
     return ret;
 }
 
-/* QMP allows one client: a busy socket (a foreground `ukctl run` holds it)
- * must not stall the listing for long. */
+/* A QMP monitor takes one client: a busy qmp-tools.sock (another tool holds
+ * it) must not stall the listing for long. */
 #define LIST_QMP_MS 300
 
 /* The run state of a live instance, as QMP's query-status tells it. */
