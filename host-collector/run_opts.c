@@ -285,7 +285,7 @@ int run_cmdline_take_token(const char *cmdline, char *rest, size_t restlen, char
         w = i;
         e = word_end(cmdline, i);
         i = e;
-        if (e - w > 6 && !strncmp(cmdline + w, "token=", 6)) {
+        if (e - w >= 6 && !strncmp(cmdline + w, "token=", 6)) {
             size_t vl = e - w - 6;
 
             if (vl >= toklen || memchr(cmdline + w + 6, '"', vl)) {
