@@ -162,6 +162,9 @@ static void test_take_token(void **state)
                                             sizeof(tok)),
                      1);
     assert_string_equal(tok, "b"); /* the last wins, as in the kernel */
+    assert_int_equal(run_cmdline_take_token("token= a", rest, sizeof(rest), tok, sizeof(tok)), 1);
+    assert_string_equal(tok, ""); /* taken out; ukctl then refuses the empty token */
+    assert_string_equal(rest, "a");
     assert_int_equal(run_cmdline_take_token("token=0123456789abcdef", rest, sizeof(rest), tok,
                                             sizeof(tok)),
                      -1);
