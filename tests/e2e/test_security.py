@@ -257,6 +257,18 @@ def test_default_parent(t, accel):
     assert r.returncode == 125 and "owned by uid" in one_line_error(r, "foreign parent")
 
 
+def test_default_parent_tmp(t):
+    """Without XDG_RUNTIME_DIR the parent is /tmp/ukscope-$UID: a private dir."""
+    name = f"sec-{os.getpid()}-{time.time_ns()}"
+    parent = Path(f"/tmp/ukscope-{os.getuid()}")
+    r = ukctl(t, "run", "--name", name, guest(t, status=0), env={"XDG_RUNTIME_DIR": ""})
+    assert r.returncode == 0, r.stderr
+    st = os.lstat(parent)
+    assert stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid(), st
+    assert not st.st_mode & 0o022, oct(st.st_mode)
+    assert not (parent / name).exists(), "run dir left"
+
+
 def test_stop_stale_pid(t, accel):
     """A stale instance.json naming an unrelated process: stop refuses, says why."""
     d = t.tmpdir()

@@ -63,6 +63,14 @@ def test_help(t):
     r = ukctl(t, "run", "--help")
     assert r.returncode == 0, f"ukctl run --help: {r}"
     assert "125" in r.stdout and "--fwd" in r.stdout, f"run --help text: {r.stdout!r}"
+    # getopt_long everywhere: -h and --help, every option listed.
+    for cmd, opts in (("run", ("--token-file", "--run-dir", "--on-panic", "--help")),
+                      ("stop", ("--keep", "--help")), ("list", ("--help",))):
+        for h in ("-h", "--help"):
+            r = ukctl(t, cmd, h)
+            assert r.returncode == 0 and all(o in r.stdout for o in opts), (cmd, h, r)
+    r = ukctl(t, "stop", "x", "--kee")  # an unambiguous prefix, after the operand
+    assert r.returncode == 1 and "x/instance.json" in r.stderr, r
 
 
 def test_bad_options(t):
