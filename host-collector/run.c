@@ -165,8 +165,8 @@ static int setup_token(struct run_ctx *c)
     char tok[RUN_TOKEN_MAX + 4], cltok[RUN_TOKEN_MAX + 4];
     int fd, found, ret = -1;
 
-    found = run_cmdline_take_token(c->o.cmdline, c->cmdline, sizeof(c->cmdline), cltok,
-                                   sizeof(cltok));
+    found =
+        run_cmdline_take_token(c->o.cmdline, c->cmdline, sizeof(c->cmdline), cltok, sizeof(cltok));
     if (found < 0) {
         ukctl_err(errno == EINVAL ? "invalid token= in --cmdline (quoted, or longer than %d)"
                                   : "--cmdline too long (max %d bytes)",

@@ -127,8 +127,7 @@ static int parse_fwd(const char *s, struct run_fwd *fwd)
     return parse_uint(colon + 1, 1, 65535, &fwd->guest);
 }
 
-static int apply_opt(int id, const char *val, struct run_opts *o, char *err,
-                     size_t errlen)
+static int apply_opt(int id, const char *val, struct run_opts *o, char *err, size_t errlen)
 {
     switch ((enum opt_id)id) {
     case OPT_NAME:

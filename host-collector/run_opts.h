@@ -24,7 +24,7 @@ enum run_on_panic {
 #define RUN_MEM_MAX  1048576 /* MiB */
 #define RUN_MEM_DEF  128
 /* Longest control token; the guest's UK_SECRET_MAX (uk/cmdline.h) agrees. */
-#define RUN_TOKEN_MAX 128
+#define RUN_TOKEN_MAX          128
 /* A generated token: this many random bytes, as hex. */
 #define RUN_TOKEN_RANDOM_BYTES 24
 

@@ -214,8 +214,8 @@ static int list_parent(const char *parent)
             continue;
         if (instance_read(dir, &in, err, sizeof(err)) < 0)
             continue;
-        printf("%-24s %8d %-8s %-5s %s\n", in.name, (int)in.pid, instance_state(dir, &in),
-               in.accel, in.run_dir);
+        printf("%-24s %8d %-8s %-5s %s\n", in.name, (int)in.pid, instance_state(dir, &in), in.accel,
+               in.run_dir);
     }
     closedir(d);
     return 0;

@@ -157,9 +157,9 @@ static void secret_equal(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(basic),   cmocka_unit_test(repeats_and_iteration),
-        cmocka_unit_test(numbers), cmocka_unit_test(flags),
-        cmocka_unit_test(malformed), cmocka_unit_test(limits),
+        cmocka_unit_test(basic),          cmocka_unit_test(repeats_and_iteration),
+        cmocka_unit_test(numbers),        cmocka_unit_test(flags),
+        cmocka_unit_test(malformed),      cmocka_unit_test(limits),
         cmocka_unit_test(secrets_masked), cmocka_unit_test(set_values),
         cmocka_unit_test(secret_equal),
     };

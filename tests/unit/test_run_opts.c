@@ -134,10 +134,9 @@ static void test_getopt_forms(void **state)
     assert_int_equal(PARSE(&o, err, "-h"), 0);
     assert_true(o.help);
     /* --help lists every option getopt_long knows. */
-    static const char *const names[] = {"--name",   "--smp",        "--mem",    "--cmdline",
-                                        "--run-dir", "--accel",     "--fwd",    "--on-panic",
-                                        "--token-file", "--no-net", "--detach", "--keep",
-                                        "--help"};
+    static const char *const names[] = {
+        "--name",     "--smp",        "--mem",    "--cmdline", "--run-dir", "--accel", "--fwd",
+        "--on-panic", "--token-file", "--no-net", "--detach",  "--keep",    "--help"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         assert_non_null(strstr(run_opts_usage, names[i]));
 }
@@ -147,29 +146,25 @@ static void test_take_token(void **state)
 {
     char rest[64], tok[16];
 
-    assert_int_equal(run_cmdline_take_token("a=1  token=abc b=\"x token=no\"", rest,
-                                            sizeof(rest), tok, sizeof(tok)),
+    assert_int_equal(run_cmdline_take_token("a=1  token=abc b=\"x token=no\"", rest, sizeof(rest),
+                                            tok, sizeof(tok)),
                      1);
     assert_string_equal(tok, "abc");
     assert_string_equal(rest, "a=1 b=\"x token=no\"");
-    assert_int_equal(run_cmdline_take_token("a tokenx=1 token", rest, sizeof(rest), tok,
-                                            sizeof(tok)),
-                     0);
+    assert_int_equal(
+        run_cmdline_take_token("a tokenx=1 token", rest, sizeof(rest), tok, sizeof(tok)), 0);
     assert_string_equal(rest, "a tokenx=1 token");
     assert_int_equal(run_cmdline_take_token(NULL, rest, sizeof(rest), tok, sizeof(tok)), 0);
     assert_string_equal(rest, "");
-    assert_int_equal(run_cmdline_take_token("token=a token=b", rest, sizeof(rest), tok,
-                                            sizeof(tok)),
-                     1);
+    assert_int_equal(
+        run_cmdline_take_token("token=a token=b", rest, sizeof(rest), tok, sizeof(tok)), 1);
     assert_string_equal(tok, "b"); /* the last wins, as in the kernel */
     assert_int_equal(run_cmdline_take_token("token= a", rest, sizeof(rest), tok, sizeof(tok)), 1);
     assert_string_equal(tok, ""); /* taken out; ukctl then refuses the empty token */
     assert_string_equal(rest, "a");
-    assert_int_equal(run_cmdline_take_token("token=0123456789abcdef", rest, sizeof(rest), tok,
-                                            sizeof(tok)),
-                     -1);
-    assert_int_equal(run_cmdline_take_token("token=\"a b\"", rest, sizeof(rest), tok,
-                                            sizeof(tok)),
+    assert_int_equal(
+        run_cmdline_take_token("token=0123456789abcdef", rest, sizeof(rest), tok, sizeof(tok)), -1);
+    assert_int_equal(run_cmdline_take_token("token=\"a b\"", rest, sizeof(rest), tok, sizeof(tok)),
                      -1);
 }
 
@@ -325,7 +320,8 @@ static void test_argv_commas(void **state)
     assert_true(argv_pair(argv, "-chardev",
                           "stdio,id=con,logfile=/r/x,,share=off,,mem-path=/etc/y z=1/"
                           "console.log,signal=off"));
-    assert_true(argv_pair(argv, "-fw_cfg", "name=opt/ukscope/token,file=/r/x,,file=/etc/shadow/token"));
+    assert_true(
+        argv_pair(argv, "-fw_cfg", "name=opt/ukscope/token,file=/r/x,,file=/etc/shadow/token"));
     qemu_argv_free(argv);
 }
 
