@@ -20,7 +20,9 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 import mkguest  # noqa: E402
+from harness import boot  # noqa: E402
 from test_ukctl import guest, one_line_error, pid_alive, ukctl  # noqa: E402
 
 SECRET = "Sekr1t-9f3c2b7e"  # distinctive: any occurrence is a leak
@@ -130,6 +132,22 @@ def test_token_generated(t, accel):
         no_secret_anywhere(t, accel, run, inst, token)
     finally:
         ukctl(t, "stop", run)
+
+
+def test_kernel_masks_and_checks(t, accel):
+    """The kernel on its own (bare QEMU, no ukctl): secret command-line values
+    are masked in the boot log; a fw_cfg token that is not one printable word
+    is ignored with a warning, never logged."""
+    d = t.tmpdir()
+    bad = d / "tok"
+    bad.write_text("two words " + SECRET + "\n")
+    vm = boot(t, t.build / "kernel.elf", f"bench_exit=1 token={SECRET} a.password=Zq9pw x=1",
+              accel=accel, timeout=60 * t.scale(accel),
+              extra_args=["-fw_cfg", f"name=opt/ukscope/token,file={bad}"])
+    out = vm.output
+    assert "command line: bench_exit=1 token=*** a.password=*** x=1" in out, out[-2000:]
+    assert "opt/ukscope/token: ignored" in out, out[-2000:]
+    assert SECRET not in out and "Zq9pw" not in out, out[-2000:]
 
 
 def test_bad_token_file(t):
