@@ -224,5 +224,4 @@ int prepare_run_dir(struct run_ctx *c)
         return -1;
     }
     return create_files(c);
-
 }
