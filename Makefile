@@ -4,6 +4,7 @@
 #   make         guest images + host tools under $(O)/
 #   make test    build, then run every test; ends with "N passed, N failed"
 #   make run     boot the demo instance in the foreground
+#   make install copy ukctl to $(PREFIX)/bin (PREFIX=/usr/local; DESTDIR honoured)
 #   make bench   boot/other benchmarks, results printed and appended by hand to BENCHMARKS.md
 #   make clean
 #
@@ -27,7 +28,9 @@ Q := @
 endif
 
 .DEFAULT_GOAL := all
-.PHONY: all deps test run bench clean guest host fuzz unit format
+.PHONY: all deps test run bench clean guest host fuzz unit format install
+
+PREFIX ?= /usr/local
 
 # ---------------------------------------------------------------- guest ---
 GCC_INC := $(shell gcc -print-file-name=include)
@@ -161,10 +164,17 @@ test: $(O)/deps.stamp
 
 	$(Q)python3 tests/run.py --build $(O) -j $(CONFIG_TEST_JOBS)
 
+# The default run dir ($XDG_RUNTIME_DIR/ukscope/demo or /tmp/ukscope-$UID/demo),
+# so that `ukctl list` without arguments shows it.
 run: $(O)/deps.stamp
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(O)/bin/ukctl run --smp $(CONFIG_SMP) --mem $(CONFIG_MEM) --accel $(CONFIG_ACCEL) \
-		--name demo --run-dir $(O)/run/demo $(O)/kernel.elf
+		--name demo $(O)/kernel.elf
+
+install: $(O)/bin/ukctl
+	$(Q)install -d $(DESTDIR)$(PREFIX)/bin
+	$(Q)install -m 0755 $(O)/bin/ukctl $(DESTDIR)$(PREFIX)/bin/ukctl
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/ukctl"
 
 bench: $(O)/deps.stamp
 	$(Q)$(MAKE) --no-print-directory all

@@ -35,6 +35,9 @@ static json_t *build_json(const struct instance_info *in)
     } while (0)
     SET("name", json_string(in->name));
     SET("pid", json_integer(in->pid));
+    SET("qemu_start_time", json_integer((json_int_t)in->qemu_start_time));
+    SET("qemu_exe", json_string(in->qemu_exe ? in->qemu_exe : ""));
+    SET("token_file", json_string(in->token_file ? in->token_file : ""));
     SET("ukctl_pid", json_integer(in->ukctl_pid));
     SET("accel", json_string(in->accel));
     SET("smp", json_integer(in->smp));
@@ -44,7 +47,7 @@ static json_t *build_json(const struct instance_info *in)
     SET("run_dir", json_string(in->run_dir));
     SETPATH("console_log", "console.log");
     SETPATH("gdb_socket", "gdb.sock");
-    SETPATH("qmp_socket", "qmp.sock");
+    SETPATH("qmp_socket", "qmp-tools.sock"); /* qmp.sock is held by `ukctl run` */
     SETPATH("ram_file", "ram");
     SETPATH("gdb_virtio_socket", "gdb-virtio.sock");
     SETPATH("telemetry_socket", "telemetry.sock");
@@ -87,7 +90,10 @@ int instance_write(const struct instance_info *info)
         errno = ENOMEM;
         return -1;
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* A leftover tmp file (a crash) goes; a symlink planted there fails EEXIST. */
+    if (unlink(tmp) < 0 && errno != ENOENT)
+        goto cleanup;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         goto cleanup;
     if (json_dumpfd(o, fd, JSON_INDENT(2) | JSON_SORT_KEYS) < 0 || write(fd, "\n", 1) != 1) {
@@ -129,18 +135,23 @@ int instance_read(const char *run_dir, struct instance_summary *out, char *err, 
 {
     char path[4096];
     json_error_t jerr;
-    json_t *o, *pid;
+    json_t *o, *pid, *st;
+    const char *exe;
+    int fd;
 
     memset(out, 0, sizeof(*out));
     if (errlen)
         err[0] = '\0';
     if (util_path(path, sizeof(path), "%s/%s", run_dir, INSTANCE_FILE) < 0)
         return -1;
-    if (access(path, F_OK) < 0)
+    /* Open it ourselves: jansson's own message would repeat the path. */
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return -1;
-    o = json_load_file(path, 0, &jerr);
+    o = json_loadfd(fd, 0, &jerr);
+    close(fd);
     if (!o) {
-        snprintf(err, errlen, "%s: %s", path, jerr.text);
+        snprintf(err, errlen, "%s: %s (line %d)", path, jerr.text, jerr.line);
         errno = EINVAL;
         return -1;
     }
@@ -157,6 +168,48 @@ int instance_read(const char *run_dir, struct instance_summary *out, char *err, 
         return -1;
     }
     out->pid = (pid_t)json_integer_value(pid);
+    st = json_object_get(o, "qemu_start_time");
+    exe = json_string_value(json_object_get(o, "qemu_exe"));
+    if (json_is_integer(st) && json_integer_value(st) > 0 && exe && *exe &&
+        strlen(exe) < sizeof(out->qemu_exe)) {
+        out->has_id = true;
+        out->qemu_start_time = (unsigned long long)json_integer_value(st);
+        strcpy(out->qemu_exe, exe);
+    }
     json_decref(o);
     return 0;
+}
+
+bool instance_is_ours(const struct instance_summary *in, char *why, size_t whylen)
+{
+    struct util_proc_id id;
+
+    if (!util_pid_alive(in->pid)) {
+        snprintf(why, whylen, "pid %d is not running", (int)in->pid);
+        return false;
+    }
+    if (!in->has_id) {
+        snprintf(why, whylen,
+                 "%s/%s records no start time and executable for pid %d: cannot tell it is "
+                 "the QEMU this instance started",
+                 in->run_dir, INSTANCE_FILE, (int)in->pid);
+        return false;
+    }
+    if (util_proc_identity(in->pid, &id) < 0) {
+        snprintf(why, whylen, "Failed to inspect pid %d: %s", (int)in->pid, strerror(errno));
+        return false;
+    }
+    if (id.start_time != in->qemu_start_time) {
+        snprintf(why, whylen,
+                 "pid %d started at another time (tick %llu, recorded %llu): not the QEMU this "
+                 "instance started",
+                 (int)in->pid, id.start_time, in->qemu_start_time);
+        return false;
+    }
+    if (strcmp(id.exe, in->qemu_exe) != 0) {
+        snprintf(why, whylen, "pid %d runs %s, not %s: not the QEMU this instance started",
+                 (int)in->pid, id.exe, in->qemu_exe);
+        return false;
+    }
+    return true;
 }

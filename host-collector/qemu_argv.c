@@ -73,13 +73,32 @@ static void add_netdev(struct argv_buf *b, const struct qemu_plan *p)
     add(b, "virtio-net-device,netdev=net0");
 }
 
+char *qemu_opt_escape(const char *s)
+{
+    size_t n = strlen(s), commas = 0, i, o = 0;
+    char *e;
+
+    for (i = 0; i < n; i++)
+        commas += s[i] == ',';
+    e = malloc(n + commas + 1);
+    if (!e)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        e[o++] = s[i];
+        if (s[i] == ',')
+            e[o++] = ',';
+    }
+    e[o] = '\0';
+    return e;
+}
+
 char **qemu_argv_build(const struct qemu_plan *p)
 {
     struct argv_buf b = {0};
-    const char *rd = p->run_dir;
+    char *rd = NULL, *tok = NULL; /* escaped run dir and token file */
     size_t i;
 
-    if (!p->qemu || !p->image || !rd || p->smp == 0 || p->mem_mib == 0 ||
+    if (!p->qemu || !p->image || !p->run_dir || p->smp == 0 || p->mem_mib == 0 ||
         (p->accel != RUN_ACCEL_KVM && p->accel != RUN_ACCEL_TCG) || (p->nfwds && !p->fwds)) {
         errno = EINVAL;
         return NULL;
@@ -90,6 +109,14 @@ char **qemu_argv_build(const struct qemu_plan *p)
             errno = EINVAL;
             return NULL;
         }
+    }
+    rd = qemu_opt_escape(p->run_dir);
+    tok = p->token_file ? qemu_opt_escape(p->token_file) : NULL;
+    if (!rd || (p->token_file && !tok)) {
+        free(rd);
+        free(tok);
+        errno = ENOMEM;
+        return NULL;
     }
 
     add(&b, "%s", p->qemu);
@@ -132,8 +159,13 @@ char **qemu_argv_build(const struct qemu_plan *p)
     add(&b, "-device");
     add(&b, "isa-serial,chardev=gdb,iobase=0x2f8,irq=3");
 
+    /* Two QMP monitors: qmp.sock for the `ukctl run` that supervises QEMU
+     * (held for the whole run), qmp-tools.sock for stop, list and other
+     * tools, so they never wait on the supervisor's connection. */
     add(&b, "-qmp");
     add(&b, "unix:%s/qmp.sock,server=on,wait=off", rd);
+    add(&b, "-qmp");
+    add(&b, "unix:%s/qmp-tools.sock,server=on,wait=off", rd);
 
     /* pvpanic (ISA, port 0x505); pause so a panicked guest keeps its RAM. */
     add(&b, "-device");
@@ -161,6 +193,13 @@ char **qemu_argv_build(const struct qemu_plan *p)
     add(&b, "-device");
     add(&b, "virtserialport,chardev=tele,name=org.ukscope.telemetry");
 
+    /* The control token as a fw_cfg file the kernel reads at boot: never on
+     * the command line, which `ps` shows to every local user. */
+    if (tok) {
+        add(&b, "-fw_cfg");
+        add(&b, "name=opt/ukscope/token,file=%s", tok);
+    }
+
     add(&b, "-kernel");
     add(&b, "%s", p->image);
     if (p->cmdline && *p->cmdline) {
@@ -171,6 +210,8 @@ char **qemu_argv_build(const struct qemu_plan *p)
     if (p->start_paused)
         add(&b, "-S");
 
+    free(rd);
+    free(tok);
     if (b.oom) {
         qemu_argv_free(b.v);
         errno = ENOMEM;

@@ -15,6 +15,7 @@ struct qemu_plan {
     const char *image;    /* absolute path of the PVH ELF */
     const char *run_dir;  /* absolute path; files below it are named in argv */
     const char *cmdline;  /* NULL or "": no -append */
+    const char *token_file; /* NULL: none; else passed as fw_cfg opt/ukscope/token */
     enum run_accel accel; /* RUN_ACCEL_KVM or RUN_ACCEL_TCG, never AUTO */
     unsigned smp;
     unsigned mem_mib;
@@ -26,6 +27,15 @@ struct qemu_plan {
 };
 
 /*
+ * `s` with every ',' doubled, as QEMU's option parser wants inside a value
+ * (a lone ',' would end the value and start a new option).  malloc'd; NULL
+ * with errno ENOMEM.
+ */
+char *qemu_opt_escape(const char *s);
+
+/*
+ * Every path put into an option string (`key=value,...`) is escaped with
+ * qemu_opt_escape; -kernel and -append take their argument verbatim.
  * Pure: returns a malloc'd NULL-terminated argv (free with qemu_argv_free),
  * or NULL with errno EINVAL (bad plan) or ENOMEM.
  */

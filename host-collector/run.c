@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <sys/prctl.h>
@@ -63,12 +62,10 @@ static int setup_signals(void)
     return 0;
 }
 
-/* Resolve binary, image, accel, name, run dir and ports; prints on failure. */
+/* Resolve binary, image, accel, name, run dir, token and ports; prints on failure. */
 static int prepare(struct run_ctx *c)
 {
     const char *qemu = getenv("UKCTL_QEMU");
-    struct instance_summary live;
-    char parent[PATH_MAX], tmp[PATH_MAX], ierr[256];
     size_t i;
 
     if (!qemu || !*qemu)
@@ -109,41 +106,8 @@ static int prepare(struct run_ctx *c)
     else
         snprintf(c->name, sizeof(c->name), "%s-%d", basename(c->image), (int)getpid());
 
-    if (c->o.run_dir) {
-        snprintf(tmp, sizeof(tmp), "%s", c->o.run_dir);
-        snprintf(parent, sizeof(parent), "%s", dirname(tmp));
-        snprintf(tmp, sizeof(tmp), "%s", c->o.run_dir);
-    } else if (util_default_parent(parent, sizeof(parent)) < 0 ||
-               util_path(tmp, sizeof(tmp), "%s/%s", parent, c->name) < 0) {
-        ukctl_err("Failed to name run dir: %s", strerror(errno));
+    if (prepare_run_dir(c) < 0 || setup_token(c) < 0)
         return -1;
-    }
-    if (util_mkdir_p(parent, 0700) < 0) {
-        ukctl_err("Failed to create %s: %s", parent, strerror(errno));
-        return -1;
-    }
-    if (instance_read(tmp, &live, ierr, sizeof(ierr)) == 0 && util_pid_alive(live.pid)) {
-        ukctl_err("run dir %s holds a live instance (pid %d); refusing to start", tmp,
-                  (int)live.pid);
-        return -1;
-    }
-    util_remove_run_dir(tmp); /* stale files of a dead instance, if any */
-    if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
-        ukctl_err("Failed to create run dir %s: %s", tmp, strerror(errno));
-        return -1;
-    }
-    c->made_dir = true;
-    if (!realpath(tmp, c->run_dir)) {
-        snprintf(c->run_dir, sizeof(c->run_dir), "%s", tmp);
-        ukctl_err("Failed to resolve run dir %s: %s", tmp, strerror(errno));
-        return -1;
-    }
-    /* The longest socket name in the run dir (see util.c run_dir_files). */
-    if (strlen(c->run_dir) + sizeof("/gdb-virtio.sock") >
-        sizeof(((struct sockaddr_un *)0)->sun_path)) {
-        ukctl_err("run dir path too long for unix sockets: %s", c->run_dir);
-        return -1;
-    }
 
     if (!c->o.no_net && c->o.nfwds == 0) {
         c->fwds[0] = (struct run_fwd){0, 8080};
@@ -208,6 +172,9 @@ static void child_exec(struct run_ctx *c, int log_fd)
         setpgid(0, 0);
     }
     dup2(log_fd, 2);
+    /* Sockets QEMU binds (and any file it creates) get 0600: bind(2) takes
+     * its mode from the umask.  The run dir is 0700 as well. */
+    umask(0177);
     execvp(c->argv[0], c->argv);
     dprintf(2, "ukctl: Failed to execute %s: %s\n", c->argv[0], strerror(errno));
     _exit(127);
@@ -220,7 +187,8 @@ static int launch(struct run_ctx *c)
         .qemu = c->qemu,
         .image = c->image,
         .run_dir = c->run_dir,
-        .cmdline = c->o.cmdline,
+        .cmdline = c->cmdline,
+        .token_file = c->token_path,
         .accel = c->accel,
         .smp = c->o.smp,
         .mem_mib = c->o.mem_mib,
@@ -231,6 +199,7 @@ static int launch(struct run_ctx *c)
         .net = !c->o.no_net,
     };
     char path[PATH_MAX + 16], started_at[32];
+    struct util_proc_id qid;
     int log_fd, waited = 0, status;
 
     c->argv = qemu_argv_build(&plan);
@@ -239,7 +208,7 @@ static int launch(struct run_ctx *c)
         return -1;
     }
     util_path(path, sizeof(path), "%s/qemu.log", c->run_dir);
-    log_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    log_fd = util_create_file(c->dir_fd, "qemu.log", O_WRONLY, 0600);
     if (log_fd < 0) {
         ukctl_err("Failed to create %s: %s", path, strerror(errno));
         return -1;
@@ -272,17 +241,25 @@ static int launch(struct run_ctx *c)
         ukctl_err("Failed to negotiate QMP: %s", c->qmp.err);
         return -1;
     }
+    /* QEMU answers QMP, so it has exec'd: record who it is for `ukctl stop`. */
+    if (util_proc_identity(c->pid, &qid) < 0) {
+        ukctl_err("Failed to inspect QEMU (pid %d): %s", (int)c->pid, strerror(errno));
+        return -1;
+    }
 
     struct instance_info info = {
         .name = c->name,
         .pid = c->pid,
+        .qemu_start_time = qid.start_time,
+        .qemu_exe = qid.exe,
         .ukctl_pid = getpid(),
         .accel = c->accel == RUN_ACCEL_KVM ? "kvm" : "tcg",
         .smp = c->o.smp,
         .mem_mib = c->o.mem_mib,
         .image = c->image,
-        .cmdline = c->o.cmdline,
+        .cmdline = c->cmdline,
         .run_dir = c->run_dir,
+        .token_file = c->token_path,
         .started_at = started_at,
         .fwds = c->fwds,
         .nfwds = c->nfwds,
@@ -309,7 +286,7 @@ static int launch(struct run_ctx *c)
 
 int run_main(int argc, char **argv)
 {
-    struct run_ctx c = {.pid = -1, .qmp = {.fd = -1}};
+    struct run_ctx c = {.pid = -1, .dir_fd = -1, .qmp = {.fd = -1}};
     char err[512];
     int ret = UKCTL_EXIT_LAUNCH, ws;
 
@@ -349,6 +326,8 @@ cleanup:
     }
     qmp_close(&c.qmp);
     qemu_argv_free(c.argv);
+    if (c.dir_fd >= 0)
+        close(c.dir_fd);
     if (c.made_dir && !(c.o.detach && ret == 0)) {
         if (c.panicked || (c.started && ret == UK_EXIT_PANIC)) {
             if (!c.panicked)

@@ -22,6 +22,9 @@ struct run_ctx {
     char qemu[PATH_MAX];
     char image[PATH_MAX];
     char run_dir[PATH_MAX];
+    int dir_fd;                /* the verified run dir; files are created through it */
+    char token_path[PATH_MAX]; /* RUN/token (0600) */
+    char cmdline[8192];        /* --cmdline without any token= word */
     char name[256];
     enum run_accel accel;
     struct run_fwd fwds[RUN_MAX_FWDS];
@@ -37,6 +40,15 @@ struct run_ctx {
 
 /* Self-pipe the signal handler writes signal numbers to (run.c). */
 extern int sig_pipe[2];
+
+/*
+ * Name, check and (re)create the run dir, then create the files QEMU opens
+ * by name (run_files.c).  Sets run_dir, dir_fd, made_dir; prints on failure.
+ */
+int prepare_run_dir(struct run_ctx *c);
+
+/* Pick the control token and write RUN/token; sets cmdline and token_path. */
+int setup_token(struct run_ctx *c);
 
 /* Tell the person at the terminal where the instance's pieces are. */
 void print_wiring(const struct run_ctx *c);

@@ -1,7 +1,9 @@
 /* Option parsing for `ukctl run`; see run_opts.h. */
 #include "run_opts.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,17 +24,24 @@ const char run_opts_usage[] =
     "                     H=0 picks a free port; default 0:8080 and 0:8081)\n"
     "  --no-net           no network device\n"
     "  --on-panic A       quit (default) or pause: keep a panicked guest paused\n"
+    "  --token-file F     control token for the guest's /control and /fault\n"
+    "                     endpoints, read from F (default: a random one); handed\n"
+    "                     over in RUN/token (0600) through fw_cfg, never argv\n"
     "  --detach           start in the background; stop with `ukctl stop DIR`\n"
     "  --keep             keep the run dir on exit\n"
-    "  --help             this text\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "A token= word in --cmdline is moved to the token file (with a warning):\n"
+    "QEMU's argv is visible to every local user.\n"
     "\n"
     "Environment: UKCTL_QEMU overrides the QEMU binary (qemu-system-x86_64).\n"
     "\n"
     "Exit status: the guest's status (0 ok, 1 fail, 2 panic); 2 also for usage\n"
     "errors (with a message); 125 when ukctl or QEMU failed to run the guest.\n";
 
+/* getopt_long values; above the char range so no short option collides. */
 enum opt_id {
-    OPT_NAME,
+    OPT_NAME = 0x100,
     OPT_SMP,
     OPT_MEM,
     OPT_CMDLINE,
@@ -40,26 +49,28 @@ enum opt_id {
     OPT_ACCEL,
     OPT_FWD,
     OPT_ON_PANIC,
+    OPT_TOKEN_FILE,
     OPT_NO_NET,
     OPT_DETACH,
     OPT_KEEP,
-    OPT_HELP,
+    OPT_HELP = 'h',
 };
 
-struct opt_def {
-    const char *name;
-    enum opt_id id;
-    bool has_arg;
-};
-
-static const struct opt_def opt_defs[] = {
-    {"--name", OPT_NAME, true},       {"--smp", OPT_SMP, true},
-    {"--mem", OPT_MEM, true},         {"--cmdline", OPT_CMDLINE, true},
-    {"--run-dir", OPT_RUN_DIR, true}, {"--accel", OPT_ACCEL, true},
-    {"--fwd", OPT_FWD, true},         {"--on-panic", OPT_ON_PANIC, true},
-    {"--no-net", OPT_NO_NET, false},  {"--detach", OPT_DETACH, false},
-    {"--keep", OPT_KEEP, false},      {"--help", OPT_HELP, false},
-    {"-h", OPT_HELP, false},
+static const struct option long_opts[] = {
+    {"name", required_argument, NULL, OPT_NAME},
+    {"smp", required_argument, NULL, OPT_SMP},
+    {"mem", required_argument, NULL, OPT_MEM},
+    {"cmdline", required_argument, NULL, OPT_CMDLINE},
+    {"run-dir", required_argument, NULL, OPT_RUN_DIR},
+    {"accel", required_argument, NULL, OPT_ACCEL},
+    {"fwd", required_argument, NULL, OPT_FWD},
+    {"on-panic", required_argument, NULL, OPT_ON_PANIC},
+    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+    {"no-net", no_argument, NULL, OPT_NO_NET},
+    {"detach", no_argument, NULL, OPT_DETACH},
+    {"keep", no_argument, NULL, OPT_KEEP},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -116,30 +127,9 @@ static int parse_fwd(const char *s, struct run_fwd *fwd)
     return parse_uint(colon + 1, 1, 65535, &fwd->guest);
 }
 
-/* Find the option `arg` names; *val is set for the "--opt=value" form. */
-static const struct opt_def *find_opt(const char *arg, const char **val)
+static int apply_opt(int id, const char *val, struct run_opts *o, char *err, size_t errlen)
 {
-    size_t i, n;
-
-    *val = NULL;
-    for (i = 0; i < sizeof(opt_defs) / sizeof(opt_defs[0]); i++) {
-        n = strlen(opt_defs[i].name);
-        if (strncmp(arg, opt_defs[i].name, n) != 0)
-            continue;
-        if (arg[n] == '\0')
-            return &opt_defs[i];
-        if (arg[n] == '=' && opt_defs[i].has_arg) {
-            *val = arg + n + 1;
-            return &opt_defs[i];
-        }
-    }
-    return NULL;
-}
-
-static int apply_opt(const struct opt_def *d, const char *val, struct run_opts *o, char *err,
-                     size_t errlen)
-{
-    switch (d->id) {
+    switch ((enum opt_id)id) {
     case OPT_NAME:
         if (!*val || strchr(val, '/') || !strcmp(val, ".") || !strcmp(val, ".."))
             return fail(err, errlen, "invalid --name: '%s'", val);
@@ -187,6 +177,11 @@ static int apply_opt(const struct opt_def *d, const char *val, struct run_opts *
         else
             return fail(err, errlen, "invalid --on-panic: '%s' (want quit or pause)", val);
         break;
+    case OPT_TOKEN_FILE:
+        if (!*val)
+            return fail(err, errlen, "invalid --token-file: empty");
+        o->token_file = val;
+        break;
     case OPT_NO_NET:
         o->no_net = true;
         break;
@@ -203,49 +198,113 @@ static int apply_opt(const struct opt_def *d, const char *val, struct run_opts *
     return 0;
 }
 
+/* The option with getopt_long value `id`, for messages. */
+static const char *opt_name(int id)
+{
+    for (const struct option *lo = long_opts; lo->name; lo++)
+        if (lo->val == id)
+            return lo->name;
+    return "?";
+}
+
 int run_opts_parse(int argc, char **argv, struct run_opts *out, char *err, size_t errlen)
 {
-    bool opts_done = false;
-    int i;
+    int c, i;
 
     memset(out, 0, sizeof(*out));
     out->smp = 1;
     out->mem_mib = RUN_MEM_DEF;
     if (errlen)
         err[0] = '\0';
-
-    for (i = 1; i < argc; i++) {
-        const char *arg = argv[i], *val;
-        const struct opt_def *d;
-
-        if (!arg)
+    for (i = 0; i < argc; i++)
+        if (!argv[i])
             return fail(err, errlen, "NULL argument");
-        if (opts_done || arg[0] != '-' || arg[1] == '\0') {
-            if (out->image)
-                return fail(err, errlen, "unexpected argument '%s' (one IMAGE only)", arg);
-            out->image = arg;
-            continue;
-        }
-        if (!strcmp(arg, "--")) {
-            opts_done = true;
-            continue;
-        }
-        d = find_opt(arg, &val);
-        if (!d)
+
+    /* optind = 0: a full re-initialisation (glibc), so repeated calls work;
+     * ':' first: a missing value is reported as ':' so we can word it. */
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
+        if (c == '?') {
+            /* unknown, ambiguous, or a value given to a flag: quote the word */
+            const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+
+            if (optopt && optopt < 0x100 && optopt != 'h')
+                return fail(err, errlen, "unknown option '-%c' (see ukctl run --help)", optopt);
             return fail(err, errlen, "unknown option '%s' (see ukctl run --help)", arg);
-        if (d->has_arg && !val) {
-            if (i + 1 >= argc || !argv[i + 1])
-                return fail(err, errlen, "option %s needs a value", d->name);
-            val = argv[++i];
         }
-        if (apply_opt(d, val, out, err, errlen) < 0)
+        if (c == ':')
+            return fail(err, errlen, "option --%s needs a value", opt_name(optopt));
+        if (apply_opt(c, optarg, out, err, errlen) < 0)
             return -1;
         if (out->help)
             return 0;
+    }
+    /* getopt_long moved every non-option to argv[optind..]. */
+    for (i = optind; i < argc; i++) {
+        if (out->image)
+            return fail(err, errlen, "unexpected argument '%s' (one IMAGE only)", argv[i]);
+        out->image = argv[i];
     }
     if (!out->image)
         return fail(err, errlen, "missing IMAGE (see ukctl run --help)");
     if (out->no_net && out->nfwds)
         return fail(err, errlen, "--fwd conflicts with --no-net");
     return 0;
+}
+
+/* A word of a kernel command line, split as the kernel does (quotes). */
+static size_t word_end(const char *s, size_t i)
+{
+    bool quoted = false;
+
+    for (; s[i] && (quoted || !isspace((unsigned char)s[i])); i++)
+        if (s[i] == '"')
+            quoted = !quoted;
+    return i;
+}
+
+int run_cmdline_take_token(const char *cmdline, char *rest, size_t restlen, char *token,
+                           size_t toklen)
+{
+    size_t i = 0, o = 0, found = 0;
+
+    if (!restlen || !toklen) {
+        errno = EINVAL;
+        return -1;
+    }
+    rest[0] = token[0] = '\0';
+    while (cmdline && cmdline[i]) {
+        size_t w, e;
+
+        while (isspace((unsigned char)cmdline[i]))
+            i++;
+        if (!cmdline[i])
+            break;
+        w = i;
+        e = word_end(cmdline, i);
+        i = e;
+        if (e - w >= 6 && !strncmp(cmdline + w, "token=", 6)) {
+            size_t vl = e - w - 6;
+
+            if (vl >= toklen || memchr(cmdline + w + 6, '"', vl)) {
+                errno = EINVAL; /* too long, or quoted (a token has no spaces) */
+                return -1;
+            }
+            memcpy(token, cmdline + w + 6, vl);
+            token[vl] = '\0';
+            found = 1;
+            continue;
+        }
+        if (o + (o ? 1 : 0) + (e - w) >= restlen) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        if (o)
+            rest[o++] = ' ';
+        memcpy(rest + o, cmdline + w, e - w);
+        o += e - w;
+        rest[o] = '\0';
+    }
+    return (int)found;
 }

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,16 +27,28 @@
  */
 void print_wiring(const struct run_ctx *c)
 {
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+    /* Name ukctl as it can be run from here: it need not be on PATH. */
+    if (n <= 0)
+        snprintf(self, sizeof(self), "ukctl");
+    else
+        self[n] = '\0';
     fprintf(stderr, "ukctl: instance %s (%s, %u CPU%s, %u MiB), run dir %s\n", c->name,
             c->accel == RUN_ACCEL_KVM ? "kvm" : "tcg", c->o.smp, c->o.smp == 1 ? "" : "s",
             c->o.mem_mib, c->run_dir);
+    fprintf(stderr, "ukctl:   instance     %s/instance.json\n", c->run_dir);
     fprintf(stderr, "ukctl:   console log  %s/console.log\n", c->run_dir);
     fprintf(stderr, "ukctl:   debugger     gdb %s -ex 'target remote %s/gdb.sock'\n", c->image,
             c->run_dir);
     for (size_t i = 0; i < c->nfwds; i++)
         fprintf(stderr, "ukctl:   port         127.0.0.1:%u -> guest %u\n", c->fwds[i].host,
                 c->fwds[i].guest);
-    fprintf(stderr, "ukctl:   stop         ukctl stop %s\n", c->run_dir);
+    fprintf(stderr, "ukctl:   token        %s (Authorization: Bearer, for /control)\n",
+            c->token_path);
+    fprintf(stderr, "ukctl:   stop         %s stop %s (Ctrl-C here goes to the guest console)\n",
+            self, c->run_dir);
 }
 
 /* Ask QEMU to quit over QMP (or with SIGTERM if QMP is gone). */

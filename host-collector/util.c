@@ -20,8 +20,9 @@
 
 /* Files a run dir may hold, all created by ukctl or the QEMU it starts. */
 static const char *const run_dir_files[] = {
-    "ram", "gdb.sock", "qmp.sock", "instance.json", "qemu.log", "console.log", "instance.json.tmp",
-    "gdb-virtio.sock", "telemetry.sock",
+    "ram",         "gdb.sock",          "qmp.sock",        "instance.json",  "qemu.log",
+    "console.log", "instance.json.tmp", "gdb-virtio.sock", "telemetry.sock", "qmp-tools.sock",
+    "token",
 };
 
 void ukctl_err(const char *fmt, ...)

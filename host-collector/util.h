@@ -23,6 +23,39 @@ int util_default_parent(char *buf, size_t len);
 /* mkdir -p with `mode` for every directory created. */
 int util_mkdir_p(const char *path, mode_t mode);
 
+/*
+ * Open the directory `path` (mkdir'ing it 0700 first when `create`) and
+ * check that it is private enough to hold an instance: a real directory (not
+ * a symlink), owned by the effective user, not writable by group or others.
+ * Returns an O_DIRECTORY fd, or -1 with a reason ("is a symlink", "owned by
+ * uid 65534, not by you", ...) in why.
+ */
+int util_open_private_dir(const char *path, bool create, char *why, size_t whylen);
+
+/*
+ * Create `name` in the directory dirfd: O_CREAT|O_EXCL|O_NOFOLLOW (a file or
+ * symlink already there is an error, EEXIST), mode exactly `mode` whatever
+ * the umask.  Returns the fd (O_CLOEXEC, `flags` added: O_WRONLY, O_RDWR).
+ */
+int util_create_file(int dirfd, const char *name, int flags, mode_t mode);
+
+/* `n` random bytes from getrandom(2) as 2n lowercase hex digits in buf. */
+int util_random_hex(char *buf, size_t len, size_t n);
+
+/*
+ * What identifies a process beyond its (reusable) pid: its start time in
+ * clock ticks since boot (field 22 of /proc/PID/stat) and the target of
+ * /proc/PID/exe.  ukctl records both for the QEMU it starts and checks them
+ * before signalling a pid read back from instance.json.
+ */
+struct util_proc_id {
+    unsigned long long start_time;
+    char exe[4096];
+};
+
+/* Read pid's identity; -1 with errno (ENOENT: no such process). */
+int util_proc_identity(pid_t pid, struct util_proc_id *id);
+
 /* A TCP port on 127.0.0.1 that was free a moment ago (bind to 0, close). */
 int util_free_port(unsigned *port);
 

@@ -254,16 +254,10 @@ static bool valid_key(struct http_str k)
 
 static bool authorized(const struct http_request *r)
 {
-    const char *token = uk_cmdline_get("token");
-    if (!token || !*token)
+    if (r->authorization.len < 7 || strncasecmp(r->authorization.p, "Bearer ", 7))
         return false;
-    size_t tl = strlen(token);
-    if (r->authorization.len != 7 + tl || strncasecmp(r->authorization.p, "Bearer ", 7))
-        return false;
-    unsigned diff = 0;
-    for (size_t i = 0; i < tl; i++)
-        diff |= (unsigned)(r->authorization.p[7 + i] ^ token[i]);
-    return !diff;
+    /* constant time; false when no token is set */
+    return uk_cmdline_secret_equal("token", r->authorization.p + 7, r->authorization.len - 7);
 }
 
 static void handler(struct httpd_ctx *x)

@@ -270,15 +270,11 @@ static void ep_control(struct httpd_ctx *x)
         return;
     }
     struct http_str a = x->req->authorization;
-    size_t tl = strlen(token);
     if (a.len < 7 || strncasecmp(a.p, "Bearer ", 7) != 0) {
         httpd_reply(x, 401, "text/plain", NULL, 0, "WWW-Authenticate: Bearer\r\n");
         return;
     }
-    unsigned diff = a.len != 7 + tl; /* constant time compare of equal lengths */
-    for (size_t i = 0; !diff && i < tl; i++)
-        diff |= (unsigned)(a.p[7 + i] ^ token[i]);
-    if (diff) {
+    if (!uk_cmdline_secret_equal("token", a.p + 7, a.len - 7)) { /* constant time */
         httpd_reply_text(x, 403, "forbidden\n");
         return;
     }

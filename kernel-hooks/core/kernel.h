@@ -92,6 +92,9 @@ uint64_t pit_measure_tsc(uint32_t us);
 /* fw_cfg. */
 bool fw_cfg_present(void);
 uint32_t fw_cfg_read_u16(uint16_t key);
+/* Add the fw_cfg file opt/ukscope/token, if any, as the `token` option
+ * (uk_cmdline_set); logs that it did, never the value. */
+void fw_cfg_load_secrets(void);
 
 /* Scheduler internals used by arch code. */
 void sched_preempt(void);

@@ -46,6 +46,7 @@ static void print_banner(void)
             (unsigned long long)(ms.pages_free * UK_PAGE_SIZE >> 20),
             (unsigned long long)(uk_tsc_hz() / 1000), uk_tsc_source(),
             lapic_has_tsc_deadline() ? "tsc-deadline" : "one-shot");
+    /* uk_cmdline_raw masks secret values (token=***): safe to log. */
     uk_info("command line: %s", uk_cmdline_raw());
 }
 
@@ -62,6 +63,7 @@ void kmain(const struct hvm_start_info *si)
     mem_map_init(si);
     time_init();
     klog_init();
+    fw_cfg_load_secrets(); /* before any initcall can ask for the token */
     pmem_init();
     uk_debug("boot: %s done", "pmem_init");
     mmu_init();

@@ -144,7 +144,7 @@ def test_agent_endpoints(t, accel):
         assert st == 200 and b"virtio-net" in body
         assert get(p, "/dmesg?since=x")[0] == 400
         assert get(p, "/nope")[0] == 404
-        assert get(p, "/control/trace")[0] == 404  # no token= on the command line
+        assert get(p, "/control/trace")[0] == 401  # ukctl always hands the guest a token
     finally:
         stop(t, run)
 

@@ -20,7 +20,7 @@ TIMEOUT = 60
 INSTANCE_KEYS = {
     "name", "pid", "ukctl_pid", "accel", "smp", "mem_mib", "image", "cmdline", "run_dir",
     "console_log", "gdb_socket", "qmp_socket", "ram_file", "ports", "started_at", "qemu_argv",
-    "gdb_virtio_socket", "telemetry_socket",
+    "gdb_virtio_socket", "telemetry_socket", "qemu_start_time", "qemu_exe", "token_file",
 }
 
 
@@ -63,6 +63,14 @@ def test_help(t):
     r = ukctl(t, "run", "--help")
     assert r.returncode == 0, f"ukctl run --help: {r}"
     assert "125" in r.stdout and "--fwd" in r.stdout, f"run --help text: {r.stdout!r}"
+    # getopt_long everywhere: -h and --help, every option listed.
+    for cmd, opts in (("run", ("--token-file", "--run-dir", "--on-panic", "--help")),
+                      ("stop", ("--keep", "--help")), ("list", ("--help",))):
+        for h in ("-h", "--help"):
+            r = ukctl(t, cmd, h)
+            assert r.returncode == 0 and all(o in r.stdout for o in opts), (cmd, h, r)
+    r = ukctl(t, "stop", "x", "--kee")  # an unambiguous prefix, after the operand
+    assert r.returncode == 1 and "x/instance.json" in r.stderr, r
 
 
 def test_bad_options(t):
@@ -178,12 +186,13 @@ def test_instance_json(t, accel):
         assert pid_alive(inst["pid"]), "QEMU not running"
         assert not pid_alive(inst["ukctl_pid"]), "ukctl still running after --detach"
         for key, name in (("console_log", "console.log"), ("gdb_socket", "gdb.sock"),
-                          ("qmp_socket", "qmp.sock"), ("ram_file", "ram"),
+                          ("qmp_socket", "qmp-tools.sock"), ("ram_file", "ram"),
+                          ("token_file", "token"),
                           ("gdb_virtio_socket", "gdb-virtio.sock"),
                           ("telemetry_socket", "telemetry.sock")):
             assert inst[key] == str(run / name), (key, inst[key])
         assert (run / "ram").stat().st_size == 64 << 20, "ram file size"
-        for s in ("gdb.sock", "qmp.sock", "gdb-virtio.sock", "telemetry.sock"):
+        for s in ("gdb.sock", "qmp.sock", "qmp-tools.sock", "gdb-virtio.sock", "telemetry.sock"):
             assert (run / s).is_socket(), f"{s} missing"
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", inst["started_at"]), inst
         (p,) = inst["ports"]

@@ -1,7 +1,8 @@
 /*
  * Fuzz `ukctl run` option parsing: the input split at NUL bytes becomes argv.
  * Whatever parses must build a QEMU argv (with resolved host ports) and every
- * error must leave a one-line, non-empty message.
+ * error must leave a one-line, non-empty message.  Each argument also goes
+ * through run_cmdline_take_token: a token found must not stay in the rest.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,6 +33,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     argv[argc] = NULL;
+
+    for (i = 1; i < (size_t)argc; i++) {
+        char rest[256], tok[32];
+        int r = run_cmdline_take_token(argv[i], rest, sizeof(rest), tok, sizeof(tok));
+
+        if (r < -1 || r > 1 || strlen(rest) >= sizeof(rest) || strlen(tok) >= sizeof(tok))
+            abort();
+        if (r == 1 && strstr(rest, "token=") == rest)
+            abort(); /* the first remaining word can never be the token= word */
+    }
 
     if (run_opts_parse(argc, argv, &o, err, sizeof(err)) < 0) {
         if (!err[0] || strchr(err, '\n'))

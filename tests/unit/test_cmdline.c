@@ -97,12 +97,71 @@ static void limits(void **state)
     assert_int_equal(strlen(uk_cmdline_raw()), UK_CMDLINE_MAX - 1);
 }
 
+/* Secret values never reach uk_cmdline_raw, whatever the quoting. */
+static void secrets_masked(void **state)
+{
+    uk_cmdline_parse("a=1 token=s3cret b token \"tok\"en=\"x y\" agent.token=z tokenx=keep "
+                     "password= secret=q=r");
+    assert_string_equal(uk_cmdline_raw(), "a=1 token=*** b token \"tok\"en=*** agent.token=*** "
+                                          "tokenx=keep password=*** secret=***");
+    /* The values themselves are still there, by key. */
+    assert_string_equal(uk_cmdline_get("token"), "x y");
+    assert_string_equal(uk_cmdline_get("agent.token"), "z");
+    assert_string_equal(uk_cmdline_get("secret"), "q=r");
+    assert_true(uk_cmdline_is_secret("token"));
+    assert_true(uk_cmdline_is_secret("gdb.password"));
+    assert_false(uk_cmdline_is_secret("xtoken"));
+    assert_false(uk_cmdline_is_secret("token.x"));
+    /* An unterminated quote still masks. */
+    assert_int_equal(uk_cmdline_parse("token=\"ab cd"), UK_EINVAL);
+    assert_string_equal(uk_cmdline_raw(), "token=***");
+}
+
+/* uk_cmdline_set: wins over the command line, never shown, validated. */
+static void set_values(void **state)
+{
+    uk_cmdline_parse("token=old x=1");
+    assert_int_equal(uk_cmdline_set("token", "fromfile\n", 8), UK_OK);
+    assert_string_equal(uk_cmdline_get("token"), "fromfile");
+    assert_string_equal(uk_cmdline_raw(), "token=*** x=1");
+    assert_int_equal(uk_cmdline_set("token", "a b", 3), UK_EINVAL);
+    assert_int_equal(uk_cmdline_set("token", "a\x80", 2), UK_EINVAL);
+    char big[UK_SECRET_MAX + 1];
+    memset(big, 'a', sizeof(big));
+    assert_int_equal(uk_cmdline_set("token", big, sizeof(big)), UK_EINVAL);
+    assert_int_equal(uk_cmdline_set("token", big, UK_SECRET_MAX), UK_OK);
+    for (int i = 2; i < UK_CMDLINE_SET_MAX; i++)
+        assert_int_equal(uk_cmdline_set("k", "v", 1), UK_OK);
+    assert_int_equal(uk_cmdline_set("k", "v", 1), UK_EINVAL);
+    /* A new parse drops what was set. */
+    uk_cmdline_parse("");
+    assert_null(uk_cmdline_get("token"));
+}
+
+static void secret_equal(void **state)
+{
+    uk_cmdline_parse("token=abc empty=");
+    assert_true(uk_cmdline_secret_equal("token", "abc", 3));
+    assert_false(uk_cmdline_secret_equal("token", "abd", 3));
+    assert_false(uk_cmdline_secret_equal("token", "xbc", 3));
+    assert_false(uk_cmdline_secret_equal("token", "ab", 2));
+    assert_false(uk_cmdline_secret_equal("token", "abcabc", 6)); /* not a prefix match */
+    assert_false(uk_cmdline_secret_equal("token", "", 0));
+    assert_false(uk_cmdline_secret_equal("empty", "", 0)); /* no secret set: nothing matches */
+    assert_false(uk_cmdline_secret_equal("absent", "", 0));
+    assert_int_equal(uk_cmdline_set("token", "xyz", 3), UK_OK);
+    assert_true(uk_cmdline_secret_equal("token", "xyz", 3));
+    assert_false(uk_cmdline_secret_equal("token", "abc", 3));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(basic),   cmocka_unit_test(repeats_and_iteration),
-        cmocka_unit_test(numbers), cmocka_unit_test(flags),
-        cmocka_unit_test(malformed), cmocka_unit_test(limits),
+        cmocka_unit_test(basic),          cmocka_unit_test(repeats_and_iteration),
+        cmocka_unit_test(numbers),        cmocka_unit_test(flags),
+        cmocka_unit_test(malformed),      cmocka_unit_test(limits),
+        cmocka_unit_test(secrets_masked), cmocka_unit_test(set_values),
+        cmocka_unit_test(secret_equal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

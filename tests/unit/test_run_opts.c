@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "qemu_argv.h"
@@ -40,8 +41,10 @@ static void test_all_options(void **state)
 
     assert_int_equal(PARSE(&o, err, "--name", "demo", "--smp=4", "--mem", "256", "--cmdline",
                            "a=b c", "--run-dir", "/tmp/x", "--accel=tcg", "--fwd", "9000:8080",
-                           "--fwd=0:81", "--on-panic", "pause", "--detach", "--keep", "k.elf"),
+                           "--fwd=0:81", "--on-panic", "pause", "--detach", "--keep",
+                           "--token-file", "/t", "k.elf"),
                      0);
+    assert_string_equal(o.token_file, "/t");
     assert_string_equal(o.name, "demo");
     assert_int_equal(o.smp, 4);
     assert_int_equal(o.mem_mib, 256);
@@ -112,7 +115,57 @@ static void test_errors(void **state)
     BAD("unexpected argument 'b' (one IMAGE only)", "a", "b");
     BAD("unknown option '--m?x' (see ukctl run --help)", "--m\nx", "x");
     BAD("--fwd conflicts with --no-net", "--no-net", "--fwd", "1:2", "x");
+    BAD("invalid --token-file: empty", "--token-file=", "x");
+    BAD("option --token-file needs a value", "x", "--token-file");
+    BAD("unknown option '-x' (see ukctl run --help)", "-x", "img");
 #undef BAD
+}
+
+/* getopt_long: options after IMAGE, unambiguous abbreviations. */
+static void test_getopt_forms(void **state)
+{
+    struct run_opts o;
+    char err[256];
+
+    assert_int_equal(PARSE(&o, err, "img", "--smp", "3", "--det"), 0);
+    assert_string_equal(o.image, "img");
+    assert_int_equal(o.smp, 3);
+    assert_true(o.detach);
+    assert_int_equal(PARSE(&o, err, "-h"), 0);
+    assert_true(o.help);
+    /* --help lists every option getopt_long knows. */
+    static const char *const names[] = {
+        "--name",     "--smp",        "--mem",    "--cmdline", "--run-dir", "--accel", "--fwd",
+        "--on-panic", "--token-file", "--no-net", "--detach",  "--keep",    "--help"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        assert_non_null(strstr(run_opts_usage, names[i]));
+}
+
+/* token= is taken out of a command line, quoting respected. */
+static void test_take_token(void **state)
+{
+    char rest[64], tok[16];
+
+    assert_int_equal(run_cmdline_take_token("a=1  token=abc b=\"x token=no\"", rest, sizeof(rest),
+                                            tok, sizeof(tok)),
+                     1);
+    assert_string_equal(tok, "abc");
+    assert_string_equal(rest, "a=1 b=\"x token=no\"");
+    assert_int_equal(
+        run_cmdline_take_token("a tokenx=1 token", rest, sizeof(rest), tok, sizeof(tok)), 0);
+    assert_string_equal(rest, "a tokenx=1 token");
+    assert_int_equal(run_cmdline_take_token(NULL, rest, sizeof(rest), tok, sizeof(tok)), 0);
+    assert_string_equal(rest, "");
+    assert_int_equal(
+        run_cmdline_take_token("token=a token=b", rest, sizeof(rest), tok, sizeof(tok)), 1);
+    assert_string_equal(tok, "b"); /* the last wins, as in the kernel */
+    assert_int_equal(run_cmdline_take_token("token= a", rest, sizeof(rest), tok, sizeof(tok)), 1);
+    assert_string_equal(tok, ""); /* taken out; ukctl then refuses the empty token */
+    assert_string_equal(rest, "a");
+    assert_int_equal(
+        run_cmdline_take_token("token=0123456789abcdef", rest, sizeof(rest), tok, sizeof(tok)), -1);
+    assert_int_equal(run_cmdline_take_token("token=\"a b\"", rest, sizeof(rest), tok, sizeof(tok)),
+                     -1);
 }
 
 static void test_too_many_fwds(void **state)
@@ -192,6 +245,8 @@ static void test_argv_kvm_foreground(void **state)
         argv_pair(argv, "-chardev", "socket,id=gdb,path=/run/u/gdb.sock,server=on,wait=off"));
     assert_true(argv_pair(argv, "-device", "isa-serial,chardev=gdb,iobase=0x2f8,irq=3"));
     assert_true(argv_pair(argv, "-qmp", "unix:/run/u/qmp.sock,server=on,wait=off"));
+    assert_true(argv_pair(argv, "-qmp", "unix:/run/u/qmp-tools.sock,server=on,wait=off"));
+    assert_false(argv_has(argv, "-fw_cfg"));
     assert_true(argv_pair(argv, "-device", "pvpanic"));
     assert_true(argv_pair(argv, "-action", "panic=pause"));
     assert_true(argv_pair(argv, "-device", "isa-debug-exit,iobase=0xf4,iosize=4"));
@@ -240,6 +295,36 @@ static void test_argv_tcg_detach_nonet(void **state)
     qemu_argv_free(argv);
 }
 
+/* Commas in paths are doubled; a crafted run dir cannot add an option. */
+static void test_argv_commas(void **state)
+{
+    struct qemu_plan p = base_plan();
+    char **argv;
+    char *e = qemu_opt_escape("a,b,,c");
+
+    assert_string_equal(e, "a,,b,,,,c");
+    free(e);
+    p.run_dir = "/r/x,share=off,mem-path=/etc/y z=1";
+    p.token_file = "/r/x,file=/etc/shadow/token";
+    argv = qemu_argv_build(&p);
+    assert_non_null(argv);
+    assert_true(argv_pair(argv, "-object",
+                          "memory-backend-file,id=mem,size=64M,"
+                          "mem-path=/r/x,,share=off,,mem-path=/etc/y z=1/ram,share=on"));
+    assert_true(argv_pair(argv, "-chardev",
+                          "socket,id=gdb,path=/r/x,,share=off,,mem-path=/etc/y z=1/gdb.sock,"
+                          "server=on,wait=off"));
+    assert_true(argv_pair(argv, "-qmp",
+                          "unix:/r/x,,share=off,,mem-path=/etc/y z=1/qmp-tools.sock,server=on,"
+                          "wait=off"));
+    assert_true(argv_pair(argv, "-chardev",
+                          "stdio,id=con,logfile=/r/x,,share=off,,mem-path=/etc/y z=1/"
+                          "console.log,signal=off"));
+    assert_true(
+        argv_pair(argv, "-fw_cfg", "name=opt/ukscope/token,file=/r/x,,file=/etc/shadow/token"));
+    qemu_argv_free(argv);
+}
+
 static void test_argv_invalid(void **state)
 {
     struct run_fwd zero[] = {{0, 8080}};
@@ -264,6 +349,9 @@ int main(void)
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_too_many_fwds),
+        cmocka_unit_test(test_getopt_forms),
+        cmocka_unit_test(test_take_token),
+        cmocka_unit_test(test_argv_commas),
         cmocka_unit_test(test_argv_kvm_foreground),
         cmocka_unit_test(test_argv_tcg_detach_nonet),
         cmocka_unit_test(test_argv_invalid),
