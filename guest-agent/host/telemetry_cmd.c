@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,11 +23,23 @@
 #include "run.h"
 #include "util.h"
 
-static const char usage[] = "Usage: ukctl telemetry [--json] [--follow | --for SECS] "
-                            "[--count N] [--raw FILE] (RUN_DIR | --input FILE)\n";
+static const char usage[] =
+    "Usage: ukctl telemetry [OPTIONS] (RUN_DIR | --input FILE)\n"
+    "Decode an instance's telemetry stream (docs/telemetry.md).\n"
+    "\n"
+    "  -j, --json         one JSON object per line instead of text\n"
+    "  -f, --follow       read until the stream ends or SIGINT/SIGTERM\n"
+    "  -t, --for SECS     read for SECS seconds (default 3; ignored with --follow)\n"
+    "  -n, --count N      stop after N envelopes\n"
+    "  -r, --raw FILE     also save the bytes as received to FILE\n"
+    "  -i, --input FILE   decode a captured stream (- for stdin) instead of RUN_DIR\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "Exit status: 0 clean stream, 1 decode errors, unexplained gaps, loss\n"
+    "mismatch or no stream, 2 usage.\n";
 
 struct opts {
-    bool json, follow;
+    bool json, follow, help;
     double for_s;
     unsigned long long count;
     const char *raw, *input, *run_dir;
@@ -35,44 +48,73 @@ struct opts {
 static volatile sig_atomic_t stop;
 static void on_signal(int sig)
 {
+    (void)sig;
     stop = 1;
 }
 
 static int parse(int argc, char **argv, struct opts *o)
 {
-    int i;
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},      {"follow", no_argument, NULL, 'f'},
+        {"for", required_argument, NULL, 't'}, {"count", required_argument, NULL, 'n'},
+        {"raw", required_argument, NULL, 'r'}, {"input", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+    };
+    char *end;
+    int c;
 
     memset(o, 0, sizeof(*o));
     o->for_s = 3;
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool has = i + 1 < argc;
-        char *end;
-
-        if (!strcmp(a, "--json"))
+    optind = 1;
+    opterr = 1;
+    while ((c = getopt_long(argc, argv, "+jft:n:r:i:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
             o->json = true;
-        else if (!strcmp(a, "--follow"))
+            break;
+        case 'f':
             o->follow = true;
-        else if (!strcmp(a, "--for") && has) {
-            o->for_s = strtod(argv[++i], &end);
-            if (*end || o->for_s <= 0)
+            break;
+        case 't':
+            errno = 0;
+            o->for_s = strtod(optarg, &end);
+            if (errno || *end || !(o->for_s > 0)) {
+                ukctl_err("Failed to parse --for %s: want seconds > 0", optarg);
                 return -1;
-        } else if (!strcmp(a, "--count") && has) {
-            o->count = strtoull(argv[++i], &end, 10);
-            if (*end || !o->count)
+            }
+            break;
+        case 'n':
+            errno = 0;
+            o->count = strtoull(optarg, &end, 10);
+            if (errno || *end || !o->count || optarg[0] == '-') {
+                ukctl_err("Failed to parse --count %s: want an integer > 0", optarg);
                 return -1;
-        } else if (!strcmp(a, "--raw") && has)
-            o->raw = argv[++i];
-        else if (!strcmp(a, "--input") && has)
-            o->input = argv[++i];
-        else if (a[0] == '-')
+            }
+            break;
+        case 'r':
+            o->raw = optarg;
+            break;
+        case 'i':
+            o->input = optarg;
+            break;
+        case 'h':
+            o->help = true;
+            return 0;
+        default:
             return -1;
-        else if (!o->run_dir)
-            o->run_dir = a;
-        else
-            return -1;
+        }
     }
-    return (!o->run_dir) == (!o->input) ? -1 : 0;
+    if (optind < argc)
+        o->run_dir = argv[optind++];
+    if (optind < argc) {
+        ukctl_err("Failed to parse arguments: unexpected %s", argv[optind]);
+        return -1;
+    }
+    if ((!o->run_dir) == (!o->input)) {
+        ukctl_err("Failed to parse arguments: give a RUN_DIR or --input FILE, not both");
+        return -1;
+    }
+    return 0;
 }
 
 /* The socket: instance.json "telemetry_socket", else RUN_DIR/telemetry.sock. */
@@ -135,7 +177,7 @@ static bool drain(struct telem_decoder *d, struct telem_stream *s, const struct 
     telem_envelope *e;
     char err[256];
 
-    for (;;) {
+    while (!stop) {
         switch (telem_dec_next(d, &e, err, sizeof(err))) {
         case TELEM_DEC_MORE:
             return true;
@@ -154,10 +196,12 @@ static bool drain(struct telem_decoder *d, struct telem_stream *s, const struct 
             break;
         }
     }
+    return false;
 }
 
 int telemetry_main(int argc, char **argv)
 {
+    struct sigaction sa = {.sa_handler = on_signal};
     struct telem_decoder dec = {0};
     struct telem_stream st;
     struct opts o;
@@ -167,8 +211,12 @@ int telemetry_main(int argc, char **argv)
     char err[256];
 
     if (parse(argc, argv, &o) < 0) {
-        fputs(usage, stderr);
+        fputs("Usage: ukctl telemetry [OPTIONS] (RUN_DIR | --input FILE); see --help\n", stderr);
         return UKCTL_EXIT_USAGE;
+    }
+    if (o.help) {
+        fputs(usage, stdout);
+        return 0;
     }
     if (telem_dec_init(&dec) < 0) {
         ukctl_err("Failed to allocate the decoder: out of memory");
@@ -179,10 +227,11 @@ int telemetry_main(int argc, char **argv)
         ukctl_err("Failed to open %s: %s", o.raw, strerror(errno));
         goto cleanup;
     }
+    /* No SA_RESTART: a signal must end a blocking read or poll at once. */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     if ((fd = open_input(&o)) < 0)
         goto cleanup;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
     deadline = now_s() + o.for_s;
     while (!stop) {
         struct pollfd p = {.fd = fd, .events = POLLIN};

@@ -230,3 +230,81 @@ def test_telemetry_ukctl_run(t):
     r = subprocess.run([ukctl, "telemetry", str(t.tmpdir())], capture_output=True, text=True,
                        timeout=10)
     assert r.returncode == 1 and r.stderr.startswith("ukctl: Failed to connect"), r.stderr
+
+
+def _garbage_server(path, payload, forever):
+    """Serve one connection on unix socket `path`: payload, then (forever)
+    the same payload again every 0.2 s, else EOF.  Returns (thread, stop)."""
+    import socket
+    import threading
+
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(path))
+    srv.listen(1)
+    done = threading.Event()
+
+    def serve():
+        c, _ = srv.accept()
+        try:
+            c.sendall(payload)
+            while forever and not done.is_set():
+                c.sendall(payload[16:])
+                time.sleep(0.2)
+        except OSError:
+            pass
+        finally:
+            c.close()
+            srv.close()
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    return th, done
+
+
+def test_telemetry_sigterm_on_garbage(t):
+    """A guest that sends garbage must not hold `ukctl telemetry --follow`:
+    one good frame, then 100 KB of garbage (a) without end: SIGTERM ends the
+    reader within a few seconds with its summary; (b) then end of stream:
+    the reader finishes on its own (the old byte-by-byte resync spent
+    minutes there and ignored SIGTERM meanwhile).  Also: --help lists every
+    option."""
+    import random
+    import signal
+
+    out = run([t.build / "bin" / "ukctl", "telemetry", "--help"]).stdout
+    for opt in ("--json", "--follow", "--for", "--count", "--raw", "--input", "--help"):
+        assert opt in out, f"--help lacks {opt}:\n{out}"
+
+    rnd = random.Random(9)
+    # seq 1 LogRecord "hi" from instance "g" (hand-encoded Envelope)
+    log = b"\x0a\x01g\x10\x01\x52\x06\x08\x06\x2a\x02hi"
+    payload = (bytes([len(log)]) + log + b"\x05\x07\xff\xff\xff\xff" +
+               bytes(rnd.getrandbits(8) for _ in range(100 * 1024)))
+    for forever in (True, False):
+        d = t.tmpdir()
+        th, done = _garbage_server(d / "telemetry.sock", payload, forever)
+        p = subprocess.Popen([str(t.build / "bin" / "ukctl"), "telemetry", "--json", "--follow",
+                              str(d)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            t0 = time.monotonic()
+            try:
+                so, se = p.communicate(timeout=3)
+                assert not forever, "the reader stopped although the stream went on"
+            except subprocess.TimeoutExpired:
+                p.send_signal(signal.SIGTERM)
+                t0 = time.monotonic()
+                try:
+                    so, se = p.communicate(timeout=10)
+                except subprocess.TimeoutExpired:
+                    raise AssertionError("ukctl telemetry ignored SIGTERM for 10 s on garbage")
+                assert forever, "the reader still ran 3 s after a 100 KB stream ended"
+            t.log(f"forever={forever}: ended {time.monotonic() - t0:.2f}s after "
+                  f"{'SIGTERM' if forever else 'EOF'}; stderr: {se[-300:]}")
+            lines = [json.loads(l) for l in so.splitlines() if l.strip()]
+            assert lines and lines[-1].get("event") == "summary", so[-2000:]
+            assert lines[-1]["frames"] == 1 and lines[-1]["errors"] >= 1, lines[-1]
+            assert any(l.get("type") == "log" and l.get("text") == "hi" for l in lines), so[:2000]
+        finally:
+            done.set()
+            if p.poll() is None:
+                p.kill()
