@@ -33,13 +33,15 @@ static const char usage[] =
     "  -n, --count N      stop after N envelopes\n"
     "  -r, --raw FILE     also save the bytes as received to FILE\n"
     "  -i, --input FILE   decode a captured stream (- for stdin) instead of RUN_DIR\n"
+    "      --no-replay    do not print the boot's log records from the kernel log\n"
+    "                     ring (RUN_DIR/ram) before the stream\n"
     "  -h, --help         this text\n"
     "\n"
     "Exit status: 0 clean stream, 1 decode errors, unexplained gaps, loss\n"
     "mismatch or no stream, 2 usage.\n";
 
 struct opts {
-    bool json, follow, help;
+    bool json, follow, help, no_replay;
     double for_s;
     unsigned long long count;
     const char *raw, *input, *run_dir;
@@ -58,7 +60,8 @@ static int parse(int argc, char **argv, struct opts *o)
         {"json", no_argument, NULL, 'j'},      {"follow", no_argument, NULL, 'f'},
         {"for", required_argument, NULL, 't'}, {"count", required_argument, NULL, 'n'},
         {"raw", required_argument, NULL, 'r'}, {"input", required_argument, NULL, 'i'},
-        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},      {"no-replay", no_argument, NULL, 'R'},
+        {NULL, 0, NULL, 0},
     };
     char *end;
     int c;
@@ -66,7 +69,7 @@ static int parse(int argc, char **argv, struct opts *o)
     memset(o, 0, sizeof(*o));
     o->for_s = 3;
     optind = 1;
-    opterr = 1;
+    opterr = 0; /* one line per usage error, ours */
     while ((c = getopt_long(argc, argv, "+jft:n:r:i:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'j':
@@ -79,7 +82,7 @@ static int parse(int argc, char **argv, struct opts *o)
             errno = 0;
             o->for_s = strtod(optarg, &end);
             if (errno || *end || !(o->for_s > 0)) {
-                ukctl_err("Failed to parse --for %s: want seconds > 0", optarg);
+                ukctl_err("Failed to parse --for %s: want seconds > 0; see ukctl telemetry --help", optarg);
                 return -1;
             }
             break;
@@ -87,7 +90,7 @@ static int parse(int argc, char **argv, struct opts *o)
             errno = 0;
             o->count = strtoull(optarg, &end, 10);
             if (errno || *end || !o->count || optarg[0] == '-') {
-                ukctl_err("Failed to parse --count %s: want an integer > 0", optarg);
+                ukctl_err("Failed to parse --count %s: want an integer > 0; see ukctl telemetry --help", optarg);
                 return -1;
             }
             break;
@@ -100,25 +103,33 @@ static int parse(int argc, char **argv, struct opts *o)
         case 'h':
             o->help = true;
             return 0;
+        case 'R':
+            o->no_replay = true;
+            break;
         default:
+            ukctl_err("Failed to parse arguments: %s is unknown or lacks its value; see "
+                      "ukctl telemetry --help", argv[optind - 1]);
             return -1;
         }
     }
     if (optind < argc)
         o->run_dir = argv[optind++];
     if (optind < argc) {
-        ukctl_err("Failed to parse arguments: unexpected %s", argv[optind]);
+        ukctl_err("Failed to parse arguments: unexpected %s; see ukctl telemetry --help",
+                  argv[optind]);
         return -1;
     }
     if ((!o->run_dir) == (!o->input)) {
-        ukctl_err("Failed to parse arguments: give a RUN_DIR or --input FILE, not both");
+        ukctl_err("Failed to parse arguments: give a RUN_DIR or --input FILE (one of them); "
+                  "see ukctl telemetry --help");
         return -1;
     }
     return 0;
 }
 
-/* The socket: instance.json "telemetry_socket", else RUN_DIR/telemetry.sock. */
-static int socket_path(const char *run_dir, char *buf, size_t len)
+/* A run-dir file: instance.json's `key`, else RUN_DIR/deflt. */
+static int run_file(const char *run_dir, const char *key, const char *deflt, char *buf,
+                    size_t len)
 {
     char path[4096];
     json_t *root, *v;
@@ -127,11 +138,11 @@ static int socket_path(const char *run_dir, char *buf, size_t len)
     if (util_path(path, sizeof(path), "%s/instance.json", run_dir) < 0)
         return -1;
     root = json_load_file(path, 0, NULL);
-    v = root ? json_object_get(root, "telemetry_socket") : NULL;
+    v = root ? json_object_get(root, key) : NULL;
     if (json_is_string(v))
         rc = util_path(buf, len, "%s", json_string_value(v));
     else
-        rc = util_path(buf, len, "%s/telemetry.sock", run_dir);
+        rc = util_path(buf, len, "%s/%s", run_dir, deflt);
     json_decref(root);
     return rc;
 }
@@ -148,7 +159,8 @@ static int open_input(const struct opts *o)
             ukctl_err("Failed to open %s: %s", o->input, strerror(errno));
         return fd;
     }
-    if (socket_path(o->run_dir, path, sizeof(path)) < 0 || strlen(path) >= sizeof(sa.sun_path)) {
+    if (run_file(o->run_dir, "telemetry_socket", "telemetry.sock", path, sizeof(path)) < 0 ||
+        strlen(path) >= sizeof(sa.sun_path)) {
         ukctl_err("Failed to find the telemetry socket of %s: path too long", o->run_dir);
         return -1;
     }
@@ -210,10 +222,8 @@ int telemetry_main(int argc, char **argv)
     double deadline;
     char err[256];
 
-    if (parse(argc, argv, &o) < 0) {
-        fputs("Usage: ukctl telemetry [OPTIONS] (RUN_DIR | --input FILE); see --help\n", stderr);
+    if (parse(argc, argv, &o) < 0)
         return UKCTL_EXIT_USAGE;
-    }
     if (o.help) {
         fputs(usage, stdout);
         return 0;
@@ -232,6 +242,15 @@ int telemetry_main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     if ((fd = open_input(&o)) < 0)
         goto cleanup;
+    /* Connected: what the guest logged before now comes from its log ring. */
+    if (o.run_dir && !o.no_replay) {
+        char ram[4096];
+
+        if (run_file(o.run_dir, "ram_file", "ram", ram, sizeof(ram)) < 0)
+            telem_stream_problem(&st, "replay", "Failed to find the RAM file: path too long");
+        else if (telem_replay(ram, &st, err, sizeof(err)) < 0 || err[0])
+            telem_stream_problem(&st, "replay", err);
+    }
     deadline = now_s() + o.for_s;
     while (!stop) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
