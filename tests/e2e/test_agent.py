@@ -235,6 +235,76 @@ def test_agent_bad_input(t, accel):
         stop(t, run)
 
 
+def _one_response(s):
+    """Read one HTTP response from socket s: (status, headers lower-cased, body)."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        c = s.recv(4096)
+        assert c, f"connection closed before a response: {buf!r}"
+        buf += c
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    hdrs = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+    n = int(hdrs.get("content-length", "0"))
+    while len(rest) < n:
+        c = s.recv(4096)
+        assert c, "connection closed inside a body"
+        rest += c
+    return int(lines[0].split()[1]), hdrs, rest[:n]
+
+
+def _closed(s, secs):
+    """True when the peer closed s (EOF) within secs; False if it stays open."""
+    s.settimeout(secs)
+    try:
+        return s.recv(1) == b""
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_agent_connection_after_error(t, accel):
+    """docs/metrics.md: an answer to a request read whole (401, 403, 404,
+    405) keeps the connection open; an error that leaves the stream in
+    doubt (400, 413, 414, 431, ...) says `Connection: close` and closes it,
+    whether the parser or a handler found it."""
+    run, ports = start(t, accel, "token=s3cret")
+    try:
+        p = ports[8080]
+        keep = [b"GET /nope HTTP/1.1\r\n\r\n",                                   # 404
+                b"POST /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n",         # 405
+                b"GET /control/trace HTTP/1.1\r\n\r\n",                          # 401
+                b"GET /control/trace HTTP/1.1\r\nAuthorization: Bearer x\r\n\r\n"]  # 403
+        s = socket.create_connection(("127.0.0.1", p), timeout=10 * t.scale(accel))
+        try:
+            for r, want in zip(keep, (404, 405, 401, 403)):
+                s.sendall(r)
+                st, h, _ = _one_response(s)
+                assert st == want and h.get("connection") != "close", (r, st, h)
+            s.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+            assert _one_response(s)[0] == 200, "keep-alive after 404/405/401/403"
+        finally:
+            s.close()
+        close = [(b"GET /dmesg?since=x HTTP/1.1\r\n\r\n", 400),                     # handler
+                 (b"POST /control/trace?on=" + b"a" * 200 +
+                  b" HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n", 414),       # handler
+                 (b"GET /healthz HTTP/1.1\nHost: x\n\n", 400),                          # parser
+                 (b"GET /" + b"a" * 3000 + b" HTTP/1.1\r\n\r\n", 414),               # parser
+                 (b"POST /healthz HTTP/1.1\r\nContent-Length: 100000\r\n\r\n", 413)]
+        for r, want in close:
+            s = socket.create_connection(("127.0.0.1", p), timeout=10 * t.scale(accel))
+            try:
+                s.sendall(r)
+                st, h, _ = _one_response(s)
+                assert st == want and h.get("connection") == "close", (r[:40], st, h)
+                assert _closed(s, 5 * t.scale(accel)), f"still open after {st}"
+            finally:
+                s.close()
+    finally:
+        stop(t, run)
+
+
 def ukctl_metrics(t, run):
     r = subprocess.run([str(t.build / "bin" / "ukctl"), "metrics", str(run)], capture_output=True,
                        text=True, timeout=30)
