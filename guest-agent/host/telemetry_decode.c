@@ -245,7 +245,8 @@ static enum telem_dec_status resync(struct telem_decoder *d, telem_envelope **ou
         }
         memmove(&d->pending[i], &d->pending[i + 1], (d->npending - i - 1) * sizeof(c));
         d->npending--;
-        candidate(d, c.at, &pre, &body);
+        if (candidate(d, c.at, &pre, &body) != CAND_YES)
+            continue;
         if ((e = try_candidate(d, c.at, pre, body)))
             return resynced(d, c.at, c.end - c.at, e, out, err, errlen);
     }
