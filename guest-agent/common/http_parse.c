@@ -236,3 +236,13 @@ const char *http_reason(unsigned status)
     default: return "Unknown";
     }
 }
+
+bool http_status_closes(unsigned status)
+{
+    switch (status) {
+    case 400: case 408: case 413: case 414: case 431: case 501: case 503: case 505:
+        return true;
+    default:
+        return false;
+    }
+}

@@ -62,6 +62,16 @@ enum http_parse_result http_parse(const char *buf, size_t len, const struct http
 /* Reason phrase of a status code ("Unknown" for others). */
 const char *http_reason(unsigned status);
 
+/*
+ * Whether an answer with this status ends the connection.  True for the
+ * errors that leave the request stream in doubt, where the server cannot
+ * tell where the next request starts or refused to read this one (400,
+ * 408, 413, 414, 431, 501, 505), and for 503 (overloaded).  False for the
+ * other statuses, including 401, 403, 404 and 405: they answer a request
+ * that was read whole, so keep-alive continues (docs/metrics.md).
+ */
+bool http_status_closes(unsigned status);
+
 /* True if s (len bytes) equals the NUL-terminated lit, ASCII case-insensitive. */
 bool http_str_ieq(struct http_str s, const char *lit);
 

@@ -185,6 +185,24 @@ static const char *type_name(unsigned t)
 }
 
 /*
+ * OpenMetrics unit of a family: the base-unit suffix its name ends with
+ * (Prometheus naming), or NULL.  OpenMetrics requires the name to end with
+ * the unit, so the name is the one source of truth.
+ */
+static const char *unit_of(const char *name)
+{
+    static const char *const units[] = {"seconds", "bytes", "ratio"};
+    size_t n = strlen(name);
+
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        size_t u = strlen(units[i]);
+        if (n > u + 1 && name[n - u - 1] == '_' && !strcmp(name + n - u, units[i]))
+            return units[i];
+    }
+    return NULL;
+}
+
+/*
  * The one renderer.  slots not NULL: each printed sample's value text is
  * also recorded in slots[(*nslots)++].
  */
@@ -215,6 +233,13 @@ static unsigned render(const struct ukm_entry *e, unsigned count, bool om, struc
         ukm_puts(out, " ");
         ukm_puts(out, tn);
         ukm_puts(out, "\n");
+        if (om && unit_of(fe->name)) {
+            ukm_puts(out, "# UNIT ");
+            ukm_puts(out, fe->name);
+            ukm_puts(out, " ");
+            ukm_puts(out, unit_of(fe->name));
+            ukm_puts(out, "\n");
+        }
         for (unsigned s = f + 1; s < count; s++) {
             const struct ukm_entry *se = &e[s];
             if (se->kind != UKM_KIND_SAMPLE || se->family != f)

@@ -356,12 +356,12 @@ static void kvdemo_init(void)
     static const char *const lbl[] = {"op", "code", NULL};
     static const char *const op_l[] = {"op", NULL};
     static const int64_t b[] = {20000, 100000, 500000, 1000000, 5000000, 20000000, 100000000};
-    req_fam = um_family("kv_requests", "Key-value API requests by operation and status code",
+    req_fam = um_family("kv_requests", "Demo key-value API requests on port 8081, by operation and HTTP status code",
                         UKM_COUNTER, 1, lbl, 32, NULL, 0);
-    dur_fam = um_family("kv_request_duration_seconds", "Key-value request latency in the guest",
+    dur_fam = um_family("kv_request_duration_seconds", "Demo key-value request time in the guest, from parsed request to queued reply",
                         UKM_HISTOGRAM, 1000000000, op_l, 5, b, UK_ARRAY_SIZE(b));
-    keys_gauge = um_series(um_family("kv_keys", "Keys stored", UKM_GAUGE, 1, NULL, 1, NULL, 0), NULL, NULL);
-    faults_ctr = um_series(um_family("kv_faults_injected", "Faults injected on request",
+    keys_gauge = um_series(um_family("kv_keys", "Keys the demo key-value store holds now", UKM_GAUGE, 1, NULL, 1, NULL, 0), NULL, NULL);
+    faults_ctr = um_series(um_family("kv_faults_injected", "Faults injected into the demo (POST /fault/NAME or fault= on the command line)",
                                      UKM_COUNTER, 1, NULL, 1, NULL, 0), NULL, NULL);
     for (unsigned i = 0; i < KV_WORKERS; i++) {
         char name[16];

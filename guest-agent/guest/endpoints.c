@@ -12,6 +12,7 @@
 #include <uk/cpu.h>
 #include <uk/klog.h>
 #include <uk/mem.h>
+#include <uk/sync.h>
 #include <uk/thread.h>
 #include <uk/time.h>
 #include <uk/trace_hooks.h>
@@ -74,24 +75,45 @@ static void reply_sb(struct httpd_ctx *x, const char *ctype, struct sbuf *b)
     httpd_reply(x, 200, ctype, b->p, b->len, NULL);
 }
 
+/*
+ * The render buffer of /metrics: taken once from the page allocator, not
+ * the heap, so that a scrape does not report its own 256 KiB as heap in use
+ * (the collectors run while it is held).  The reply copies what was
+ * rendered, after the values were collected.  Scrapes are answered one at
+ * a time (metrics_buf_lock).
+ */
+static char *metrics_buf;
+static struct uk_mutex metrics_buf_lock = UK_MUTEX_INIT;
+
 static void ep_metrics(struct httpd_ctx *x)
 {
     bool om = x->req->accept_openmetrics;
-    struct ukm_out o = {malloc(METRICS_BUF), 0, METRICS_BUF, false};
+    struct ukm_out o = {metrics_buf, 0, METRICS_BUF, false};
+    char *body;
+
     if (!o.p) {
         httpd_reply_text(x, 503, "out of memory\n");
         return;
     }
+    uk_mutex_lock(&metrics_buf_lock);
     uint64_t t0 = uk_tsc();
     um_update(om, &o);
     uint64_t ns = uk_tsc_to_ns(uk_tsc() - t0);
     um_observe(um_series(scrape_hist, NULL, NULL), (int64_t)ns);
+    body = malloc(o.len ? o.len : 1);
+    if (body)
+        memcpy(body, o.p, o.len);
+    uk_mutex_unlock(&metrics_buf_lock);
+    if (!body) {
+        httpd_reply_text(x, 503, "out of memory\n");
+        return;
+    }
     char extra[64]; /* guest-side cost of this scrape, for the benchmark */
     snprintf(extra, sizeof(extra), "X-Ukscope-Scrape-Ns: %llu\r\n", (unsigned long long)ns);
     httpd_reply(x, 200,
                 om ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
                    : "text/plain; version=0.0.4; charset=utf-8",
-                o.p, o.len, extra);
+                body, o.len, extra);
 }
 
 static void ep_info(struct httpd_ctx *x)
@@ -338,12 +360,19 @@ static struct httpd_server agent_srv = {.handler = handler, .on_reply = on_reply
 void httpd_start(unsigned port)
 {
     static const char *const lbl[] = {"endpoint", "code", NULL};
-    static const int64_t b[] = {10000, 50000, 100000, 500000, 1000000, 5000000, 20000000};
-    http_reqs = um_family("ukscope_http_requests", "HTTP requests answered by the agent",
+    /* 100 us .. 10 s in ns: a busy or emulated guest's tail must stay visible. */
+    static const int64_t b[] = {100000,    500000,    1000000,    5000000,
+                                10000000,  50000000,  100000000,  250000000,
+                                500000000, 1000000000, 5000000000, 10000000000};
+    http_reqs = um_family("ukscope_http_requests",
+                          "HTTP responses sent by the agent on port 8080, by endpoint and "
+                          "status code",
                           UKM_COUNTER, 1, lbl, 48, NULL, 0);
     scrape_hist = um_family("ukscope_http_scrape_duration_seconds",
-                            "Guest-side time to build one /metrics response", UKM_HISTOGRAM,
-                            1000000000, NULL, 1, b, UK_ARRAY_SIZE(b));
+                            "Guest time to collect and render one /metrics response (excludes "
+                            "network transfer)",
+                            UKM_HISTOGRAM, 1000000000, NULL, 1, b, UK_ARRAY_SIZE(b));
+    metrics_buf = uk_page_alloc(METRICS_BUF / UK_PAGE_SIZE);
     um_series(scrape_hist, NULL, NULL);
     /* metrics_bench_series=N: N filler series, to benchmark scrapes of a given size. */
     unsigned nb = (unsigned)uk_cmdline_get_u64("metrics_bench_series", 0);

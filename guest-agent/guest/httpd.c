@@ -101,10 +101,15 @@ void httpd_reply(struct httpd_ctx *x, unsigned status, const char *ctype, char *
 {
     struct conn *c = x->conn;
     char head[384];
-    int hl = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-                      status, http_reason(status), ctype, blen, extra ? extra : "",
-                      x->keep_alive ? "" : "Connection: close\r\n");
+    int hl;
+
+    /* An error that leaves the stream in doubt ends the connection. */
+    if (http_status_closes(status))
+        x->keep_alive = false;
+    hl = snprintf(head, sizeof(head),
+                  "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
+                  status, http_reason(status), ctype, blen, extra ? extra : "",
+                  x->keep_alive ? "" : "Connection: close\r\n");
     size_t total = (size_t)hl + (x->head_only ? 0 : blen);
     char *out = malloc(total ? total : 1);
     if (out) {

@@ -1,10 +1,12 @@
 /*
  * Kernel metrics, pulled through the hook contract at every page update:
- * uptime, per-CPU busy/idle time and context switches, interrupts by vector,
+ * uptime, per-CPU busy/idle time and context switches, interrupts by vector
+ * and source, build info,
  * heap, threads by state, network device counters.  Log, trace and
  * telemetry totals are in pipeline_metrics.c.
  */
 #include <stdio.h>
+#include <uk/build.h>
 #include <uk/cpu.h>
 #include <uk/hooks.h>
 #include <uk/irq.h>
@@ -58,7 +60,7 @@ static void collect(void *arg)
             if (n && !irq_series[v]) {
                 char vs[8];
                 snprintf(vs, sizeof(vs), "%u", v);
-                irq_series[v] = um_series(irq_fam, vs, NULL);
+                irq_series[v] = um_series(irq_fam, vs, uk_irq_name(v));
             }
             if (n)
                 um_set(irq_series[v], (int64_t)n);
@@ -90,13 +92,16 @@ static void kmetrics_init(void)
     static const char *const cpu_l[] = {"cpu", NULL};
     static const char *const dir_l[] = {"direction", NULL};
     struct um_family *f;
-    f = um_family("ukscope_uptime_seconds", "Time since boot", UKM_GAUGE, 1000000000, NULL, 1, NULL, 0);
+    f = um_family("ukscope_uptime_seconds", "Seconds since the guest kernel started (PVH entry)", UKM_GAUGE, 1000000000, NULL, 1, NULL, 0);
     uptime = um_series(f, NULL, NULL);
-    struct um_family *busy = um_family("ukscope_cpu_busy_seconds", "CPU time not spent idle",
+    struct um_family *busy = um_family("ukscope_cpu_busy_seconds",
+                                       "Seconds this vCPU spent running threads or interrupts (not idle)",
                                        UKM_COUNTER, 1000000000, cpu_l, UK_CPU_MAX, NULL, 0);
-    struct um_family *idle = um_family("ukscope_cpu_idle_seconds", "CPU time spent idle",
+    struct um_family *idle = um_family("ukscope_cpu_idle_seconds",
+                                       "Seconds this vCPU spent in its idle thread (halted, nothing to run)",
                                        UKM_COUNTER, 1000000000, cpu_l, UK_CPU_MAX, NULL, 0);
-    struct um_family *cs = um_family("ukscope_context_switches", "Context switches per CPU",
+    struct um_family *cs = um_family("ukscope_context_switches",
+                                     "Thread switches made by the scheduler on this vCPU",
                                      UKM_COUNTER, 1, cpu_l, UK_CPU_MAX, NULL, 0);
     for (unsigned c = 0; c < uk_cpu_count() && c < UK_CPU_MAX; c++) {
         char n[8];
@@ -105,30 +110,41 @@ static void kmetrics_init(void)
         cpu_idle[c] = um_series(idle, n, NULL);
         cswitch[c] = um_series(cs, n, NULL);
     }
-    static const char *const vec_l[] = {"vector", NULL};
-    irq_fam = um_family("ukscope_interrupts", "Interrupts taken, by vector", UKM_COUNTER, 1,
-                        vec_l, IRQ_SERIES_MAX, NULL, 0);
-    f = um_family("ukscope_heap_in_use_bytes", "Heap bytes allocated and not freed", UKM_GAUGE,
+    static const char *const vec_l[] = {"vector", "source", NULL};
+    irq_fam = um_family("ukscope_interrupts",
+                        "Interrupts taken on all vCPUs, by IDT vector and the device or kernel "
+                        "source that raises it",
+                        UKM_COUNTER, 1, vec_l, IRQ_SERIES_MAX, NULL, 0);
+    f = um_family("ukscope_heap_in_use_bytes",
+                  "Bytes of kernel heap (malloc) allocated and not yet freed", UKM_GAUGE,
                   1, NULL, 1, NULL, 0);
     heap_use = um_series(f, NULL, NULL);
-    f = um_family("ukscope_heap_peak_bytes", "Maximum heap bytes in use", UKM_GAUGE, 1, NULL, 1, NULL, 0);
+    f = um_family("ukscope_heap_peak_bytes",
+                  "Highest ukscope_heap_in_use_bytes since boot", UKM_GAUGE, 1, NULL, 1, NULL, 0);
     heap_peak = um_series(f, NULL, NULL);
-    f = um_family("ukscope_heap_size_bytes", "Bytes the heap holds from the page allocator",
+    f = um_family("ukscope_heap_size_bytes",
+                  "Bytes of pages the heap took from the page allocator (in use plus free lists)",
                   UKM_GAUGE, 1, NULL, 1, NULL, 0);
     heap_size = um_series(f, NULL, NULL);
-    f = um_family("ukscope_heap_allocation_failures", "Heap allocations that failed", UKM_COUNTER,
+    f = um_family("ukscope_heap_allocation_failures",
+                  "malloc/calloc/realloc calls that returned NULL (out of memory)", UKM_COUNTER,
                   1, NULL, 1, NULL, 0);
     heap_fail = um_series(f, NULL, NULL);
-    f = um_family("ukscope_memory_free_bytes", "Free bytes in the page allocator", UKM_GAUGE, 1,
+    f = um_family("ukscope_memory_free_bytes",
+                  "Guest RAM still free in the page allocator (4 KiB pages times their size)", UKM_GAUGE, 1,
                   NULL, 1, NULL, 0);
     pages_free = um_series(f, NULL, NULL);
     static const char *const st_l[] = {"state", NULL};
-    threads_fam = um_family("ukscope_threads", "Threads by state", UKM_GAUGE, 1, st_l, 8, NULL, 0);
-    struct um_family *np = um_family("ukscope_net_packets", "Network packets", UKM_COUNTER, 1,
+    threads_fam = um_family("ukscope_threads",
+                            "Threads that exist now, by scheduler state", UKM_GAUGE, 1, st_l, 8, NULL, 0);
+    struct um_family *np = um_family("ukscope_net_packets",
+                                     "Ethernet frames the virtio-net device received (rx) or sent (tx)", UKM_COUNTER, 1,
                                      dir_l, 2, NULL, 0);
-    struct um_family *nb = um_family("ukscope_net_bytes", "Network bytes (Ethernet frames)",
+    struct um_family *nb = um_family("ukscope_net_bytes",
+                                     "Bytes of Ethernet frames received (rx) or sent (tx)",
                                      UKM_COUNTER, 1, dir_l, 2, NULL, 0);
-    struct um_family *nd = um_family("ukscope_net_dropped_packets", "Network packets dropped",
+    struct um_family *nd = um_family("ukscope_net_dropped_packets",
+                                     "Frames dropped by the driver: no buffer (rx) or ring full (tx)",
                                      UKM_COUNTER, 1, dir_l, 2, NULL, 0);
     net[0] = um_series(np, "rx", NULL);
     net[1] = um_series(np, "tx", NULL);
@@ -136,6 +152,13 @@ static void kmetrics_init(void)
     net[3] = um_series(nb, "tx", NULL);
     net[4] = um_series(nd, "rx", NULL);
     net[5] = um_series(nd, "tx", NULL);
+    static const char *const build_l[] = {"version", "build_id", NULL};
+    um_set(um_series(um_family("ukscope_build_info",
+                               "Always 1; the labels name the guest image's version and GNU "
+                               "build-id",
+                               UKM_GAUGE, 1, build_l, 1, NULL, 0),
+                     uk_version(), uk_build_id_hex()),
+           1);
     um_collector(collect, NULL);
 }
 UK_INITCALL_SERVICE(kmetrics_init);

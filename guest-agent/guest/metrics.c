@@ -22,7 +22,7 @@ struct um_series {
     uint64_t pcpu[UK_CPU_MAX];
     uint64_t buckets[UM_BUCKETS_MAX + 1];
     int64_t sum;
-    char lv[UM_LABELS_MAX][32];
+    char lv[UM_LABELS_MAX][UM_LABEL_VALUE_MAX];
 };
 
 struct um_family {
@@ -179,7 +179,7 @@ struct um_series *um_series(struct um_family *f, const char *v0, const char *v1)
 {
     const char *v[UM_LABELS_MAX] = {v0, v1};
     /* Zeroed whole: series are found by comparing all of lv, padding included. */
-    char cv[UM_LABELS_MAX][32] = {{0}};
+    char cv[UM_LABELS_MAX][UM_LABEL_VALUE_MAX] = {{0}};
     struct um_series *s;
 
     if (!f)
@@ -414,7 +414,7 @@ UK_INITCALL_SERVICE(updater_init);
 static void metrics_init(void)
 {
     struct um_family *f = um_family("ukscope_metrics_series_overflow",
-                                    "Label sets refused because a family reached its series bound",
+                                    "New label sets refused because their metric family already had its maximum number of series",
                                     UKM_COUNTER, 1, NULL, 1, NULL, 0);
     overflow_series = um_series(f, NULL, NULL);
 }

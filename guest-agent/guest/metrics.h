@@ -18,6 +18,8 @@
 
 #define UM_LABELS_MAX  2
 #define UM_BUCKETS_MAX 12
+/* Longest label value kept, NUL included (a 40-digit build-id fits). */
+#define UM_LABEL_VALUE_MAX 48
 
 struct um_family;
 struct um_series;

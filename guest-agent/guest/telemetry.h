@@ -24,9 +24,10 @@ struct uk_vcon_port;
 /* Sender totals (also carried by every heartbeat). */
 struct telem_counters {
     uint64_t produced;   /* envelopes built (== next seq) */
-    uint64_t lost;       /* envelopes dropped */
+    uint64_t lost;       /* envelopes dropped, for any reason (the wire's `lost`) */
     uint64_t lost_since; /* dropped since the last delivered one */
     uint64_t too_big;    /* dropped because they exceeded TELEM_GUEST_FRAME_MAX */
+    uint64_t unread;     /* ... of `lost`: dropped because no host reader was attached */
 };
 
 /* Start sending on `port`, counters and seq at zero (called once by the
@@ -46,6 +47,10 @@ bool telem_send(telem_envelope *env);
  * the frame is written whole or deadline_ns passes.  True if it was.
  */
 bool telem_send_polled(telem_envelope *env, uint64_t deadline_ns);
+
+/* Whether the last telem_send that returned false dropped its envelope
+ * because no host reader was attached (not a loss any reader sees). */
+bool telem_send_last_unread(void);
 
 /* Push the pending frame's remainder; true when nothing is pending. */
 bool telem_send_flush(void);
@@ -70,7 +75,8 @@ unsigned telem_send_klog(unsigned max);
 /* Log forwarding totals (written by the telemetry thread, read by anyone). */
 struct telem_klog_counters {
     uint64_t sent;        /* LogRecords accepted by the port */
-    uint64_t unsent;      /* LogRecords dropped: host not reading, channel full */
+    uint64_t unsent;      /* LogRecords dropped while a host reader was attached (channel full) */
+    uint64_t unread;      /* LogRecords dropped because no host reader was attached */
     uint64_t overwritten; /* ring records overwritten before the forwarder read them */
 };
 void telem_klog_counters(struct telem_klog_counters *out);

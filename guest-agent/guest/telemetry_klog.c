@@ -60,6 +60,8 @@ unsigned telem_send_klog(unsigned max)
                          __ATOMIC_RELAXED);
         if (telem_send(&env))
             __atomic_store_n(&totals.sent, totals.sent + 1, __ATOMIC_RELAXED);
+        else if (telem_send_last_unread())
+            __atomic_store_n(&totals.unread, totals.unread + 1, __ATOMIC_RELAXED);
         else
             __atomic_store_n(&totals.unsent, totals.unsent + 1, __ATOMIC_RELAXED);
         klog_overwritten = 0;
@@ -73,5 +75,6 @@ void telem_klog_counters(struct telem_klog_counters *out)
 {
     out->sent = __atomic_load_n(&totals.sent, __ATOMIC_RELAXED);
     out->unsent = __atomic_load_n(&totals.unsent, __ATOMIC_RELAXED);
+    out->unread = __atomic_load_n(&totals.unread, __ATOMIC_RELAXED);
     out->overwritten = __atomic_load_n(&totals.overwritten, __ATOMIC_RELAXED);
 }

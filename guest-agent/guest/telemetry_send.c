@@ -24,7 +24,7 @@ static struct {
 void telem_send_init(struct uk_vcon_port *port)
 {
     tx.port = port;
-    tx.c = (struct telem_counters){0, 0, 0, 0};
+    tx.c = (struct telem_counters){0, 0, 0, 0, 0};
     tx.pend_off = tx.pend_len = 0;
 }
 
@@ -67,10 +67,26 @@ bool telem_send_flush(void)
     return done;
 }
 
+static bool last_unread; /* the last drop had no reader attached */
+
 static void drop(void)
 {
     tx.c.lost++;
     tx.c.lost_since++;
+    last_unread = false;
+}
+
+/* Dropped because nobody reads the port: counted apart from real loss. */
+static void drop_unread(void)
+{
+    drop();
+    tx.c.unread++;
+    last_unread = true;
+}
+
+bool telem_send_last_unread(void)
+{
+    return last_unread;
 }
 
 /* Number env, encode it into tx.frame as the pending frame.  False (and
@@ -107,13 +123,17 @@ bool telem_send(telem_envelope *env)
 
     number(env);
     if (!tx.port) {
-        drop();
+        drop_unread();
         return false;
     }
     tx.busy = true;
-    /* Nobody reading: count the drop without paying for the encoding.
-     * Never interleave: an unfinished frame blocks every newer one. */
-    if (!uk_vcon_host_connected(tx.port) || !flush_locked() || !encode(env)) {
+    /* Nobody reading: count the drop without paying for the encoding. */
+    if (!uk_vcon_host_connected(tx.port)) {
+        drop_unread();
+        goto out;
+    }
+    /* Never interleave: an unfinished frame blocks every newer one. */
+    if (!flush_locked() || !encode(env)) {
         drop();
         goto out;
     }

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,11 +23,25 @@
 #include "run.h"
 #include "util.h"
 
-static const char usage[] = "Usage: ukctl telemetry [--json] [--follow | --for SECS] "
-                            "[--count N] [--raw FILE] (RUN_DIR | --input FILE)\n";
+static const char usage[] =
+    "Usage: ukctl telemetry [OPTIONS] (RUN_DIR | --input FILE)\n"
+    "Decode an instance's telemetry stream (docs/telemetry.md).\n"
+    "\n"
+    "  -j, --json         one JSON object per line instead of text\n"
+    "  -f, --follow       read until the stream ends or SIGINT/SIGTERM\n"
+    "  -t, --for SECS     read for SECS seconds (default 3; ignored with --follow)\n"
+    "  -n, --count N      stop after N envelopes\n"
+    "  -r, --raw FILE     also save the bytes as received to FILE\n"
+    "  -i, --input FILE   decode a captured stream (- for stdin) instead of RUN_DIR\n"
+    "      --no-replay    do not print the boot's log records from the kernel log\n"
+    "                     ring (RUN_DIR/ram) before the stream\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "Exit status: 0 clean stream, 1 decode errors, unexplained gaps, loss\n"
+    "mismatch or no stream, 2 usage.\n";
 
 struct opts {
-    bool json, follow;
+    bool json, follow, help, no_replay;
     double for_s;
     unsigned long long count;
     const char *raw, *input, *run_dir;
@@ -35,48 +50,86 @@ struct opts {
 static volatile sig_atomic_t stop;
 static void on_signal(int sig)
 {
+    (void)sig;
     stop = 1;
 }
 
 static int parse(int argc, char **argv, struct opts *o)
 {
-    int i;
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},      {"follow", no_argument, NULL, 'f'},
+        {"for", required_argument, NULL, 't'}, {"count", required_argument, NULL, 'n'},
+        {"raw", required_argument, NULL, 'r'}, {"input", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},      {"no-replay", no_argument, NULL, 'R'},
+        {NULL, 0, NULL, 0},
+    };
+    char *end;
+    int c;
 
     memset(o, 0, sizeof(*o));
     o->for_s = 3;
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool has = i + 1 < argc;
-        char *end;
-
-        if (!strcmp(a, "--json"))
+    optind = 1;
+    opterr = 0; /* one line per usage error, ours */
+    while ((c = getopt_long(argc, argv, "+jft:n:r:i:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
             o->json = true;
-        else if (!strcmp(a, "--follow"))
+            break;
+        case 'f':
             o->follow = true;
-        else if (!strcmp(a, "--for") && has) {
-            o->for_s = strtod(argv[++i], &end);
-            if (*end || o->for_s <= 0)
+            break;
+        case 't':
+            errno = 0;
+            o->for_s = strtod(optarg, &end);
+            if (errno || *end || !(o->for_s > 0)) {
+                ukctl_err("Failed to parse --for %s: want seconds > 0; see ukctl telemetry --help", optarg);
                 return -1;
-        } else if (!strcmp(a, "--count") && has) {
-            o->count = strtoull(argv[++i], &end, 10);
-            if (*end || !o->count)
+            }
+            break;
+        case 'n':
+            errno = 0;
+            o->count = strtoull(optarg, &end, 10);
+            if (errno || *end || !o->count || optarg[0] == '-') {
+                ukctl_err("Failed to parse --count %s: want an integer > 0; see ukctl telemetry --help", optarg);
                 return -1;
-        } else if (!strcmp(a, "--raw") && has)
-            o->raw = argv[++i];
-        else if (!strcmp(a, "--input") && has)
-            o->input = argv[++i];
-        else if (a[0] == '-')
+            }
+            break;
+        case 'r':
+            o->raw = optarg;
+            break;
+        case 'i':
+            o->input = optarg;
+            break;
+        case 'h':
+            o->help = true;
+            return 0;
+        case 'R':
+            o->no_replay = true;
+            break;
+        default:
+            ukctl_err("Failed to parse arguments: %s is unknown or lacks its value; see "
+                      "ukctl telemetry --help", argv[optind - 1]);
             return -1;
-        else if (!o->run_dir)
-            o->run_dir = a;
-        else
-            return -1;
+        }
     }
-    return (!o->run_dir) == (!o->input) ? -1 : 0;
+    if (optind < argc)
+        o->run_dir = argv[optind++];
+    if (optind < argc) {
+        ukctl_err("Failed to parse arguments: unexpected %s; see ukctl telemetry --help",
+                  argv[optind]);
+        return -1;
+    }
+    if ((!o->run_dir) == (!o->input)) {
+        ukctl_err("Failed to parse arguments: give a RUN_DIR or --input FILE (one of them); "
+                  "see ukctl telemetry --help");
+        return -1;
+    }
+    return 0;
 }
 
-/* The socket: instance.json "telemetry_socket", else RUN_DIR/telemetry.sock. */
-static int socket_path(const char *run_dir, char *buf, size_t len)
+/* A run-dir file: instance.json's `key`, else RUN_DIR/deflt. */
+static int run_file(const char *run_dir, const char *key, const char *deflt, char *buf,
+                    size_t len)
 {
     char path[4096];
     json_t *root, *v;
@@ -85,11 +138,11 @@ static int socket_path(const char *run_dir, char *buf, size_t len)
     if (util_path(path, sizeof(path), "%s/instance.json", run_dir) < 0)
         return -1;
     root = json_load_file(path, 0, NULL);
-    v = root ? json_object_get(root, "telemetry_socket") : NULL;
+    v = root ? json_object_get(root, key) : NULL;
     if (json_is_string(v))
         rc = util_path(buf, len, "%s", json_string_value(v));
     else
-        rc = util_path(buf, len, "%s/telemetry.sock", run_dir);
+        rc = util_path(buf, len, "%s/%s", run_dir, deflt);
     json_decref(root);
     return rc;
 }
@@ -106,7 +159,8 @@ static int open_input(const struct opts *o)
             ukctl_err("Failed to open %s: %s", o->input, strerror(errno));
         return fd;
     }
-    if (socket_path(o->run_dir, path, sizeof(path)) < 0 || strlen(path) >= sizeof(sa.sun_path)) {
+    if (run_file(o->run_dir, "telemetry_socket", "telemetry.sock", path, sizeof(path)) < 0 ||
+        strlen(path) >= sizeof(sa.sun_path)) {
         ukctl_err("Failed to find the telemetry socket of %s: path too long", o->run_dir);
         return -1;
     }
@@ -135,7 +189,7 @@ static bool drain(struct telem_decoder *d, struct telem_stream *s, const struct 
     telem_envelope *e;
     char err[256];
 
-    for (;;) {
+    while (!stop) {
         switch (telem_dec_next(d, &e, err, sizeof(err))) {
         case TELEM_DEC_MORE:
             return true;
@@ -154,10 +208,12 @@ static bool drain(struct telem_decoder *d, struct telem_stream *s, const struct 
             break;
         }
     }
+    return false;
 }
 
 int telemetry_main(int argc, char **argv)
 {
+    struct sigaction sa = {.sa_handler = on_signal};
     struct telem_decoder dec = {0};
     struct telem_stream st;
     struct opts o;
@@ -166,9 +222,11 @@ int telemetry_main(int argc, char **argv)
     double deadline;
     char err[256];
 
-    if (parse(argc, argv, &o) < 0) {
-        fputs(usage, stderr);
+    if (parse(argc, argv, &o) < 0)
         return UKCTL_EXIT_USAGE;
+    if (o.help) {
+        fputs(usage, stdout);
+        return 0;
     }
     if (telem_dec_init(&dec) < 0) {
         ukctl_err("Failed to allocate the decoder: out of memory");
@@ -179,10 +237,20 @@ int telemetry_main(int argc, char **argv)
         ukctl_err("Failed to open %s: %s", o.raw, strerror(errno));
         goto cleanup;
     }
+    /* No SA_RESTART: a signal must end a blocking read or poll at once. */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     if ((fd = open_input(&o)) < 0)
         goto cleanup;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    /* Connected: what the guest logged before now comes from its log ring. */
+    if (o.run_dir && !o.no_replay) {
+        char ram[4096];
+
+        if (run_file(o.run_dir, "ram_file", "ram", ram, sizeof(ram)) < 0)
+            telem_stream_problem(&st, "replay", "Failed to find the RAM file: path too long");
+        else if (telem_replay(ram, &st, err, sizeof(err)) < 0 || err[0])
+            telem_stream_problem(&st, "replay", err);
+    }
     deadline = now_s() + o.for_s;
     while (!stop) {
         struct pollfd p = {.fd = fd, .events = POLLIN};

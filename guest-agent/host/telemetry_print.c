@@ -59,6 +59,7 @@ static void check_seq(struct telem_stream *s, const telem_envelope *e)
     if (!s->have) {
         s->have = true;
         s->complete = e->seq == e->lost;
+        s->lost_before_first = e->lost;
     } else if (e->seq == s->last_seq + 1) {
         if (e->lost)
             note(s, "inconsistent", "seq %" PRIu64 " follows %" PRIu64 " but says %" PRIu64 " lost",
@@ -116,6 +117,11 @@ void telem_stream_envelope(struct telem_stream *s, const telem_envelope *e)
         check_heartbeat(s, e);
     if (e->payload_case == UKSCOPE__TELEMETRY__ENVELOPE__PAYLOAD_CRASH)
         s->crashes++;
+    if (e->payload_case == UKSCOPE__TELEMETRY__ENVELOPE__PAYLOAD_LOG && e->log &&
+        e->log->klog_seq < s->replay_until) {
+        s->replay_dups++; /* printed already by the replay */
+        return;
+    }
     if (s->json) {
         json_t *o = telem_payload_json(e);
         char id[128];
@@ -134,6 +140,35 @@ void telem_stream_envelope(struct telem_stream *s, const telem_envelope *e)
     }
 }
 
+void telem_stream_replay(struct telem_stream *s, const struct klog_record *r)
+{
+    telem_envelope e = UKSCOPE__TELEMETRY__ENVELOPE__INIT;
+    Ukscope__Telemetry__LogRecord l = UKSCOPE__TELEMETRY__LOG_RECORD__INIT;
+    char text[sizeof(r->text)];
+
+    memcpy(text, r->text, sizeof(text));
+    l.severity = r->level;
+    l.time_ns = r->time_ns;
+    l.cpu = r->cpu;
+    l.thread_id = r->tid;
+    l.text = text;
+    l.klog_seq = r->seq;
+    e.payload_case = UKSCOPE__TELEMETRY__ENVELOPE__PAYLOAD_LOG;
+    e.log = &l;
+    s->replayed++;
+    if (s->json) {
+        json_t *o = telem_payload_json(&e);
+
+        json_object_set_new(o, "replayed", json_true());
+        emit(s, o);
+    } else {
+        fprintf(s->out, "#replay %" PRIu64 ".%09" PRIu64 " ", r->time_ns / 1000000000u,
+                r->time_ns % 1000000000u);
+        telem_payload_text(s->out, &e);
+        fflush(s->out);
+    }
+}
+
 void telem_stream_problem(struct telem_stream *s, const char *kind, const char *msg)
 {
     if (!strcmp(kind, "error") || !strcmp(kind, "truncated"))
@@ -147,20 +182,28 @@ void telem_stream_summary(struct telem_stream *s)
                         : s->loss_checks_bad                ? "mismatch"
                         : s->loss_checks_ok                 ? "ok"
                                                             : "unknown";
+    /* Drops before the first envelope happened while nobody was reading. */
+    uint64_t lost = s->lost_sum - (s->restarts ? 0 : s->lost_before_first);
 
     if (s->json) {
-        emit(s, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:s}", "event",
-                          "summary", "frames", (json_int_t)s->frames, "lost",
-                          (json_int_t)s->lost_sum, "gaps", (json_int_t)s->gaps, "unexplained_gaps",
-                          (json_int_t)s->unexplained_gaps, "errors", (json_int_t)s->errors,
-                          "heartbeats", (json_int_t)s->heartbeats, "crashes",
-                          (json_int_t)s->crashes, "last_seq", (json_int_t)s->last_seq, "complete",
-                          s->complete, "loss_check", check));
+        json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:s}", "event",
+                              "summary", "frames", (json_int_t)s->frames, "lost",
+                              (json_int_t)lost, "gaps", (json_int_t)s->gaps, "unexplained_gaps",
+                              (json_int_t)s->unexplained_gaps, "errors", (json_int_t)s->errors,
+                              "heartbeats", (json_int_t)s->heartbeats, "crashes",
+                              (json_int_t)s->crashes, "last_seq", (json_int_t)s->last_seq,
+                              "complete", s->complete, "loss_check", check);
+
+        json_object_set_new(o, "lost_before_first", json_integer((json_int_t)s->lost_before_first));
+        json_object_set_new(o, "replayed", json_integer((json_int_t)s->replayed));
+        emit(s, o);
         return;
     }
     fprintf(s->out,
             "-- %" PRIu64 " envelopes, %" PRIu64 " lost by the guest, %" PRIu64 " gaps (%" PRIu64
-            " unexplained), %" PRIu64 " errors, loss check %s\n",
-            s->frames, s->lost_sum, s->gaps, s->unexplained_gaps, s->errors, check);
+            " unexplained), %" PRIu64 " errors, loss check %s; %" PRIu64
+            " dropped before the first (no reader), %" PRIu64 " log records replayed\n",
+            s->frames, lost, s->gaps, s->unexplained_gaps, s->errors, check,
+            s->lost_before_first, s->replayed);
     fflush(s->out);
 }

@@ -4,6 +4,7 @@
  */
 #include "arch/x86_64/cpu.h"
 #include "core/kernel.h"
+#include <uk/cpu.h>
 #include <uk/irq.h>
 #include <uk/klog.h>
 #include <uk/sync.h>
@@ -16,6 +17,7 @@ enum { RTE_MASKED = 1 << 16 };
 struct irq_slot {
     uk_irq_fn fn;
     void *arg;
+    const char *name; /* uk_irq_set_name, for metrics */
 };
 static struct irq_slot irq_slots[VEC_IRQ_COUNT];
 static unsigned ioapic_pins;
@@ -67,6 +69,41 @@ uk_result uk_irq_register(unsigned gsi, uk_irq_fn fn, void *arg)
     __atomic_store_n(&irq_slots[gsi].fn, fn, __ATOMIC_RELEASE);
     uk_irq_mask(gsi, false);
     return UK_OK;
+}
+
+void uk_irq_set_name(unsigned gsi, const char *name)
+{
+    if (gsi < VEC_IRQ_COUNT)
+        __atomic_store_n(&irq_slots[gsi].name, name, __ATOMIC_RELEASE);
+}
+
+const char *uk_irq_name(unsigned vector)
+{
+    /* "gsi0".."gsi23" for lines nobody named. */
+    static const char *const gsi_names[VEC_IRQ_COUNT] = {
+        "gsi0",  "gsi1",  "gsi2",  "gsi3",  "gsi4",  "gsi5",  "gsi6",  "gsi7",
+        "gsi8",  "gsi9",  "gsi10", "gsi11", "gsi12", "gsi13", "gsi14", "gsi15",
+        "gsi16", "gsi17", "gsi18", "gsi19", "gsi20", "gsi21", "gsi22", "gsi23",
+    };
+
+    if (vector >= VEC_IRQ_BASE && vector < VEC_IRQ_BASE + VEC_IRQ_COUNT) {
+        const char *n = __atomic_load_n(&irq_slots[vector - VEC_IRQ_BASE].name, __ATOMIC_ACQUIRE);
+        return n ? n : gsi_names[vector - VEC_IRQ_BASE];
+    }
+    switch (vector) {
+    case VEC_TIMER:
+        return "lapic-timer";
+    case VEC_RESCHED:
+        return "ipi-resched";
+    case VEC_CALL:
+        return "ipi-call";
+    case UK_VEC_STOP:
+        return "ipi-stop";
+    case VEC_SPURIOUS:
+        return "spurious";
+    default:
+        return vector < 32 ? "exception" : "unknown";
+    }
 }
 
 void irq_handle(unsigned gsi, struct uk_trap_frame *tf)

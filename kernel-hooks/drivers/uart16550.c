@@ -123,6 +123,7 @@ uk_result uk_uart_set_rx_handler(enum uk_uart_port port, uk_uart_rx_fn fn, void 
     u->rx_fn = fn;
     u->rx_arg = arg;
     uk_irq_restore(flags);
+    uk_irq_set_name(u->gsi, port == UK_UART_COM1 ? "com1" : "com2");
     uk_result r = uk_irq_register(u->gsi, uart_irq, u);
     if (r != UK_OK && r != UK_EBUSY)
         return r;

@@ -96,6 +96,23 @@ static const char *device_name(uint32_t id)
     }
 }
 
+/* The interrupt source's name in metrics (uk_irq_name). */
+static const char *irq_name(uint32_t id)
+{
+    switch (id) {
+    case UK_VIRTIO_ID_NET:
+        return "virtio-net";
+    case UK_VIRTIO_ID_BLOCK:
+        return "virtio-block";
+    case UK_VIRTIO_ID_CONSOLE:
+        return "virtio-console";
+    case UK_VIRTIO_ID_RNG:
+        return "virtio-rng";
+    default:
+        return "virtio";
+    }
+}
+
 /* ------------------------------------------------------------ discovery --- */
 
 static void probe(uint64_t base, uint64_t size, unsigned irq)
@@ -357,6 +374,7 @@ uk_result uk_virtio_set_irq(struct uk_virtio_dev *d, void (*fn)(struct uk_virtio
         return UK_EBUSY;
     d->irq_arg = arg;
     d->irq_fn = fn;
+    uk_irq_set_name(d->gsi, irq_name(d->device_id));
     r = uk_irq_register(d->gsi, virtio_irq, d);
     if (r) {
         d->irq_fn = NULL;

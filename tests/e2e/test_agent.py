@@ -235,6 +235,76 @@ def test_agent_bad_input(t, accel):
         stop(t, run)
 
 
+def _one_response(s):
+    """Read one HTTP response from socket s: (status, headers lower-cased, body)."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        c = s.recv(4096)
+        assert c, f"connection closed before a response: {buf!r}"
+        buf += c
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    hdrs = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+    n = int(hdrs.get("content-length", "0"))
+    while len(rest) < n:
+        c = s.recv(4096)
+        assert c, "connection closed inside a body"
+        rest += c
+    return int(lines[0].split()[1]), hdrs, rest[:n]
+
+
+def _closed(s, secs):
+    """True when the peer closed s (EOF) within secs; False if it stays open."""
+    s.settimeout(secs)
+    try:
+        return s.recv(1) == b""
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_agent_connection_after_error(t, accel):
+    """docs/metrics.md: an answer to a request read whole (401, 403, 404,
+    405) keeps the connection open; an error that leaves the stream in
+    doubt (400, 413, 414, 431, ...) says `Connection: close` and closes it,
+    whether the parser or a handler found it."""
+    run, ports = start(t, accel, "token=s3cret")
+    try:
+        p = ports[8080]
+        keep = [b"GET /nope HTTP/1.1\r\n\r\n",                                   # 404
+                b"POST /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n",         # 405
+                b"GET /control/trace HTTP/1.1\r\n\r\n",                          # 401
+                b"GET /control/trace HTTP/1.1\r\nAuthorization: Bearer x\r\n\r\n"]  # 403
+        s = socket.create_connection(("127.0.0.1", p), timeout=10 * t.scale(accel))
+        try:
+            for r, want in zip(keep, (404, 405, 401, 403)):
+                s.sendall(r)
+                st, h, _ = _one_response(s)
+                assert st == want and h.get("connection") != "close", (r, st, h)
+            s.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+            assert _one_response(s)[0] == 200, "keep-alive after 404/405/401/403"
+        finally:
+            s.close()
+        close = [(b"GET /dmesg?since=x HTTP/1.1\r\n\r\n", 400),                     # handler
+                 (b"POST /control/trace?on=" + b"a" * 200 +
+                  b" HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n", 414),       # handler
+                 (b"GET /healthz HTTP/1.1\nHost: x\n\n", 400),                          # parser
+                 (b"GET /" + b"a" * 3000 + b" HTTP/1.1\r\n\r\n", 414),               # parser
+                 (b"POST /healthz HTTP/1.1\r\nContent-Length: 100000\r\n\r\n", 413)]
+        for r, want in close:
+            s = socket.create_connection(("127.0.0.1", p), timeout=10 * t.scale(accel))
+            try:
+                s.sendall(r)
+                st, h, _ = _one_response(s)
+                assert st == want and h.get("connection") == "close", (r[:40], st, h)
+                assert _closed(s, 5 * t.scale(accel)), f"still open after {st}"
+            finally:
+                s.close()
+    finally:
+        stop(t, run)
+
+
 def ukctl_metrics(t, run):
     r = subprocess.run([str(t.build / "bin" / "ukctl"), "metrics", str(run)], capture_output=True,
                        text=True, timeout=30)
@@ -399,6 +469,100 @@ def test_agent_metrics_page(t, accel):
         stop(t, run)
 
 
+def _doc_metrics():
+    """Metric names in docs/metrics.md's table (first column)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    return set(re.findall(r"^\| `((?:ukscope|kv)_[a-z_]+)` \|", doc, re.M))
+
+
+def test_agent_metrics_truth(t, accel):
+    """The metrics tell the truth (issue 10): a scrape does not count its own
+    buffer as heap; build info; interrupt sources; scrape-duration buckets
+    up to 10 s; names that say what they count; HELP on every family;
+    OpenMetrics with # UNIT, valid for the reference parser; docs/metrics.md
+    lists exactly the exported metrics; `ukctl metrics` says how fresh the
+    page is, and STALE once the guest panicked (demo fault=panic)."""
+    sc = t.scale(accel)
+    ukctl = str(t.build / "bin" / "ukctl")
+    run, ports = start(t, accel)
+    try:
+        p = ports[8080]
+        for _ in range(3):
+            st, _, body = get(p, "/metrics", timeout=10 * sc)
+        assert st == 200
+        text = body.decode()
+        v = metric_values(text)
+        info = json.loads(get(p, "/info", timeout=10 * sc)[2])
+        # The 256 KiB render buffer is not heap: a scrape sees about what the page does.
+        assert v["ukscope_heap_in_use_bytes"] < 192 * 1024, v["ukscope_heap_in_use_bytes"]
+        assert v["ukscope_heap_peak_bytes"] < 256 * 1024, v["ukscope_heap_peak_bytes"]
+        bi = [k for k in v if k.startswith("ukscope_build_info{")]
+        assert bi == [f'ukscope_build_info{{version="{info["version"]}",'
+                      f'build_id="{info["build_id"]}"}}'] and v[bi[0]] == 1, bi
+        irqs = {k: x for k, x in v.items() if k.startswith("ukscope_interrupts_total{")}
+        srcs = {re.search(r'source="([^"]+)"', k)[1] for k in irqs}
+        assert all(re.fullmatch(r'ukscope_interrupts_total\{vector="\d+",source="[a-z0-9-]+"\}',
+                                k) for k in irqs), irqs
+        assert {"virtio-net", "lapic-timer"} <= srcs, srcs
+        assert 'ukscope_interrupts_total{vector="240",source="lapic-timer"}' in irqs, irqs
+        les = [m for m in re.findall(r'ukscope_http_scrape_duration_seconds_bucket\{le="([^"]+)"\}',
+                                     text)]
+        finite = [float(x) for x in les if x != "+Inf"]
+        assert max(finite) >= 5 and les[-1] == "+Inf" and finite == sorted(finite), les
+        for old in ("ukscope_trace_events_lost_total", "ukscope_telemetry_envelopes_dropped_total",
+                    "ukscope_log_records_dropped_total"):
+            assert old not in text, old
+        for new in ("ukscope_trace_events_overwritten_total", "ukscope_trace_events_dropped_total",
+                    "ukscope_telemetry_envelopes_lost_total",
+                    "ukscope_telemetry_envelopes_unread_total", "ukscope_log_records_lost_total",
+                    "ukscope_log_records_unread_total", "ukscope_log_records_overwritten_total"):
+            assert new in text, new
+        helps = dict(re.findall(r"^# HELP (\S+) (.*)$", text, re.M))
+        types = re.findall(r"^# TYPE (\S+) ", text, re.M)
+        assert set(helps) == set(types) and all(len(h) >= 20 for h in helps.values()), helps
+        # docs/metrics.md lists exactly what is exported (the benchmark filler
+        # only exists with metrics_bench_series=N).
+        exported = set(types)
+        assert exported == _doc_metrics() - {"ukscope_bench_filler_total"}, \
+            (exported ^ _doc_metrics())
+        # OpenMetrics: # UNIT where the name ends in a unit; the reference parser accepts it.
+        st, _, om = get(p, "/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"},
+                        timeout=10 * sc)
+        om = om.decode()
+        ok, fams = openmetrics_check(om)
+        assert ok, fams
+        units = dict(re.findall(r"^# UNIT (\S+) (\S+)$", om, re.M))
+        assert units["ukscope_uptime_seconds"] == "seconds" and \
+            units["ukscope_heap_in_use_bytes"] == "bytes" and \
+            units["ukscope_http_scrape_duration_seconds"] == "seconds", units
+        assert all(n.endswith("_" + u) for n, u in units.items()), units
+        # A live guest's page is fresh (a scrape updates it: the demo's busy
+        # threads can starve the periodic updater until the scheduler has
+        # priorities).
+        get(p, "/metrics", timeout=10 * sc)
+        r = subprocess.run([ukctl, "metrics", str(run)], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0 and "metrics page updated at guest uptime" in r.stderr and \
+            "STALE" not in r.stderr, r.stderr
+        r = subprocess.run([ukctl, "metrics", "--help"], capture_output=True, text=True, timeout=10)
+        assert all(o in r.stdout for o in ("--openmetrics", "--stale-after", "--help")), r.stdout
+    finally:
+        stop(t, run)
+
+    # A guest that panicked: the page is frozen and ukctl says so.
+    run, _ = start(t, accel, "fault=panic", wait=False)
+    try:
+        wait_for("panicked state", lambda: list_state(t, run) == "panicked", 60 * sc)
+        time.sleep(2)
+        r = subprocess.run([ukctl, "metrics", "--stale-after", "1", str(run)], capture_output=True,
+                           text=True, timeout=60)
+        t.log(r.stderr)
+        assert r.returncode == 0 and "ukscope_uptime_seconds" in r.stdout, r.stderr
+        assert "STALE" in r.stderr and "frozen" in r.stderr, r.stderr
+    finally:
+        stop(t, run)
+
+
 def test_agent_pipeline_metrics(t, accel):
     """The pipeline-health metrics agree with what the host reads itself:
     trace events stored and lost per CPU (discard mode, full rings: exact)
@@ -412,14 +576,14 @@ def test_agent_pipeline_metrics(t, accel):
         deadline = time.time() + 30 * t.scale(accel)
         while True:  # until both CPUs have filled their rings and dropped some
             v = metric_values(get(p, "/metrics", timeout=tmo)[2].decode())
-            if all(v[f'ukscope_trace_events_lost_total{{cpu="{c}",reason="dropped"}}'] > 0
+            if all(v[f'ukscope_trace_events_dropped_total{{cpu="{c}"}}'] > 0
                    for c in (0, 1)) or time.time() > deadline:
                 break
             time.sleep(0.5)
         for c in (0, 1):
             assert v[f'ukscope_trace_events_total{{cpu="{c}"}}'] == boot_slots + main_slots, v
-            assert v[f'ukscope_trace_events_lost_total{{cpu="{c}",reason="dropped"}}'] > 0, v
-            assert v[f'ukscope_trace_events_lost_total{{cpu="{c}",reason="overwritten"}}'] == 0
+            assert v[f'ukscope_trace_events_dropped_total{{cpu="{c}"}}'] > 0, v
+            assert v[f'ukscope_trace_events_overwritten_total{{cpu="{c}"}}'] == 0
         out = t.tmpdir() / "t.json"
         r = subprocess.run([str(t.build / "bin" / "ukctl"), "trace", "-f", "json", "-o", str(out),
                             str(run)], capture_output=True, text=True, timeout=60)
@@ -427,8 +591,8 @@ def test_agent_pipeline_metrics(t, accel):
         m = re.search(r"trace: (\d+) events from 2 CPUs .*discarded (\d+)", r.stdout)
         assert m and int(m[1]) == 2 * (boot_slots + main_slots), r.stdout
         v2 = metric_values(get(p, "/metrics", timeout=tmo)[2].decode())
-        lost = sum(v2[f'ukscope_trace_events_lost_total{{cpu="{c}",reason="dropped"}}'] for c in (0, 1))
-        assert sum(v[f'ukscope_trace_events_lost_total{{cpu="{c}",reason="dropped"}}']
+        lost = sum(v2[f'ukscope_trace_events_dropped_total{{cpu="{c}"}}'] for c in (0, 1))
+        assert sum(v[f'ukscope_trace_events_dropped_total{{cpu="{c}"}}']
                    for c in (0, 1)) <= int(m[2]) <= lost, (m[2], lost)
 
         # Log records: /dmesg holds them all (fewer than the ring's 1024 slots).
@@ -437,18 +601,21 @@ def test_agent_pipeline_metrics(t, accel):
             v = metric_values(get(p, "/metrics", timeout=tmo)[2].decode())
             lines = get(p, "/dmesg?since=0", timeout=tmo)[2].decode().splitlines()
             total = v["ukscope_log_records_total"]
-            unsent = v['ukscope_log_records_dropped_total{reason="unsent"}']
+            unsent = v["ukscope_log_records_unread_total"]
             if unsent == total or time.time() > deadline:
                 break
             time.sleep(0.5)
         assert total == int(lines[-1].split()[0]) + 1 and total < 1024, (total, lines[-1])
         cut = sum(1 for ln in lines if len(ln.split(": ", 1)[1]) == 112)
         assert v["ukscope_log_records_truncated_total"] == cut >= 1, (cut, v)
-        # Nobody reads the telemetry port: everything is dropped, and counted.
+        # Nobody reads the telemetry port: everything is dropped and counted
+        # as unread, none of it as lost (no reader saw a gap).
         assert unsent == total, (unsent, total)
-        assert v['ukscope_log_records_dropped_total{reason="overwritten"}'] == 0
-        assert v["ukscope_telemetry_envelopes_dropped_total"] == \
+        assert v["ukscope_log_records_overwritten_total"] == 0
+        assert v["ukscope_log_records_lost_total"] == 0
+        assert v["ukscope_telemetry_envelopes_unread_total"] == \
             v["ukscope_telemetry_envelopes_total"] > 0, v
+        assert v["ukscope_telemetry_envelopes_lost_total"] == 0, v
         assert v["ukscope_http_connections"] == 1  # this scrape's
     finally:
         stop(t, run)
@@ -465,9 +632,9 @@ def test_agent_trace_freeze(t, accel):
         v = metric_values(get(p, "/metrics", timeout=tmo)[2].decode())
         # (stored, dropped, overwritten) summed, and the least-wrapped CPU's overwritten
         return (sum(v[f'ukscope_trace_events_total{{cpu="{c}"}}'] for c in (0, 1)),
-                sum(v[f'ukscope_trace_events_lost_total{{cpu="{c}",reason="dropped"}}'] for c in (0, 1)),
-                sum(v[f'ukscope_trace_events_lost_total{{cpu="{c}",reason="overwritten"}}'] for c in (0, 1)),
-                min(v[f'ukscope_trace_events_lost_total{{cpu="{c}",reason="overwritten"}}'] for c in (0, 1)))
+                sum(v[f'ukscope_trace_events_dropped_total{{cpu="{c}"}}'] for c in (0, 1)),
+                sum(v[f'ukscope_trace_events_overwritten_total{{cpu="{c}"}}'] for c in (0, 1)),
+                min(v[f'ukscope_trace_events_overwritten_total{{cpu="{c}"}}'] for c in (0, 1)))
     try:
         # Every CPU's ring full, so discard mode stores nothing more anywhere.
         wait_for("the rings to wrap", lambda: trace_counts()[3] > 0, 30 * t.scale(accel))

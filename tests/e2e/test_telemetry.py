@@ -109,7 +109,8 @@ def check_loss(t, data, d):
     gaps = [x for x in recs if x.get("event") == "gap"]
     envs = [x for x in recs if "type" in x and "seq" in x]
     assert summary["errors"] == 0 and summary["unexplained_gaps"] == 0, summary
-    assert summary["lost"] > 0, "nothing was dropped: the flood was too small"
+    assert summary["lost"] + summary["lost_before_first"] > 0, \
+        "nothing was dropped: the flood was too small"
     # Every envelope's loss count equals the seqs the host did not see ...
     prev = -1
     for e in envs:
@@ -221,7 +222,8 @@ def test_telemetry_ukctl_run(t):
         assert "(0 unexplained), 0 errors, loss check ok" in r.stdout, r.stdout[-2000:]
         r = subprocess.run([ukctl, "telemetry", "--json", "--count", "1", str(run_dir)],
                            capture_output=True, text=True, timeout=60)
-        assert json.loads(r.stdout.splitlines()[0])["instance"] == "tele-e2e", r.stdout
+        envs = [json.loads(l) for l in r.stdout.splitlines() if '"seq"' in l]
+        assert envs and envs[0]["instance"] == "tele-e2e", r.stdout
     finally:
         subprocess.run([ukctl, "stop", str(run_dir)], capture_output=True, timeout=60)
     for bad in ([], ["--bogus", "x"], ["--for", "0", "x"], ["a", "b"]):
@@ -230,3 +232,125 @@ def test_telemetry_ukctl_run(t):
     r = subprocess.run([ukctl, "telemetry", str(t.tmpdir())], capture_output=True, text=True,
                        timeout=10)
     assert r.returncode == 1 and r.stderr.startswith("ukctl: Failed to connect"), r.stderr
+
+
+def test_telemetry_replay(t):
+    """`ukctl telemetry` connecting to a guest that has been up for a while
+    (its sender dropped everything so far: nobody was reading) replays the
+    boot's log records from the kernel log ring in the RAM file: every
+    klog_seq from 0 appears exactly once (replayed or streamed), the drops
+    before the first envelope are reported as such, not as lost."""
+    ukctl = str(t.build / "bin" / "ukctl")
+    run_dir = t.tmpdir() / "run"
+    r = subprocess.run([ukctl, "run", "--detach", "--accel", "tcg", "--no-net", "--run-dir",
+                        str(run_dir), "--cmdline", "instance=replay-e2e",
+                        str(t.build / "kernel.elf")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    try:
+        deadline = time.monotonic() + 30
+        while "ukscope: ready" not in (run_dir / "console.log").read_text(errors="replace"):
+            assert time.monotonic() < deadline, "guest never became ready"
+            time.sleep(0.2)
+        time.sleep(2.5)  # heartbeats and log records dropped: nobody reads yet
+        r = subprocess.run([ukctl, "telemetry", "--json", "--for", "2.5", str(run_dir)],
+                           capture_output=True, text=True, timeout=60)
+        lines = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+        t.log(r.stdout[:3000] + r.stderr)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+        summary = lines[-1]
+        replayed = [l for l in lines if l.get("replayed") is True]
+        streamed = [l for l in lines if l.get("type") == "log" and not l.get("replayed")]
+        assert replayed, "no log record replayed"
+        assert any("ukscope: ready" in l["text"] for l in replayed), replayed[-5:]
+        seqs = sorted(l["klog_seq"] for l in replayed + streamed)
+        assert seqs == list(range(len(seqs))), f"klog seqs not each once from 0: {seqs[:20]}..."
+        first = next(l for l in lines if "seq" in l)
+        assert first["seq"] > 0 and first["lost"] == first["seq"], first
+        assert summary["lost"] == 0 and summary["lost_before_first"] == first["seq"], summary
+        assert summary["replayed"] == len(replayed), summary
+        assert not any(l.get("event") == "replay" for l in lines), lines
+        # --no-replay: the stream alone
+        r = subprocess.run([ukctl, "telemetry", "--json", "--no-replay", "--for", "1.5",
+                            str(run_dir)], capture_output=True, text=True, timeout=60)
+        lines = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+        assert not any(l.get("replayed") is True for l in lines) and lines[-1]["replayed"] == 0, lines[-1]
+    finally:
+        subprocess.run([ukctl, "stop", str(run_dir)], capture_output=True, timeout=60)
+
+
+def _garbage_server(path, payload, forever):
+    """Serve one connection on unix socket `path`: payload, then (forever)
+    the same payload again every 0.2 s, else EOF.  Returns (thread, stop)."""
+    import socket
+    import threading
+
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(path))
+    srv.listen(1)
+    done = threading.Event()
+
+    def serve():
+        c, _ = srv.accept()
+        try:
+            c.sendall(payload)
+            while forever and not done.is_set():
+                c.sendall(payload[16:])
+                time.sleep(0.2)
+        except OSError:
+            pass
+        finally:
+            c.close()
+            srv.close()
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    return th, done
+
+
+def test_telemetry_sigterm_on_garbage(t):
+    """A guest that sends garbage must not hold `ukctl telemetry --follow`:
+    one good frame, then 100 KB of garbage (a) without end: SIGTERM ends the
+    reader within a few seconds with its summary; (b) then end of stream:
+    the reader finishes on its own (the old byte-by-byte resync spent
+    minutes there and ignored SIGTERM meanwhile).  Also: --help lists every
+    option."""
+    import random
+    import signal
+
+    out = run([t.build / "bin" / "ukctl", "telemetry", "--help"]).stdout
+    for opt in ("--json", "--follow", "--for", "--count", "--raw", "--input", "--help"):
+        assert opt in out, f"--help lacks {opt}:\n{out}"
+
+    rnd = random.Random(9)
+    # seq 1 LogRecord "hi" from instance "g" (hand-encoded Envelope)
+    log = b"\x0a\x01g\x10\x01\x52\x06\x08\x06\x2a\x02hi"
+    payload = (bytes([len(log)]) + log + b"\x05\x07\xff\xff\xff\xff" +
+               bytes(rnd.getrandbits(8) for _ in range(100 * 1024)))
+    for forever in (True, False):
+        d = t.tmpdir()
+        th, done = _garbage_server(d / "telemetry.sock", payload, forever)
+        p = subprocess.Popen([str(t.build / "bin" / "ukctl"), "telemetry", "--json", "--follow",
+                              str(d)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            t0 = time.monotonic()
+            try:
+                so, se = p.communicate(timeout=3)
+                assert not forever, "the reader stopped although the stream went on"
+            except subprocess.TimeoutExpired:
+                p.send_signal(signal.SIGTERM)
+                t0 = time.monotonic()
+                try:
+                    so, se = p.communicate(timeout=10)
+                except subprocess.TimeoutExpired:
+                    raise AssertionError("ukctl telemetry ignored SIGTERM for 10 s on garbage")
+                assert forever, "the reader still ran 3 s after a 100 KB stream ended"
+            t.log(f"forever={forever}: ended {time.monotonic() - t0:.2f}s after "
+                  f"{'SIGTERM' if forever else 'EOF'}; stderr: {se[-300:]}")
+            lines = [json.loads(l) for l in so.splitlines() if l.strip()]
+            assert lines and lines[-1].get("event") == "summary", so[-2000:]
+            assert lines[-1]["frames"] == 1 and lines[-1]["errors"] >= 1, lines[-1]
+            assert any(l.get("type") == "log" and l.get("text") == "hi" for l in lines), so[:2000]
+        finally:
+            done.set()
+            if p.poll() is None:
+                p.kill()

@@ -81,10 +81,23 @@ static void test_errors(void **st)
     assert_int_equal(http_parse("GET /\0 HTTP/1.1\r\n\r\n", 20, &lim, &r), HTTP_PARSE_ERROR);
 }
 
+/* Which answers end the connection (docs/metrics.md, "Connections"). */
+static void test_status_closes(void **st)
+{
+    static const unsigned closes[] = {400, 408, 413, 414, 431, 501, 503, 505};
+    static const unsigned keeps[] = {200, 204, 401, 403, 404, 405, 409, 500};
+
+    for (size_t i = 0; i < sizeof(closes) / sizeof(closes[0]); i++)
+        assert_true(http_status_closes(closes[i]));
+    for (size_t i = 0; i < sizeof(keeps) / sizeof(keeps[0]); i++)
+        assert_false(http_status_closes(keeps[i]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get),
+        cmocka_unit_test(test_status_closes),
         cmocka_unit_test(test_body_and_more),
         cmocka_unit_test(test_errors),
     };

@@ -282,11 +282,46 @@ static void test_template_slots(void **st)
     assert_int_equal(slots[5].value, 7);
 }
 
+/*
+ * OpenMetrics gets a # UNIT line for every family whose name ends with a
+ * base unit (seconds, bytes), right after # TYPE; the 0.0.4 text never does
+ * (Prometheus 2.42's text parser has no UNIT), and unitless names get none.
+ */
+static void test_unit_lines(void **st)
+{
+    struct ukm_entry e[6];
+    char buf[4096];
+    struct ukm_out o = {buf, 0, sizeof(buf) - 1, false};
+
+    family(&e[0], "ukscope_uptime_seconds", UKM_GAUGE, "Seconds since boot");
+    sample(&e[1], 0, "ukscope_uptime_seconds", "", 1000000000);
+    e[1].value = 1500000000;
+    family(&e[2], "ukscope_net_bytes", UKM_COUNTER, "Bytes");
+    sample(&e[3], 2, "ukscope_net_bytes_total", "direction=\"rx\"", 1);
+    family(&e[4], "ukscope_threads", UKM_GAUGE, "Threads");
+    sample(&e[5], 4, "ukscope_threads", "state=\"ready\"", 1);
+    assert_int_equal(ukm_render(e, 6, true, &o), 0);
+    buf[o.len] = 0;
+    assert_non_null(strstr(buf, "# TYPE ukscope_uptime_seconds gauge\n"
+                                "# UNIT ukscope_uptime_seconds seconds\n"
+                                "ukscope_uptime_seconds 1.5\n"));
+    assert_non_null(strstr(buf, "# TYPE ukscope_net_bytes counter\n"
+                                "# UNIT ukscope_net_bytes bytes\n"));
+    assert_null(strstr(buf, "# UNIT ukscope_threads"));
+    assert_non_null(strstr(buf, "# EOF\n"));
+    o.len = 0;
+    assert_int_equal(ukm_render(e, 6, false, &o), 0);
+    buf[o.len] = 0;
+    assert_null(strstr(buf, "# UNIT"));
+    assert_non_null(strstr(buf, "# TYPE ukscope_net_bytes_total counter\n"));
+}
+
 int main(void)
 {
     srand(12345);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values),
+        cmocka_unit_test(test_unit_lines),
         cmocka_unit_test(test_template_equals_render),
         cmocka_unit_test(test_template_overflow),
         cmocka_unit_test(test_template_slots),

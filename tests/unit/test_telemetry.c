@@ -78,6 +78,7 @@ struct result {
     char first_err[256], finish_err[256];
     bool finish_failed;
     struct telem_stream st;
+    struct telem_dec_stats stats;
 };
 
 static void decode(const struct sbuf *b, size_t step, struct result *r)
@@ -131,6 +132,7 @@ static void decode(const struct sbuf *b, size_t step, struct result *r)
         telem_envelope_free(e);
     }
     r->finish_failed = telem_dec_finish(&d, r->finish_err, sizeof(r->finish_err)) < 0;
+    r->stats = d.stats;
     telem_dec_free(&d);
     fclose(r->st.out);
 }
@@ -284,6 +286,74 @@ static void test_garbage(void **state)
     free(b.p);
 }
 
+/*
+ * The resync work must be linear in the input: every position is
+ * header-checked about once, and the bytes handed to protobuf stay within
+ * the documented budget.  (The old decoder re-unpacked a candidate at every
+ * byte of a 24 KB tail, for minutes.)  Counted, not timed.
+ */
+static void assert_linear(const struct result *r)
+{
+    assert_true(r->stats.positions <= 2 * r->stats.fed + 64);
+    assert_true(r->stats.unpack_bytes <=
+                TELEM_RESYNC_WORK * r->stats.fed + TELEM_RESYNC_MAX);
+}
+
+static void test_garbage_tail_is_linear(void **state)
+{
+    static const size_t steps[] = {65536, 4096, 7, 1};
+    struct sbuf b = {0};
+    struct result r;
+    uint32_t x = 12345;
+
+    put_log(&b, 0, 0, "before");
+    put(&b, "\x05\x07\xff\xff\xff\xff", 6); /* a bad frame starts the resync */
+    for (int i = 0; i < 100 * 1024; i++) {
+        uint8_t c;
+        x = x * 1103515245 + 12345;
+        c = (uint8_t)(x >> 16);
+        put(&b, &c, 1);
+    }
+    put_log(&b, 1, 0, "after 100 KB of garbage");
+    for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+        decode(&b, steps[k], &r);
+        assert_int_equal(r.frames, 2);
+        assert_int_equal(r.seqs[1], 1);
+        assert_int_equal(r.resyncs, 1);
+        assert_linear(&r);
+        /* random garbage rarely even looks like a frame start */
+        assert_true(r.stats.unpacks < 64);
+    }
+    free(b.p);
+}
+
+/*
+ * Hostile garbage: a plausible header (length 60000, the right instance_id,
+ * a rising seq) every 10 bytes, so that every candidate is complete and
+ * overlaps thousands of others.  The budget keeps the work linear.
+ */
+static void test_crafted_candidates_bounded(void **state)
+{
+    struct sbuf b = {0};
+    struct result r;
+    uint8_t h[16];
+
+    put_log(&b, 0, 0, "before");
+    put(&b, "\x05\x07\xff\xff\xff\xff", 6);
+    for (uint32_t i = 0; i < 10000; i++) {
+        size_t n = telem_varint_put(h, 60000);
+        memcpy(h + n, "\x0a\x04unit\x10", 7);
+        h[n + 7] = (uint8_t)(1 + i % 127);
+        put(&b, h, n + 8);
+    }
+    put_log(&b, 200, 0, "after");
+    decode(&b, 4096, &r);
+    assert_true(r.frames >= 1);
+    assert_true(r.stats.budget_refused > 0);
+    assert_linear(&r);
+    free(b.p);
+}
+
 static void test_gaps_and_loss_check(void **state)
 {
     struct sbuf b = {0};
@@ -389,6 +459,8 @@ int main(void)
         cmocka_unit_test(test_oversized_then_resync),
         cmocka_unit_test(test_max_size_frame_accepted),
         cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_garbage_tail_is_linear),
+        cmocka_unit_test(test_crafted_candidates_bounded),
         cmocka_unit_test(test_gaps_and_loss_check),
         cmocka_unit_test(test_metric_samples_printed),
     };

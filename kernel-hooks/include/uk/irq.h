@@ -33,4 +33,19 @@ uint64_t uk_irq_count(unsigned vector);
  */
 uint64_t uk_irq_seen(unsigned word);
 
+/*
+ * Name the source of GSI `gsi`'s interrupts ("virtio-net", "com2") for
+ * metrics and diagnostics.  `name` must live forever (a string literal).
+ * Drivers call it next to uk_irq_register; out-of-range GSIs are ignored.
+ */
+void uk_irq_set_name(unsigned gsi, const char *name);
+
+/*
+ * What raises `vector`, never NULL: a device GSI's name (else "gsiN"), the
+ * kernel's own vectors ("lapic-timer", "ipi-resched", "ipi-call",
+ * "ipi-stop", "spurious"), "exception" below 32, "unknown" otherwise.
+ * Lock-free; safe from any context.
+ */
+const char *uk_irq_name(unsigned vector);
+
 #endif
