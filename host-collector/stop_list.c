@@ -125,8 +125,17 @@ int stop_main(int argc, char **argv)
             ukctl_err("not stopping pid %d: %s", (int)in.pid, why);
             goto cleanup;
         }
-        if (qmp_connect(&q, qmp_path, 1000) != QMP_OK || qmp_handshake(&q, 5000) != QMP_OK ||
-            qmp_execute(&q, "quit", NULL, NULL, 5000) != QMP_OK) {
+        bool sent = false;
+        int rc = qmp_connect(&q, qmp_path, 1000);
+
+        if (rc == QMP_OK)
+            rc = qmp_handshake(&q, 5000);
+        if (rc == QMP_OK) {
+            rc = qmp_execute(&q, "quit", NULL, NULL, 5000);
+            sent = true;
+        }
+        /* EOF once "quit" is on its way: QEMU quit before it replied. */
+        if (rc != QMP_OK && !(sent && rc == QMP_ERR_EOF)) {
             if (q.err[0])
                 ukctl_err("QMP quit failed (%s); sending SIGTERM", q.err);
             if (signal_ours(&in, SIGTERM) < 0)
