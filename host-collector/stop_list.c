@@ -114,6 +114,14 @@ int stop_main(int argc, char **argv)
             ukctl_err("Failed to read %s/%s: %s", dir, INSTANCE_FILE, strerror(errno));
         return 1;
     }
+    /* A dir someone else controls could hold an instance.json crafted to
+     * name one of our QEMUs, and a socket of theirs: act only on our own. */
+    int dfd = util_open_private_dir(dir, false, why, sizeof(why));
+    if (dfd < 0) {
+        ukctl_err("Failed to use run dir %s: %s", dir, why);
+        return 1;
+    }
+    close(dfd);
     if (util_path(qmp_path, sizeof(qmp_path), "%s/qmp-tools.sock", dir) < 0) {
         ukctl_err("Failed to name the QMP socket: %s", strerror(errno));
         return 1;
