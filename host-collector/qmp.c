@@ -273,9 +273,17 @@ int qmp_execute(struct qmp *q, const char *cmd, json_t *args, json_t **ret, int 
     json_decref(req);
     if (!text)
         return QERR(q, QMP_ERR_IO, "out of memory");
-    rc = write_all(q->fd, text, strlen(text));
-    if (rc == 0)
-        rc = write_all(q->fd, "\n", 1);
+    /* One send, newline included: QEMU acts on the complete object, so after
+     * "quit" it may be gone before a separate newline (EPIPE). */
+    size_t tl = strlen(text);
+    char *line = realloc(text, tl + 2);
+    if (!line) {
+        free(text);
+        return QERR(q, QMP_ERR_IO, "out of memory");
+    }
+    text = line;
+    memcpy(text + tl, "\n", 2);
+    rc = write_all(q->fd, text, tl + 1);
     free(text);
     if (rc < 0)
         return QERR(q, errno == EPIPE ? QMP_ERR_EOF : QMP_ERR_IO, "send %s: %s", cmd,

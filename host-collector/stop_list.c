@@ -114,6 +114,14 @@ int stop_main(int argc, char **argv)
             ukctl_err("Failed to read %s/%s: %s", dir, INSTANCE_FILE, strerror(errno));
         return 1;
     }
+    /* A dir someone else controls could hold an instance.json crafted to
+     * name one of our QEMUs, and a socket of theirs: act only on our own. */
+    int dfd = util_open_private_dir(dir, false, why, sizeof(why));
+    if (dfd < 0) {
+        ukctl_err("Failed to use run dir %s: %s", dir, why);
+        return 1;
+    }
+    close(dfd);
     if (util_path(qmp_path, sizeof(qmp_path), "%s/qmp-tools.sock", dir) < 0) {
         ukctl_err("Failed to name the QMP socket: %s", strerror(errno));
         return 1;
@@ -125,8 +133,17 @@ int stop_main(int argc, char **argv)
             ukctl_err("not stopping pid %d: %s", (int)in.pid, why);
             goto cleanup;
         }
-        if (qmp_connect(&q, qmp_path, 1000) != QMP_OK || qmp_handshake(&q, 5000) != QMP_OK ||
-            qmp_execute(&q, "quit", NULL, NULL, 5000) != QMP_OK) {
+        bool sent = false;
+        int rc = qmp_connect(&q, qmp_path, 1000);
+
+        if (rc == QMP_OK)
+            rc = qmp_handshake(&q, 5000);
+        if (rc == QMP_OK) {
+            rc = qmp_execute(&q, "quit", NULL, NULL, 5000);
+            sent = true;
+        }
+        /* EOF once "quit" is on its way: QEMU quit before it replied. */
+        if (rc != QMP_OK && !(sent && rc == QMP_ERR_EOF)) {
             if (q.err[0])
                 ukctl_err("QMP quit failed (%s); sending SIGTERM", q.err);
             if (signal_ours(&in, SIGTERM) < 0)

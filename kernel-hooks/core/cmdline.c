@@ -138,7 +138,8 @@ const char *uk_cmdline_raw(void)
 uk_result uk_cmdline_set(const char *key, const char *value, size_t len)
 {
     size_t kl = strlen(key);
-    if (nset == UK_CMDLINE_SET_MAX || kl == 0 || kl >= sizeof(set_keys[0]) || len > UK_SECRET_MAX)
+    if (nset == UK_CMDLINE_SET_MAX || kl == 0 || kl >= sizeof(set_keys[0]) || len == 0 ||
+        len > UK_SECRET_MAX)
         return UK_EINVAL;
     /* Printable ASCII without spaces: it must fit an HTTP header and a log. */
     for (size_t i = 0; i < len; i++)

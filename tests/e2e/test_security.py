@@ -312,6 +312,13 @@ def test_stop_stale_pid(t, accel):
             assert (run / "instance.json").exists()
             r = ukctl(t, "list", d)
             assert re.search(r"\s+dead\s+", r.stdout), r.stdout
+        # The same file in a run dir others can write to: refused before anything.
+        (run / "instance.json").write_text(json.dumps(inst))
+        run.chmod(0o777)
+        r = ukctl(t, "stop", run)
+        assert r.returncode == 1 and "writable by group or others" in \
+            one_line_error(r, "open dir"), r.stderr
+        assert (run / "instance.json").exists()
     finally:
         sleeper.kill()
         sleeper.wait()

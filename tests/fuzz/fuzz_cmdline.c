@@ -31,6 +31,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (strlen(uk_cmdline_raw()) >= UK_CMDLINE_MAX)
         abort();
+    /* The same bytes as a secret from another source (fw_cfg): accepted only
+     * when valid, then found by key, matched exactly, and never shown. */
+    size_t n = strlen(s);
+    if (uk_cmdline_set("token", s, n) == UK_OK) {
+        if (strcmp(uk_cmdline_get("token"), s) != 0 || !uk_cmdline_secret_equal("token", s, n))
+            abort();
+        if (n && uk_cmdline_secret_equal("token", s, n - 1))
+            abort();
+    }
     free(s);
     return 0;
 }

@@ -125,6 +125,7 @@ static void set_values(void **state)
     assert_string_equal(uk_cmdline_get("token"), "fromfile");
     assert_string_equal(uk_cmdline_raw(), "token=*** x=1");
     assert_int_equal(uk_cmdline_set("token", "a b", 3), UK_EINVAL);
+    assert_int_equal(uk_cmdline_set("token", "", 0), UK_EINVAL); /* empty: no token */
     assert_int_equal(uk_cmdline_set("token", "a\x80", 2), UK_EINVAL);
     char big[UK_SECRET_MAX + 1];
     memset(big, 'a', sizeof(big));

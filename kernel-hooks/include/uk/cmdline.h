@@ -41,7 +41,7 @@ bool uk_cmdline_is_secret(const char *key);
  * other than the loader's command line, e.g. the control token read from
  * fw_cfg.  It wins over the command line's value in uk_cmdline_get and is
  * never part of uk_cmdline_raw.  Call after uk_cmdline_parse (which drops
- * what was set).  UK_EINVAL if the key or value is too long, contains
+ * what was set).  UK_EINVAL if the key or value is empty or too long, contains
  * bytes outside printable ASCII, or UK_CMDLINE_SET_MAX values are set.
  */
 uk_result uk_cmdline_set(const char *key, const char *value, size_t len);
