@@ -15,7 +15,8 @@ mkdir -p "$O"
 PACKAGES="build-essential gcc make binutils clang libclang-rt-14-dev python3
   qemu-system-x86 gdb socat dpkg-dev libcmocka-dev libjansson-dev
   protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libmicrohttpd-dev
-  libzstd-dev libbpf-dev bpftool babeltrace2 python3-bt2 prometheus python3-prometheus-client wrk hyperfine"
+  libzstd-dev libbpf-dev bpftool babeltrace2 python3-bt2 prometheus python3-prometheus-client wrk hyperfine
+  libdw-dev libelf-dev elfutils lldb python3-drgn"
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
