@@ -81,7 +81,7 @@ static int signal_of(const struct crash_state *st)
         return 0;
     if (st->panic_reason != 1)
         return SIGABRT;
-    switch (st->threads[st->fault_index].regs.vector) {
+    switch (st->panic_vector) {
     case UK_EXC_PF:
     case UK_EXC_GP:
     case UK_EXC_DF:

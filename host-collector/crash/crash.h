@@ -112,6 +112,7 @@ struct crash_state {
     uint32_t panic_reason, panic_tid;
     int32_t panic_cpu;
     uint64_t cr2, panic_ns;
+    uint64_t panic_vector; /* trap vector of an exception panic (256: a call) */
     char message[UK_PANIC_REC_MSG + 1]; /* printable ASCII */
     struct crash_region regions[CRASH_MAX_REGIONS];
     unsigned nregions;

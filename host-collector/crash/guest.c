@@ -86,6 +86,7 @@ static void read_panic(struct crash_state *st, const struct crash_mem *m,
     st->panic_cpu = rec->cpu;
     st->cr2 = rec->cr2;
     st->panic_ns = rec->time_ns;
+    st->panic_vector = rec->frame.vector;
     sanitize(st->message, rec->message, UK_PANIC_REC_MSG);
     if (rec->cpu < 0 || rec->cpu >= UK_PANIC_REC_CPUS) {
         crash_warn(st, "panic record names CPU %d; its frame is not used", rec->cpu);
