@@ -129,10 +129,13 @@ void uk_panic(const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
 
-    /* The call site as a frame: uk_panic's caller resumes at the return
-     * address with rbp = its saved rbp and rsp = just above our frame. */
+    /* The call site as a frame: the caller at its `call uk_panic` (a
+     * noreturn call may be the caller's last instruction, so the return
+     * address can lie past its end), rbp = its saved rbp, rsp = its stack
+     * pointer before the call. */
     uint64_t *fp = __builtin_frame_address(0);
-    struct uk_trap_frame site = {.rip = (uint64_t)__builtin_return_address(0),
+    uint64_t ret = (uint64_t)__builtin_return_address(0);
+    struct uk_trap_frame site = {.rip = *(const uint8_t *)(ret - 5) == 0xe8 ? ret - 5 : ret - 1,
                                  .rbp = fp[0],
                                  .rsp = (uint64_t)(uintptr_t)(fp + 2),
                                  .cs = 0x8,
