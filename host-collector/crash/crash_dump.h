@@ -60,6 +60,13 @@ int crash_dump(struct crash_src *s, enum crash_level level, const char *out,
                struct crash_state *st, long *size, char *err, size_t errlen);
 
 /*
+ * For `ukctl gdb`'s hook: true when RUN's guest cannot serve the gdbstub —
+ * it panicked (panic record complete) without `gdb=postmortem` on its
+ * command line, or QEMU is gone and the RAM file was kept.
+ */
+bool crash_gdb_unservable(const char *run_dir);
+
+/*
  * The `ukctl gdb` fallback for a guest that cannot serve the stub (paused
  * by pvpanic without gdb=postmortem, or QEMU gone): take a minimal dump
  * into RUN/postmortem.core, say so on stderr, and exec gdb on kernel.elf +

@@ -122,6 +122,28 @@ static void helper_path(const char *image, char *buf, size_t len)
     buf[0] = '\0';
 }
 
+bool crash_gdb_unservable(const char *run_dir)
+{
+    struct crash_src src = {.fd = -1, .qmp.fd = -1};
+    struct uk_panic_record rec;
+    char err[512];
+    bool ret = false;
+
+    if (crash_src_open(&src, run_dir, err, sizeof(err)) < 0)
+        goto cleanup; /* let ukctl gdb report what is wrong */
+    if (src.pid <= 0 || !util_pid_alive(src.pid)) {
+        ret = true;
+        goto cleanup;
+    }
+    if (src.lay.panic_record &&
+        crash_mem_read(&src.mem, src.lay.panic_record, &rec, sizeof(rec)) &&
+        rec.magic == UK_PANIC_REC_MAGIC && rec.state == UK_PANIC_REC_DONE)
+        ret = !strstr(src.cmdline, "gdb=postmortem");
+cleanup:
+    crash_src_close(&src);
+    return ret;
+}
+
 int crash_gdb_fallback(const char *run_dir, const char *batch_file)
 {
     char core[4096], helper[4096], err[512], gdb[4096];
@@ -157,6 +179,8 @@ int crash_gdb_fallback(const char *run_dir, const char *batch_file)
     argv[n++] = "-q";
     if (batch_file)
         argv[n++] = "-batch";
+    argv[n++] = "-ex";
+    argv[n++] = "set pagination off";
     if (helper[0]) {
         argv[n++] = "-x";
         argv[n++] = helper;

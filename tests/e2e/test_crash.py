@@ -250,3 +250,24 @@ def test_crash_dump_corrupt_ram(t, accel):
         f.write(os.urandom(64))
     r = ukctl(t, "dump", run, timeout=60)
     assert "thread table" in r.stderr and "0 threads" in r.stderr, r.stderr
+
+
+def test_crash_gdb_fallback(t, accel):
+    """`ukctl gdb` on a guest that cannot serve the stub (held paused by pvpanic
+    without gdb=postmortem; then QEMU gone, RAM kept) debugs a minimal core
+    instead, saying so, with the helper loaded."""
+    run = start(t, accel, 2, "fault=panic")
+    batch = t.tmpdir() / "cmds.gdb"
+    batch.write_text("info threads\nbt\nuk threads\n")
+    try:
+        wait_for("the report", lambda: "notifying the host" in console(run), 60 * t.scale(accel))
+        for phase in ("paused", "kept"):
+            r = ukctl(t, "gdb", run, "--batch-file", batch, timeout=120)
+            t.log(r.stdout[-3000:] + r.stderr[-1000:])
+            assert "debugging a minimal core instead" in r.stderr, r.stderr
+            assert re.search(r"#0 .* in inject ", r.stdout), r.stdout[-2000:]
+            assert re.search(r"kv-fault\s+running", r.stdout), r.stdout[-2000:]
+            if phase == "paused":
+                ukctl(t, "stop", "--keep", run)
+    finally:
+        ukctl(t, "stop", run, check=False)
