@@ -88,8 +88,9 @@ struct crash_thread {
     uint64_t run_ns;
     enum crash_regs_src src;
     struct uk_trap_frame regs;
-    uint64_t bt[CRASH_BT_MAX]; /* frame-pointer backtrace: bt[0] = rip */
+    uint64_t bt[CRASH_BT_MAX]; /* backtrace: bt[0] = rip */
     unsigned nbt;
+    uint32_t bt_exact; /* bit i: bt[i] is an exact pc (else a return address) */
 };
 
 struct crash_region {
@@ -196,5 +197,13 @@ void crash_sym_close(struct crash_sym *s);
  */
 void crash_sym_lookup(struct crash_sym *s, uint64_t addr, bool ret, char *func, size_t flen,
                       uint64_t *off, char *src, size_t slen);
+
+/*
+ * Replace each thread's frame-pointer backtrace with libdwfl's CFI unwind of
+ * the core just written (kernel.elf's .eh_frame), where that finds more
+ * frames.  Threads are matched by tid.  Best effort: 0, or -1 if the core
+ * cannot be opened.
+ */
+int crash_unwind(const char *kernel_elf, const char *core, struct crash_state *st);
 
 #endif

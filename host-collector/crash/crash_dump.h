@@ -59,6 +59,10 @@ void crash_src_close(struct crash_src *s);
 int crash_dump(struct crash_src *s, enum crash_level level, const char *out,
                struct crash_state *st, long *size, char *err, size_t errlen);
 
+/* The gdb helper: $UKCTL_GDB_HELPER, else gdbstub/host/uk-gdb.py of the
+ * tree ukctl was built in (build/bin/ukctl); "" if not found. */
+void crash_gdb_helper(char *buf, size_t len);
+
 /*
  * For `ukctl gdb`'s hook: true when RUN's guest cannot serve the gdbstub —
  * it panicked (panic record complete) without `gdb=postmortem` on its
@@ -82,6 +86,13 @@ int crash_gdb_fallback(const char *run_dir, const char *batch_file);
  */
 int crash_bundle_write(const char *run_dir, const char *crash_dir, enum crash_level level,
                        bool verbose, char *path_out, size_t path_len, char *err, size_t errlen);
+
+/*
+ * `ukctl run`'s hook on GUEST_PANICKED: write a minimal bundle to the
+ * default crash dir (UKSCOPE_CRASH_DIR=off disables it) and say where on
+ * stderr; failures are reported, never fatal.
+ */
+void crash_on_panic(const char *run_dir);
 
 /* Default bundle parent: $UKSCOPE_CRASH_DIR, $XDG_STATE_HOME/ukscope/crashes, ~/.local/state/ukscope/crashes. */
 int crash_default_dir(char *buf, size_t len);

@@ -93,8 +93,7 @@ cleanup:
     return ret;
 }
 
-/* The helper next to ukctl's own source tree: <image dir>/../gdbstub/host. */
-static void helper_path(const char *image, char *buf, size_t len)
+void crash_gdb_helper(char *buf, size_t len)
 {
     const char *env = getenv("UKCTL_GDB_HELPER");
     char exe[4096];
@@ -118,7 +117,6 @@ static void helper_path(const char *image, char *buf, size_t len)
         if (buf[0] && access(buf, R_OK) == 0)
             return;
     }
-    (void)image;
     buf[0] = '\0';
 }
 
@@ -169,7 +167,7 @@ int crash_gdb_fallback(const char *run_dir, const char *batch_file)
         ukctl_err("Failed to find gdb on PATH");
         goto cleanup;
     }
-    helper_path(src.image, helper, sizeof(helper));
+    crash_gdb_helper(helper, sizeof(helper));
     /* exec replaces us: keep the image path past crash_src_close. */
     static char image[4096];
     snprintf(image, sizeof(image), "%s", src.image);

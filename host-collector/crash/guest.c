@@ -134,6 +134,7 @@ static void backtrace(const struct crash_mem *m, struct crash_thread *t)
     if (!t->regs.rip)
         return;
     t->bt[t->nbt++] = t->regs.rip;
+    t->bt_exact = 1;
     while (t->nbt < CRASH_BT_MAX && rbp && !(rbp & 7)) {
         uint64_t fr[2];
         if (!crash_mem_read(m, rbp, fr, sizeof(fr)) || !fr[1])

@@ -203,3 +203,75 @@ void crash_sym_lookup(struct crash_sym *s, uint64_t addr, bool ret, char *func, 
         snprintf(src, slen, "%s:%d", base ? base + 1 : file, lineno);
     }
 }
+
+/* ---- CFI unwinding of a written core ---- */
+
+struct unwind_ctx {
+    struct crash_thread *t;
+    uint64_t bt[CRASH_BT_MAX];
+    unsigned n;
+    uint32_t exact;
+};
+
+static int unwind_frame(Dwfl_Frame *f, void *arg)
+{
+    struct unwind_ctx *u = arg;
+    Dwarf_Addr pc;
+    bool act;
+    if (u->n >= CRASH_BT_MAX || !dwfl_frame_pc(f, &pc, &act) || !pc)
+        return DWARF_CB_ABORT;
+    if (act)
+        u->exact |= 1u << u->n;
+    u->bt[u->n++] = pc;
+    return DWARF_CB_OK;
+}
+
+static int unwind_thread(Dwfl_Thread *th, void *arg)
+{
+    struct crash_state *st = arg;
+    pid_t tid = dwfl_thread_tid(th);
+    for (unsigned i = 0; i < st->nthreads; i++) {
+        struct crash_thread *t = &st->threads[i];
+        if ((pid_t)t->tid != tid)
+            continue;
+        struct unwind_ctx u = {.t = t};
+        dwfl_thread_getframes(th, unwind_frame, &u); /* stops at the first gap */
+        if (u.n > t->nbt) {
+            memcpy(t->bt, u.bt, sizeof(u.bt));
+            t->nbt = u.n;
+            t->bt_exact = u.exact;
+        }
+    }
+    return DWARF_CB_OK;
+}
+
+int crash_unwind(const char *kernel_elf, const char *core, struct crash_state *st)
+{
+    static const Dwfl_Callbacks cb = {.find_elf = dwfl_build_id_find_elf,
+                                      .find_debuginfo = dwfl_standard_find_debuginfo};
+    int rc = -1, fd = open(core, O_RDONLY | O_CLOEXEC);
+    Elf *e = NULL;
+    Dwfl *d = NULL;
+
+    elf_version(EV_CURRENT);
+    if (fd < 0 || !(e = elf_begin(fd, ELF_C_READ_MMAP, NULL)) || !(d = dwfl_begin(&cb)))
+        goto cleanup;
+    /* The kernel at its link addresses (no ELF header in guest memory for
+     * libdwfl to find it by): then the core supplies threads and stacks. */
+    dwfl_report_begin(d);
+    if (!dwfl_report_elf(d, "kernel", kernel_elf, -1, 0, false))
+        goto cleanup;
+    dwfl_report_end(d, NULL, NULL);
+    if (dwfl_core_file_attach(d, e) < 0)
+        goto cleanup;
+    dwfl_getthreads(d, unwind_thread, st);
+    rc = 0;
+cleanup:
+    if (d)
+        dwfl_end(d);
+    if (e)
+        elf_end(e);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}

@@ -271,3 +271,60 @@ def test_crash_gdb_fallback(t, accel):
                 ukctl(t, "stop", "--keep", run)
     finally:
         ukctl(t, "stop", run, check=False)
+
+
+def run_to_panic(t, accel, fault, crash_dir, keep=None, smp=2):
+    """A foreground `ukctl run` whose guest panics: it writes a bundle, then quits."""
+    env = dict(os.environ, UKSCOPE_CRASH_DIR=str(crash_dir))
+    if keep:
+        env["UKSCOPE_CRASH_KEEP"] = str(keep)
+    run = t.tmpdir() / "run"
+    r = subprocess.run([str(t.build / "bin" / "ukctl"), "run", "--accel", accel, "--smp", str(smp),
+                        "--no-net", "--run-dir", str(run), "--cmdline", f"fault={fault}",
+                        str(t.build / "kernel.elf")], capture_output=True, text=True,
+                       timeout=120 * t.scale(accel), stdin=subprocess.DEVNULL, env=env)
+    t.log(r.stderr[-1500:])
+    m = re.search(r"crash bundle written in (\d+) ms: (\S+)", r.stderr)
+    assert m, r.stderr[-2000:]
+    shutil.rmtree(run, ignore_errors=True)
+    return m.group(2)
+
+
+def test_crash_bundles(t, accel):
+    """On a panic `ukctl run` writes a bundle (core, report.json/txt, console
+    tail); two instances crashing the same way share a signature, a different
+    fault gets another; `ukctl crash ls/show/gdb/rm` use them; retention keeps
+    the newest bundle per signature without losing the counts."""
+    cdir = t.tmpdir() / "crashes"
+    b1 = run_to_panic(t, accel, "divide", cdir, keep=1)
+    for f in ("core", "report.json", "report.txt", "console.tail"):
+        assert os.path.exists(os.path.join(b1, f)), f
+    rep = json.loads(open(os.path.join(b1, "report.json")).read())
+    assert rep["reason"] == "exception" and "#DE" in rep["message"], rep["message"]
+    assert rep["thread"]["frames"][0]["function"] == "inject", rep["thread"]
+    assert re.match(r"kvdemo\.c:\d+$", rep["thread"]["frames"][0]["source"]), rep["thread"]
+    assert len(rep["log"]) > 10 and any("PANIC" in r["text"] for r in rep["log"])
+    assert {th["name"] for th in rep["threads"]} >= {"kv-fault", "main"}
+    assert os.path.getsize(os.path.join(b1, "core")) <= CORE_MAX
+    b2 = run_to_panic(t, accel, "divide", cdir, keep=1)
+    b3 = run_to_panic(t, accel, "pagefault", cdir, keep=1)
+    s = [rep["signature"]] + [json.loads(open(os.path.join(b, "report.json")).read())["signature"]
+                              for b in (b2, b3)]
+    assert s[0] == s[1] != s[2], s
+    ls = json.loads(ukctl(t, "crash", "--crash-dir", cdir, "ls", "--json").stdout)
+    counts = {sig: g["count"] for sig, g in ls["groups"].items()}
+    assert counts == {s[0]: 2, s[2]: 1}, counts
+    assert ls["groups"][s[0]]["instance_count"] == 2
+    # retention: newest one per signature kept (UKSCOPE_CRASH_KEEP=1), counts intact
+    assert not os.path.exists(b1) and os.path.exists(b2) and os.path.exists(b3)
+    assert len(ls["bundles"]) == 2
+    txt = ukctl(t, "crash", "--crash-dir", cdir, "show", s[0]).stdout
+    assert "inject+0x" in txt and "kv-fault" in txt and "#DE" in txt, txt[:2000]
+    batch = t.tmpdir() / "bt.gdb"
+    batch.write_text("bt\nuk threads\n")
+    r = ukctl(t, "crash", "--crash-dir", cdir, "gdb", os.path.basename(b3), "--batch-file", batch,
+              timeout=120)
+    assert re.search(r"#0 .* in inject ", r.stdout) and "kv-fault" in r.stdout, r.stdout[-2000:]
+    ukctl(t, "crash", "--crash-dir", cdir, "rm", os.path.basename(b3))
+    ls = json.loads(ukctl(t, "crash", "--crash-dir", cdir, "ls", "--json").stdout)
+    assert len(ls["bundles"]) == 1 and ls["groups"][s[2]]["count"] == 1

@@ -1,0 +1,340 @@
+/*
+ * The crash dir: bundle directories, images/<build-id>.elf, index.json
+ * (groups by signature: counts, first/last seen, instances), retention
+ * (newest N per signature, then a byte budget; counts never decrease).
+ * Writers serialise on DIR/.lock so instances crashing together do not
+ * lose updates.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#include "crash_bundle.h"
+
+#define MAX_INSTANCES 64 /* instance names remembered per group */
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+int crash_store_lock(const char *dir)
+{
+    char p[4096];
+    if (util_mkdir_p(dir, 0700) < 0 || util_path(p, sizeof(p), "%s/.lock", dir) < 0)
+        return -1;
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+json_t *crash_store_index(const char *dir)
+{
+    char p[4096];
+    json_t *ix = NULL;
+    if (util_path(p, sizeof(p), "%s/index.json", dir) == 0)
+        ix = json_load_file(p, 0, NULL);
+    if (!json_is_object(ix)) {
+        json_decref(ix);
+        ix = json_pack("{s:{}}", "groups");
+    }
+    if (!json_is_object(json_object_get(ix, "groups")))
+        json_object_set_new(ix, "groups", json_object());
+    return ix;
+}
+
+static int write_index(const char *dir, json_t *ix)
+{
+    char p[4096], tmp[4096];
+    if (util_path(p, sizeof(p), "%s/index.json", dir) < 0 ||
+        util_path(tmp, sizeof(tmp), "%s/.index.json.tmp", dir) < 0)
+        return -1;
+    if (json_dump_file(ix, tmp, JSON_INDENT(1) | JSON_SORT_KEYS) < 0)
+        return -1;
+    return rename(tmp, p);
+}
+
+static long long dir_bytes(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    long long n = 0;
+    char p[4096];
+    struct stat st;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.' && util_path(p, sizeof(p), "%s/%s", path, e->d_name) == 0 &&
+            lstat(p, &st) == 0 && S_ISREG(st.st_mode))
+            n += st.st_blocks * 512LL;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "id")),
+                  json_string_value(json_object_get(*(json_t *const *)b, "id")));
+}
+
+json_t *crash_store_bundles(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    json_t *list = json_array(), **v = NULL;
+    size_t n = 0, cap = 0;
+    char p[4096], bp[4096];
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.' || !strcmp(e->d_name, "images") ||
+            util_path(bp, sizeof(bp), "%s/%s", dir, e->d_name) < 0 ||
+            util_path(p, sizeof(p), "%s/report.json", bp) < 0)
+            continue;
+        json_t *r = json_load_file(p, 0, NULL);
+        if (!json_is_object(r)) {
+            json_decref(r);
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            json_t **nv = realloc(v, cap * sizeof(*v));
+            if (!nv) {
+                json_decref(r);
+                break;
+            }
+            v = nv;
+        }
+        json_t *inst = json_object_get(json_object_get(r, "instance"), "name");
+        v[n++] = json_pack("{s:s,s:O,s:O,s:I,s:s,s:O,s:O,s:O}", "id", e->d_name, "signature",
+                           json_object_get(r, "signature"), "time", json_object_get(r, "time"),
+                           "bytes", (json_int_t)dir_bytes(bp), "path", bp, "instance",
+                           inst ? inst : json_null(), "reason", json_object_get(r, "reason"),
+                           "message", json_object_get(r, "message"));
+        json_decref(r);
+    }
+    if (d)
+        closedir(d);
+    qsort(v, n, sizeof(*v), cmp_id);
+    for (size_t i = 0; i < n; i++)
+        if (v[i])
+            json_array_append_new(list, v[i]);
+    free(v);
+    return list;
+}
+
+int crash_store_remove(const char *dir, const char *id)
+{
+    char bp[4096], p[4096];
+    DIR *d;
+    struct dirent *e;
+    if (strchr(id, '/') || id[0] == '.' || util_path(bp, sizeof(bp), "%s/%s", dir, id) < 0)
+        return -1;
+    if (!(d = opendir(bp)))
+        return -1;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if (util_path(p, sizeof(p), "%s/%s", bp, e->d_name) == 0)
+            unlink(p);
+    }
+    closedir(d);
+    return rmdir(bp);
+}
+
+static long env_long(const char *name, long def)
+{
+    const char *v = getenv(name);
+    char *end;
+    long n = v ? strtol(v, &end, 10) : def;
+    return v && (*end || n < 0) ? def : n;
+}
+
+/* Newest N per signature, then the byte budget; never the bundle `keep`. */
+static void retain(const char *dir, const char *keep)
+{
+    json_t *list = crash_store_bundles(dir), *b, *seen = json_object();
+    long n = env_long("UKSCOPE_CRASH_KEEP", CRASH_KEEP_PER_SIGNATURE);
+    long long budget = env_long("UKSCOPE_CRASH_BUDGET_MB", CRASH_BUDGET_MB) * 1048576LL, total = 0;
+    size_t i;
+    /* newest first for the per-signature count */
+    for (i = json_array_size(list); i-- > 0;) {
+        b = json_array_get(list, i);
+        const char *sig = json_string_value(json_object_get(b, "signature"));
+        const char *id = json_string_value(json_object_get(b, "id"));
+        json_int_t c = json_integer_value(json_object_get(seen, sig ? sig : "")) + 1;
+        json_object_set_new(seen, sig ? sig : "", json_integer(c));
+        if (c > n && strcmp(id, keep) && crash_store_remove(dir, id) == 0)
+            json_object_set_new(b, "removed", json_true());
+        else
+            total += json_integer_value(json_object_get(b, "bytes"));
+    }
+    for (i = 0; i < json_array_size(list) && total > budget; i++) {
+        b = json_array_get(list, i);
+        const char *id = json_string_value(json_object_get(b, "id"));
+        if (json_object_get(b, "removed") || !strcmp(id, keep))
+            continue;
+        if (crash_store_remove(dir, id) == 0)
+            total -= json_integer_value(json_object_get(b, "bytes"));
+    }
+    json_decref(seen);
+    json_decref(list);
+}
+
+static void index_add(json_t *ix, json_t *report)
+{
+    const char *sig = json_string_value(json_object_get(report, "signature"));
+    json_t *groups = json_object_get(ix, "groups"), *g = json_object_get(groups, sig);
+    json_t *time = json_object_get(report, "time");
+    json_t *name = json_object_get(json_object_get(report, "instance"), "name");
+    json_t *frames = json_object_get(json_object_get(report, "thread"), "frames");
+    if (!g) {
+        g = json_pack("{s:I,s:O,s:[]}", "count", (json_int_t)0, "first_seen", time, "instances");
+        json_object_set_new(groups, sig, g);
+    }
+    json_object_set_new(g, "count", json_integer(json_integer_value(json_object_get(g, "count")) + 1));
+    json_object_set(g, "last_seen", time);
+    json_object_set(g, "last_id", json_object_get(report, "id"));
+    json_object_set(g, "reason", json_object_get(report, "reason"));
+    json_object_set(g, "message", json_object_get(report, "message"));
+    json_object_set(g, "build_id", json_object_get(report, "build_id"));
+    json_object_set(g, "top_frame", json_object_get(json_array_get(frames, 0), "function"));
+    json_t *inst = json_object_get(g, "instances"), *x;
+    size_t i;
+    bool known = false;
+    json_array_foreach(inst, i, x) known |= json_equal(x, name);
+    if (!known && name && json_array_size(inst) < MAX_INSTANCES)
+        json_array_append(inst, name);
+    json_object_set_new(g, "instance_count",
+                        json_integer(json_integer_value(json_object_get(g, "instance_count")) +
+                                     !known));
+}
+
+int crash_bundle_write(const char *run_dir, const char *crash_dir, enum crash_level level,
+                       bool verbose, char *path_out, size_t path_len, char *err, size_t errlen)
+{
+    char dir[4096], id[512], bp[4096], p[4096], img[4096], stamp[32];
+    struct crash_src src = {.fd = -1, .qmp.fd = -1};
+    struct crash_state *st = malloc(sizeof(*st));
+    json_t *rep = NULL, *ix = NULL;
+    int rc = -1, lock = -1;
+    long size = 0;
+    double t0 = now_ms();
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (!st) {
+        snprintf(err, errlen, "Failed to allocate: out of memory");
+        goto cleanup;
+    }
+    if (crash_dir)
+        snprintf(dir, sizeof(dir), "%s", crash_dir);
+    else if (crash_default_dir(dir, sizeof(dir)) < 0) {
+        snprintf(err, errlen, "Failed to find the crash dir: set UKSCOPE_CRASH_DIR or HOME");
+        goto cleanup;
+    }
+    if (crash_src_open(&src, run_dir, err, errlen) < 0)
+        goto cleanup;
+    if (util_mkdir_p(dir, 0700) < 0) {
+        snprintf(err, errlen, "Failed to create %s: %s", dir, strerror(errno));
+        goto cleanup;
+    }
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+    for (int k = 1; k < 1000; k++) {
+        if (k == 1)
+            snprintf(id, sizeof(id), "%s-%.200s", stamp, src.name);
+        else
+            snprintf(id, sizeof(id), "%s-%.200s-%d", stamp, src.name, k);
+        for (char *c = id; *c; c++)
+            if (*c == '/' || *c < 0x21 || *c > 0x7e)
+                *c = '_';
+        if (util_path(bp, sizeof(bp), "%s/%s", dir, id) == 0 && mkdir(bp, 0700) == 0)
+            break;
+        if (errno != EEXIST) {
+            snprintf(err, errlen, "Failed to create the bundle in %s: %s", dir, strerror(errno));
+            goto cleanup;
+        }
+    }
+    util_path(p, sizeof(p), "%s/core", bp);
+    if (crash_dump(&src, level, p, st, &size, err, errlen) < 0)
+        goto cleanup;
+    crash_unwind(src.image, p, st);
+    /* The image, once per build-id, so the bundle outlives a rebuild. */
+    if (util_path(img, sizeof(img), "%s/images", dir) < 0 || util_mkdir_p(img, 0700) < 0 ||
+        util_path(img, sizeof(img), "%s/images/%s.elf", dir,
+                  src.lay.build_id[0] ? src.lay.build_id : "unknown") < 0 ||
+        (access(img, R_OK) != 0 && crash_copy_file(src.image, img, 0) < 0)) {
+        crash_warn(st, "could not keep a copy of %s", src.image);
+        snprintf(img, sizeof(img), "%s", src.image);
+    }
+    rep = crash_report_json(&src, st, img, id);
+    json_object_set_new(rep, "image", json_string(img));
+    json_object_set_new(rep, "level", json_string(crash_level_name(level)));
+    json_object_set_new(rep, "core_bytes", json_integer(size));
+    json_object_set_new(rep, "capture", json_string(crash_src_how(src.how)));
+    util_path(p, sizeof(p), "%s/console.tail", bp);
+    if (crash_copy_file(src.console_log, p, CONSOLE_TAIL) < 0)
+        crash_warn(st, "could not copy the console tail");
+    json_object_set_new(rep, "capture_ms", json_real(now_ms() - t0));
+    util_path(p, sizeof(p), "%s/report.json", bp);
+    if (json_dump_file(rep, p, JSON_INDENT(1)) < 0) {
+        snprintf(err, errlen, "Failed to write %s", p);
+        goto cleanup;
+    }
+    util_path(p, sizeof(p), "%s/report.txt", bp);
+    if (crash_report_txt(rep, p) < 0) {
+        snprintf(err, errlen, "Failed to write %s: %s", p, strerror(errno));
+        goto cleanup;
+    }
+    if ((lock = crash_store_lock(dir)) < 0) {
+        snprintf(err, errlen, "Failed to lock %s: %s", dir, strerror(errno));
+        goto cleanup;
+    }
+    ix = crash_store_index(dir);
+    index_add(ix, rep);
+    if (write_index(dir, ix) < 0) {
+        snprintf(err, errlen, "Failed to write %s/index.json: %s", dir, strerror(errno));
+        goto cleanup;
+    }
+    retain(dir, id);
+    if (path_out)
+        snprintf(path_out, path_len, "%s", bp);
+    if (verbose)
+        printf("%s\n", bp);
+    rc = 0;
+cleanup:
+    if (lock >= 0)
+        close(lock);
+    json_decref(ix);
+    json_decref(rep);
+    crash_src_close(&src);
+    free(st);
+    return rc;
+}
+
+void crash_on_panic(const char *run_dir)
+{
+    char err[512], path[4096];
+    const char *e = getenv("UKSCOPE_CRASH_DIR");
+    double t0 = now_ms();
+    if (e && !strcmp(e, "off"))
+        return;
+    if (crash_bundle_write(run_dir, NULL, CRASH_LEVEL_MINIMAL, false, path, sizeof(path), err,
+                           sizeof(err)) < 0) {
+        ukctl_err("Failed to write a crash bundle: %s", err);
+        return;
+    }
+    ukctl_err("crash bundle written in %.0f ms: %s (ukctl crash ls)", now_ms() - t0, path);
+}
