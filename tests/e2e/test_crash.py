@@ -214,6 +214,16 @@ def test_crash_dump_kept_ram(t, accel):
             assert threads and threads[min(threads)], text[-2000:]
         assert sizes["minimal"] < sizes["heap"] < sizes["full"], sizes
         assert sizes["full"] >= 128 << 20, sizes
+        # the drgn helper: threads, klog and trace rings from the minimal core
+        r = subprocess.run(["/usr/bin/python3", str(t.root / "gdbstub/host/uk-crash-drgn.py"),
+                            str(run / "core.minimal"), str(t.build / "kernel.elf"), "all"],
+                           capture_output=True, text=True, timeout=120)
+        t.log(r.stdout[-3000:] + r.stderr[-2000:])
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert re.search(r"crashed thread \d+:\n  #0 inject", r.stdout), r.stdout[:1500]
+        assert re.search(r"kv-fault\s+running\s+0  inject", r.stdout), r.stdout[:3000]
+        assert "PANIC on CPU 0: unhandled exception #PF" in r.stdout
+        assert re.search(r"ring 0: cpu 0 kind \d+ slots \d+ written [1-9]", r.stdout), r.stdout
     finally:
         ukctl(t, "stop", run, check=False)
 
