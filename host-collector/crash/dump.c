@@ -171,6 +171,16 @@ int crash_src_freeze(struct crash_src *s, char *err, size_t errlen)
         crash_mem_read(&s->mem, s->lay.panic_record, &rec, sizeof(rec)) &&
         rec.magic == UK_PANIC_REC_MAGIC && rec.state == UK_PANIC_REC_DONE) {
         s->how = CRASH_SRC_PANICKED;
+        /* A CPU whose panic NMI left no frame: QEMU (if still there and
+         * free) knows its registers. */
+        bool missing = false;
+        for (unsigned c = 0; c < s->smp && c < UK_PANIC_REC_CPUS; c++)
+            missing |= (int)c != rec.cpu && !rec.stopped[c];
+        if (missing && s->pid > 0 && util_pid_alive(s->pid) &&
+            qmp_connect(&s->qmp, s->qmp_socket, 300) == QMP_OK &&
+            qmp_handshake(&s->qmp, 500) == QMP_OK)
+            read_vcpus(s);
+        qmp_close(&s->qmp);
         return 0;
     }
     if (s->pid <= 0 || !util_pid_alive(s->pid)) {

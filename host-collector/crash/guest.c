@@ -202,8 +202,8 @@ static void read_threads(struct crash_state *st, const struct crash_mem *m,
         sanitize(t->name, u.name, UK_THREAD_NAME - 1);
         t->stack_lo = u.stack_lo;
         t->stack_hi = u.stack_hi;
-        if (u.state == UK_THREAD_EXITED)
-            continue; /* nothing to resume: no registers */
+        /* An exited thread keeps its stack until joined: its saved context
+         * shows where it left (inside the exit path's last switch). */
         t->regs.rsp = u.ctx.rsp;
         t->regs.rbp = u.ctx.rbp;
         t->regs.rbx = u.ctx.rbx;

@@ -107,6 +107,11 @@ static void add_trace(struct crash_state *st, struct raw *w, const struct crash_
             crash_warn(st, "trace ring %u: %u slots; not dumped", i, r.nslots);
             continue;
         }
+        /* Slots at and above head were never written (reservation h uses
+         * slot h % nslots): a ring that has not wrapped yet is dumped up to
+         * its head only. */
+        if (r.head < r.nslots)
+            len = (r.head * sizeof(struct uk_trace_rec) + 4095) & ~4095ULL;
         add(w, m, r.slots_addr, len);
     }
 }

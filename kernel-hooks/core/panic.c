@@ -92,8 +92,26 @@ struct uk_trap_frame *uk_panic_stopped_frame(unsigned cpu)
     return cpu < UK_CPU_MAX ? __atomic_load_n(&stopped_tf[cpu], __ATOMIC_ACQUIRE) : NULL;
 }
 
+/* Most time the panic path gives the other CPUs' NMIs to land. */
+#define PANIC_STOP_WAIT_NS 100000000ULL
+
+/*
+ * Wait (bounded) until every other CPU has recorded where the NMI stopped
+ * it: once pvpanic is notified the host may pause the VM, and a CPU whose
+ * NMI had not been taken yet would leave no frame for a crash dump.
+ */
+static void panic_wait_stopped(void)
+{
+    uint64_t deadline = uk_time_ns() + PANIC_STOP_WAIT_NS;
+    for (unsigned c = 0; c < uk_cpu_count() && c < UK_CPU_MAX; c++)
+        while (c != uk_cpu_id() && !__atomic_load_n(&stopped_tf[c], __ATOMIC_ACQUIRE) &&
+               uk_time_ns() < deadline)
+            uk_cpu_relax();
+}
+
 static UK_NORETURN void panic_finish(struct uk_panic_info *info)
 {
+    panic_wait_stopped();
     for (unsigned i = 0; i < panic_hook_count; i++)
         panic_hooks[i].fn(info, panic_hooks[i].arg);
 
