@@ -52,9 +52,13 @@ int crash_src_open(struct crash_src *s, const char *run_dir, char *err, size_t e
         snprintf(err, errlen, "Failed to open %s: path too long", run_dir);
         return -1;
     }
+    if (access(path, R_OK) != 0) {
+        snprintf(err, errlen, "Failed to read %s: %s", path, strerror(errno));
+        return -1;
+    }
     json_t *o = json_load_file(path, 0, &je);
     if (!json_is_object(o)) {
-        snprintf(err, errlen, "Failed to read %s: %s", path, je.text);
+        snprintf(err, errlen, "Failed to read %s: %s", path, o ? "not a JSON object" : je.text);
         json_decref(o);
         return -1;
     }
