@@ -30,6 +30,13 @@ int crash_report_txt(json_t *report, const char *path);
  * A missing src is not an error (nothing is written). */
 int crash_copy_file(const char *src, const char *dst, long tail);
 
+/*
+ * Trace (Perfetto, CTF) and metrics snapshots of RUN into the bundle dir,
+ * by child `ukctl trace` / `ukctl metrics` processes killed after 5 s;
+ * report["snapshots"] says which succeeded.
+ */
+void crash_snapshots(const char *run_dir, const char *bundle, json_t *report);
+
 /* Open and lock (flock, exclusive) DIR/.lock, creating DIR; fd or -1. */
 int crash_store_lock(const char *dir);
 

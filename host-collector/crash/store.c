@@ -68,7 +68,9 @@ static int write_index(const char *dir, json_t *ix)
     return rename(tmp, p);
 }
 
-static long long dir_bytes(const char *path)
+/* Bytes of the regular files under path, `depth` levels down (bundles hold
+ * one level of subdirectories: trace-ctf/). */
+static long long dir_bytes(const char *path, int depth)
 {
     DIR *d = opendir(path);
     struct dirent *e;
@@ -77,11 +79,38 @@ static long long dir_bytes(const char *path)
     struct stat st;
     while (d && (e = readdir(d)))
         if (e->d_name[0] != '.' && util_path(p, sizeof(p), "%s/%s", path, e->d_name) == 0 &&
-            lstat(p, &st) == 0 && S_ISREG(st.st_mode))
-            n += st.st_blocks * 512LL;
+            lstat(p, &st) == 0) {
+            if (S_ISREG(st.st_mode))
+                n += st.st_blocks * 512LL;
+            else if (S_ISDIR(st.st_mode) && depth > 0)
+                n += dir_bytes(p, depth - 1);
+        }
     if (d)
         closedir(d);
     return n;
+}
+
+/* rm -r of a bundle, at most `depth` levels of subdirectories; symlinks are
+ * removed, never followed. */
+static int rm_tree(const char *path, int depth)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    char p[4096];
+    struct stat st;
+    if (!d)
+        return -1;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            util_path(p, sizeof(p), "%s/%s", path, e->d_name) < 0 || lstat(p, &st) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && depth > 0)
+            rm_tree(p, depth - 1);
+        else
+            unlink(p);
+    }
+    closedir(d);
+    return rmdir(path);
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -119,7 +148,7 @@ json_t *crash_store_bundles(const char *dir)
         json_t *inst = json_object_get(json_object_get(r, "instance"), "name");
         v[n++] = json_pack("{s:s,s:O,s:O,s:I,s:s,s:O,s:O,s:O}", "id", e->d_name, "signature",
                            json_object_get(r, "signature"), "time", json_object_get(r, "time"),
-                           "bytes", (json_int_t)dir_bytes(bp), "path", bp, "instance",
+                           "bytes", (json_int_t)dir_bytes(bp, 1), "path", bp, "instance",
                            inst ? inst : json_null(), "reason", json_object_get(r, "reason"),
                            "message", json_object_get(r, "message"));
         json_decref(r);
@@ -136,21 +165,12 @@ json_t *crash_store_bundles(const char *dir)
 
 int crash_store_remove(const char *dir, const char *id)
 {
-    char bp[4096], p[4096];
-    DIR *d;
-    struct dirent *e;
-    if (strchr(id, '/') || id[0] == '.' || util_path(bp, sizeof(bp), "%s/%s", dir, id) < 0)
+    char bp[4096];
+    if (strchr(id, '/') || id[0] == '.' || util_path(bp, sizeof(bp), "%s/%s", dir, id) < 0) {
+        errno = EINVAL;
         return -1;
-    if (!(d = opendir(bp)))
-        return -1;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        if (util_path(p, sizeof(p), "%s/%s", bp, e->d_name) == 0)
-            unlink(p);
     }
-    closedir(d);
-    return rmdir(bp);
+    return rm_tree(bp, 1);
 }
 
 static long env_long(const char *name, long def)
@@ -287,6 +307,7 @@ int crash_bundle_write(const char *run_dir, const char *crash_dir, enum crash_le
     util_path(p, sizeof(p), "%s/console.tail", bp);
     if (crash_copy_file(src.console_log, p, CONSOLE_TAIL) < 0)
         crash_warn(st, "could not copy the console tail");
+    crash_snapshots(run_dir, bp, rep);
     json_object_set_new(rep, "capture_ms", json_real(now_ms() - t0));
     util_path(p, sizeof(p), "%s/report.json", bp);
     if (json_dump_file(rep, p, JSON_INDENT(1)) < 0) {

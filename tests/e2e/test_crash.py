@@ -308,8 +308,10 @@ def test_crash_bundles(t, accel):
     the newest bundle per signature without losing the counts."""
     cdir = t.tmpdir() / "crashes"
     b1 = run_to_panic(t, accel, "divide", cdir, keep=1)
-    for f in ("core", "report.json", "report.txt", "console.tail"):
+    for f in ("core", "report.json", "report.txt", "console.tail", "metrics.txt",
+              "trace.perfetto-trace", "trace-ctf/metadata"):
         assert os.path.exists(os.path.join(b1, f)), f
+    assert "ukscope_" in open(os.path.join(b1, "metrics.txt")).read()
     rep = json.loads(open(os.path.join(b1, "report.json")).read())
     assert rep["reason"] == "exception" and "#DE" in rep["message"], rep["message"]
     assert rep["thread"]["frames"][0]["function"] == "inject", rep["thread"]
@@ -317,6 +319,7 @@ def test_crash_bundles(t, accel):
     assert len(rep["log"]) > 10 and any("PANIC" in r["text"] for r in rep["log"])
     assert {th["name"] for th in rep["threads"]} >= {"kv-fault", "main"}
     assert os.path.getsize(os.path.join(b1, "core")) <= CORE_MAX
+    assert rep["snapshots"] == {"trace_perfetto": "ok", "trace_ctf": "ok", "metrics": "ok"}, rep
     b2 = run_to_panic(t, accel, "divide", cdir, keep=1)
     b3 = run_to_panic(t, accel, "pagefault", cdir, keep=1)
     s = [rep["signature"]] + [json.loads(open(os.path.join(b, "report.json")).read())["signature"]
