@@ -342,3 +342,24 @@ def test_crash_bundles(t, accel):
     ukctl(t, "crash", "--crash-dir", cdir, "rm", os.path.basename(b3))
     ls = json.loads(ukctl(t, "crash", "--crash-dir", cdir, "ls", "--json").stdout)
     assert len(ls["bundles"]) == 1 and ls["groups"][s[2]]["count"] == 1
+
+
+def test_crash_groups_concurrent(t, accel):
+    """Six instances crash at once into one crash dir, five the same way and
+    one differently: two groups with counts 5 and 1 (index updates are
+    serialised, none lost)."""
+    cdir = t.tmpdir() / "crashes"
+    env = dict(os.environ, UKSCOPE_CRASH_DIR=str(cdir))
+    procs = []
+    for i, fault in enumerate(["divide"] * 5 + ["pagefault"]):
+        run = t.tmpdir() / f"run{i}"
+        procs.append(subprocess.Popen(
+            [str(t.build / "bin" / "ukctl"), "run", "--accel", accel, "--no-net", "--name", f"i{i}",
+             "--run-dir", str(run), "--cmdline", f"fault={fault}", str(t.build / "kernel.elf")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env))
+    errs = [p.communicate(timeout=180 * t.scale(accel))[1].decode() for p in procs]
+    assert all("crash bundle written" in e for e in errs), errs
+    ls = json.loads(ukctl(t, "crash", "--crash-dir", cdir, "ls", "--json").stdout)
+    groups = sorted((g["count"], g["instance_count"], g["reason"]) for g in ls["groups"].values())
+    assert groups == [(1, 1, "exception"), (5, 5, "exception")], ls["groups"]
+    assert len(ls["bundles"]) == 6
