@@ -49,6 +49,13 @@ json_t *crash_store_index(const char *dir);
  */
 json_t *crash_store_bundles(const char *dir);
 
+/*
+ * Record a written bundle's report in DIR/index.json (its signature group:
+ * count, first/last seen, instances), then apply retention, never removing
+ * the bundle just added; under DIR/.lock.  0 / -1 with err.
+ */
+int crash_store_add(const char *dir, json_t *report, char *err, size_t errlen);
+
 /* Remove one bundle directory (its files, then it). 0 / -1. */
 int crash_store_remove(const char *dir, const char *id);
 

@@ -181,14 +181,18 @@ def test_crash_dump_live_deadlock(t, accel):
     try:
         wait_for("the deadlock", lambda: "injecting fault 'deadlock'" in console(run),
                  60 * t.scale(accel))
-        time.sleep(1)
-        r = ukctl(t, "dump", run)
-        m = re.search(r"guest paused ([\d.]+) ms", r.stderr)
-        assert m and "live guest" in r.stderr, r.stderr
-        t.log(f"pause {m.group(1)} ms")
-        threads, out = gdb_threads(t, run / "core", extra=(
-            "-x", str(t.root / "gdbstub" / "host" / "uk-gdb.py"), "-ex", "uk threads"))
-        locked = [tid for tid, fr in threads.items() if "uk_mutex_lock" in fr]
+        deadline = time.time() + 30 * t.scale(accel)
+        while True:  # the two threads need a moment (guest time) to lock each other out
+            r = ukctl(t, "dump", run)
+            m = re.search(r"guest paused ([\d.]+) ms", r.stderr)
+            assert m and "live guest" in r.stderr, r.stderr
+            t.log(f"pause {m.group(1)} ms")
+            threads, out = gdb_threads(t, run / "core", extra=(
+                "-x", str(t.root / "gdbstub" / "host" / "uk-gdb.py"), "-ex", "uk threads"))
+            locked = [tid for tid, fr in threads.items() if "uk_mutex_lock" in fr]
+            if len(locked) == 2 or time.time() > deadline:
+                break
+            time.sleep(0.5)
         assert len(locked) == 2, out[-4000:]
         assert re.search(r"kv-fault\s+blocked", out) and re.search(r"kv-deadlock\s+blocked", out), \
             out[-3000:]
