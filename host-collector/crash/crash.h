@@ -104,6 +104,14 @@ struct crash_vcpus {
     struct uk_trap_frame regs[UK_THREAD_TABLE_CPUS];
 };
 
+/*
+ * Parse QEMU's HMP `info registers -a` output (hmp.c) into v (cleared
+ * first).  Returns the number of distinct CPUs whose general registers
+ * were all found (a later complete block of a CPU replaces an earlier one);
+ * others stay invalid.
+ */
+int crash_parse_vcpus(const char *hmp_text, struct crash_vcpus *v);
+
 struct crash_state {
     struct crash_thread threads[UK_THREAD_MAX];
     unsigned nthreads;

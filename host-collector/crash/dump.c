@@ -110,34 +110,6 @@ void crash_src_close(struct crash_src *s)
     s->fd = -1;
 }
 
-/* Parse one CPU's block of `info registers` ("RAX=... RBX=..."). */
-static bool parse_regs(const char *blk, struct uk_trap_frame *f)
-{
-    static const struct {
-        const char *key;
-        size_t off;
-    } k[] = {
-#define R(n, field) {n, offsetof(struct uk_trap_frame, field)}
-        R("RAX=", rax), R("RBX=", rbx), R("RCX=", rcx), R("RDX=", rdx), R("RSI=", rsi),
-        R("RDI=", rdi), R("RBP=", rbp), R("RSP=", rsp), R("R8 =", r8),  R("R9 =", r9),
-        R("R10=", r10), R("R11=", r11), R("R12=", r12), R("R13=", r13), R("R14=", r14),
-        R("R15=", r15), R("RIP=", rip), R("RFL=", rflags),
-#undef R
-    };
-    unsigned found = 0;
-    memset(f, 0, sizeof(*f));
-    for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
-        const char *p = strstr(blk, k[i].key);
-        if (!p)
-            continue;
-        *(uint64_t *)((char *)f + k[i].off) = strtoull(p + 4, NULL, 16);
-        found++;
-    }
-    f->cs = 0x8;
-    f->ss = 0x10;
-    return found == sizeof(k) / sizeof(k[0]);
-}
-
 /* Every vCPU's registers through HMP; best effort (a warning if not). */
 static void read_vcpus(struct crash_src *s)
 {
@@ -145,20 +117,7 @@ static void read_vcpus(struct crash_src *s)
     if (qmp_execute(&s->qmp, "human-monitor-command", args, &ret, QMP_MS) != QMP_OK ||
         !json_is_string(ret))
         goto cleanup;
-    const char *txt = json_string_value(ret);
-    for (const char *p = strstr(txt, "CPU#"); p; ) {
-        unsigned c = (unsigned)strtoul(p + 4, NULL, 10);
-        const char *next = strstr(p + 4, "CPU#");
-        size_t len = next ? (size_t)(next - p) : strlen(p);
-        char *blk = strndup(p, len);
-        if (blk && c < UK_THREAD_TABLE_CPUS && parse_regs(blk, &s->vcpus.regs[c])) {
-            s->vcpus.valid[c] = true;
-            if (c + 1 > s->vcpus.n)
-                s->vcpus.n = c + 1;
-        }
-        free(blk);
-        p = next;
-    }
+    crash_parse_vcpus(json_string_value(ret), &s->vcpus);
 cleanup:
     json_decref(args);
     json_decref(ret);
