@@ -72,11 +72,10 @@ static json_t *frames_json(struct crash_sym *sym, const struct crash_thread *t, 
     return a;
 }
 
-/* build-id + reason + vector + the faulting thread's top frames (no offsets). */
-static void signature(const struct crash_state *st, const struct crash_layout *lay, json_t *fault,
-                      char *out, size_t len)
+void crash_signature(const struct crash_state *st, const char *build_id, json_t *fault, char *out,
+                     size_t len)
 {
-    uint64_t h = fnv(0xcbf29ce484222325ULL, lay->build_id);
+    uint64_t h = fnv(0xcbf29ce484222325ULL, build_id);
     char kind[48];
     snprintf(kind, sizeof(kind), "%u/%llu", st->panic_reason,
              st->panic_reason == 1 ? (unsigned long long)st->panic_vector : 0ULL);
@@ -93,7 +92,7 @@ static void signature(const struct crash_state *st, const struct crash_layout *l
     }
     if (!used && st->panic_reason != 1)
         h = fnv(h, st->message); /* no frames at all: the message is what we have */
-    snprintf(out, len, "%.12s-%016llx", lay->build_id[0] ? lay->build_id : "nobuildid",
+    snprintf(out, len, "%.12s-%016llx", build_id[0] ? build_id : "nobuildid",
              (unsigned long long)h);
 }
 
@@ -127,7 +126,7 @@ json_t *crash_report_json(const struct crash_src *s, const struct crash_state *s
         json_decref(fault);
         fault = frames_json(sym, &st->threads[st->fault_index], CRASH_BT_MAX);
     }
-    signature(st, &s->lay, fault, sig, sizeof(sig));
+    crash_signature(st, s->lay.build_id, fault, sig, sizeof(sig));
     util_now_iso8601(when, sizeof(when));
     json_object_set_new(r, "id", json_string(id));
     json_object_set_new(r, "signature", json_string(sig));

@@ -23,6 +23,15 @@
 json_t *crash_report_json(const struct crash_src *s, const struct crash_state *st,
                           const char *kernel_elf, const char *id);
 
+/*
+ * The signature of a crash: "<12 hex of build_id>-<16 hex>", a hash of the
+ * build-id, the panic reason and exception vector, and the function names
+ * of the first 5 frames of `frames` (report.json's frame objects) that are
+ * not panic machinery — offsets and addresses are not part of it.
+ */
+void crash_signature(const struct crash_state *st, const char *build_id, json_t *frames,
+                     char *out, size_t len);
+
 /* The human report.txt from report.json's content. 0 / -1. */
 int crash_report_txt(json_t *report, const char *path);
 
