@@ -68,6 +68,9 @@ struct crash_layout {
     uint64_t entry, phoff; /* e_entry, e_phoff (for NT_AUXV) */
     unsigned phnum;
     char build_id[41]; /* hex, "" if none */
+    uint8_t build_id_raw[20];
+    unsigned build_id_len;
+    uint64_t build_id_addr; /* where the loaded image holds it (0: not loaded) */
 };
 
 /* Where a thread's registers came from. */
@@ -194,6 +197,14 @@ char *crash_meta_json(const struct crash_state *st, const struct crash_layout *l
 
 /* Fill lay from the image's symbols and program headers. */
 int crash_kelf_layout(const char *kernel_elf, struct crash_layout *lay, char *err, size_t errlen);
+
+/*
+ * Whether m holds the image lay was read from: its GNU build-id at the
+ * address the image loads it.  false with the build-id found in m as hex
+ * in `found` (or "?" when none is readable there).
+ */
+bool crash_kelf_matches(const struct crash_layout *lay, const struct crash_mem *m, char *found,
+                        size_t flen);
 
 /* A symbolizer over kernel.elf's symbols and DWARF (libdw). */
 struct crash_sym;

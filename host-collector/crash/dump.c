@@ -92,6 +92,14 @@ int crash_src_open(struct crash_src *s, const char *run_dir, char *err, size_t e
     }
     s->mem.base = s->map;
     s->mem.size = (uint64_t)st.st_size;
+    /* A rebuilt image would give every address the wrong meaning. */
+    char found[48];
+    if (!crash_kelf_matches(&s->lay, &s->mem, found, sizeof(found))) {
+        snprintf(err, errlen,
+                 "Failed to match %s with the guest: the guest runs build-id %s, the image is %s",
+                 s->image, found, s->lay.build_id);
+        return -1;
+    }
     s->meta = (struct crash_meta){.name = s->name, .accel = s->accel, .cmdline = s->cmdline,
                                   .image = s->image, .smp = s->smp, .mem_mib = s->mem_mib};
     return 0;

@@ -54,8 +54,9 @@ static void scan_symtab(Elf *e, struct want *w, unsigned nw)
     }
 }
 
-static void read_build_id(Elf *e, char *hex)
+static void read_build_id(Elf *e, struct crash_layout *lay)
 {
+    char *hex = lay->build_id;
     size_t n;
     hex[0] = '\0';
     if (elf_getphdrnum(e, &n))
@@ -74,6 +75,10 @@ static void read_build_id(Elf *e, char *hex)
                 continue;
             for (size_t i = 0; i < nh.n_descsz; i++)
                 sprintf(hex + 2 * i, "%02x", ((unsigned char *)d->d_buf)[doff + i]);
+            memcpy(lay->build_id_raw, (unsigned char *)d->d_buf + doff, nh.n_descsz);
+            lay->build_id_len = nh.n_descsz;
+            if (sh.sh_flags & SHF_ALLOC)
+                lay->build_id_addr = sh.sh_addr + doff;
             return;
         }
     }
@@ -129,7 +134,7 @@ int crash_kelf_layout(const char *path, struct crash_layout *lay, char *err, siz
         {"page", "metrics.c", &lay->metrics_page},
     };
     scan_symtab(e, w, sizeof(w) / sizeof(w[0]));
-    read_build_id(e, lay->build_id);
+    read_build_id(e, lay);
     if (!lay->thread_table) {
         snprintf(err, errlen, "Failed to find uk_thread_table in %s: not a ukscope kernel?", path);
         goto cleanup;
@@ -141,6 +146,22 @@ cleanup:
     if (fd >= 0)
         close(fd);
     return rc;
+}
+
+bool crash_kelf_matches(const struct crash_layout *lay, const struct crash_mem *m, char *found,
+                        size_t flen)
+{
+    uint8_t b[20];
+    snprintf(found, flen, "?");
+    if (!lay->build_id_addr || !lay->build_id_len)
+        return true; /* nothing to compare with: trust the image */
+    if (!crash_mem_read(m, lay->build_id_addr, b, lay->build_id_len))
+        return false;
+    if (!memcmp(b, lay->build_id_raw, lay->build_id_len))
+        return true;
+    for (unsigned i = 0; i < lay->build_id_len && 2 * i + 2 < flen; i++)
+        snprintf(found + 2 * i, 3, "%02x", b[i]);
+    return false;
 }
 
 /* ---- symbolizer ---- */

@@ -367,3 +367,27 @@ def test_crash_groups_concurrent(t, accel):
     groups = sorted((g["count"], g["instance_count"], g["reason"]) for g in ls["groups"].values())
     assert groups == [(1, 1, "exception"), (5, 5, "exception")], ls["groups"]
     assert len(ls["bundles"]) == 6
+
+
+def test_crash_dump_image_mismatch(t, accel):
+    """An image rebuilt since the guest started (another build-id) is refused
+    with a message naming both build-ids, instead of a core whose every
+    address means something else."""
+    image = t.tmpdir() / "kernel.elf"
+    shutil.copy(t.build / "kernel.elf", image)
+    run = t.tmpdir() / "run"
+    ukctl(t, "run", "--detach", "--accel", accel, "--no-net", "--run-dir", run, "--cmdline",
+          "fault=divide", image)
+    try:
+        wait_for("the report", lambda: "notifying the host" in console(run), 60 * t.scale(accel))
+        ukctl(t, "dump", run)  # the same image: fine
+        out = subprocess.run(["eu-readelf", "-n", str(image)], capture_output=True, text=True).stdout
+        bid = re.search(r"Build ID: ([0-9a-f]+)", out).group(1)
+        data = bytearray(image.read_bytes())
+        at = data.find(bytes.fromhex(bid))
+        data[at] ^= 0xff  # "rebuilt": another build-id
+        image.write_bytes(data)
+        r = ukctl(t, "dump", run, check=False)
+        assert r.returncode == 1 and "Failed to match" in r.stderr and bid in r.stderr, r.stderr
+    finally:
+        ukctl(t, "stop", run, check=False)
