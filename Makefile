@@ -121,7 +121,7 @@ guest: $(O)/kernel.elf $(O)/kernel-test.elf
 HOST_CC := gcc
 HOST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -MMD -MP \
 	-Ikernel-hooks/include -Ihost-collector
-HOST_LDLIBS := -ljansson
+HOST_LDLIBS := -ljansson -ldw -lelf
 
 # Component fragments come after every variable they may append to.
 GUEST_EXTRA_OBJS :=
@@ -131,7 +131,7 @@ UKCTL_EXTRA_OBJS :=
 $(eval $(call IMAGE_template,kernel,$(KERNEL_OBJS) $(GUEST_EXTRA_OBJS) $(DEMO_OBJS)))
 $(eval $(call IMAGE_template,kernel-test,$(KERNEL_OBJS) $(GUEST_EXTRA_OBJS) $(GTEST_OBJS)))
 
-UKCTL_SRCS := $(wildcard host-collector/*.c) $(call comp_srcs,host)
+UKCTL_SRCS := $(wildcard host-collector/*.c host-collector/crash/*.c) $(call comp_srcs,host)
 hobj = $(patsubst %,$(O)/host/%.o,$(basename $(1)))
 UKCTL_OBJS := $(call hobj,$(UKCTL_SRCS))
 

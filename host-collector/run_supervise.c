@@ -18,6 +18,7 @@
 #include <uk/panic.h>
 
 #include "run.h"
+#include "crash/crash_dump.h"
 #include "run_ctx.h"
 #include "util.h"
 
@@ -69,6 +70,7 @@ void on_event(void *ctx, const struct qmp_msg *msg)
         return;
     c->panicked = true;
     ukctl_err("guest panicked (run dir kept: %s)", c->run_dir);
+    crash_on_panic(c->run_dir); /* host-collector/crash: a bundle before QEMU quits */
     if (c->o.on_panic == RUN_ON_PANIC_PAUSE) {
         struct termios t;
 

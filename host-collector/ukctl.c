@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "crash/crash_dump.h"
 #include "run.h"
 #include "../gdbstub/host/ukctl_gdb.h"
 #include "trace_cmd.h"
@@ -21,6 +22,8 @@ static const char usage[] =
     "  trace RUN_DIR         capture the guest's trace rings (see docs/tracing.md)\n"
     "  telemetry RUN_DIR     decode the guest's telemetry stream (docs/telemetry.md)\n"
     "  metrics RUN_DIR       print the guest's metrics from its shared memory page\n"
+    "  dump RUN_DIR          write an ELF core of the instance (docs/postmortem.md)\n"
+    "  crash ls|show|gdb|rm  crash bundles and their signatures (docs/postmortem.md)\n"
     "\n"
     "See docs/ukctl.md.\n";
 
@@ -37,6 +40,8 @@ static const struct command commands[] = {
     {"trace", trace_main},
     {"telemetry", telemetry_main},
     {"metrics", metrics_main}, /* guest-agent/host/metrics_cmd.c */
+    {"dump", dump_main},       /* host-collector/crash/ */
+    {"crash", crash_main},
 };
 
 int main(int argc, char **argv)

@@ -467,6 +467,8 @@ def main():
     sys.stdout.flush()
     rep = Reporter(args.verbose)
     tmp_root = Path(tempfile.mkdtemp(prefix="ukscope-tests."))
+    # Crash bundles of panicking test guests stay in the run (docs/postmortem.md).
+    os.environ.setdefault("UKSCOPE_CRASH_DIR", str(tmp_root / "crashes"))
     keep = []
     started = time.time()
 

@@ -19,6 +19,7 @@
 #include "qmp.h"
 #include "run.h"
 #include "util.h"
+#include "crash/crash_dump.h" /* the post-mortem fallback */
 
 static const char usage[] =
     "Usage: ukctl gdb RUN_DIR [--batch-file F] [--transport uart|virtio]\n"
@@ -158,6 +159,12 @@ int gdb_main(int argc, char **argv)
     if (!image || !sock) {
         ukctl_err("Failed to find %s: \"%s\" missing from %s", !image ? "the image" : "the socket",
                   !image ? "image" : key, path);
+        goto cleanup;
+    }
+    /* host-collector/crash hook: a guest that cannot serve the stub
+     * (panicked without gdb=postmortem, or QEMU gone) gets a core instead. */
+    if (crash_gdb_unservable(run_dir)) {
+        rc = crash_gdb_fallback(run_dir, batch) < 0 ? 1 : 0;
         goto cleanup;
     }
     char gdb[PATH_MAX];

@@ -14,6 +14,8 @@
 #include <uk/klog.h>
 #include <uk/mem.h>
 #include <uk/panic.h>
+#include <uk/panic_abi.h>
+#include <uk/time.h>
 
 volatile int panic_cpu = -1;
 
@@ -46,13 +48,43 @@ static UK_NORETURN void halt_forever(void)
 /* Where each CPU was stopped by the panic path (uk_panic_stopped_frame). */
 static struct uk_trap_frame *stopped_tf[UK_CPU_MAX];
 
+/* For host-side crash dumpers (<uk/panic_abi.h>); in .data so the magic is
+ * in the RAM file from boot. */
+struct uk_panic_record uk_panic_record = {.magic = UK_PANIC_REC_MAGIC,
+                                          .version = UK_PANIC_REC_VERSION,
+                                          .size = sizeof(struct uk_panic_record)};
+_Static_assert(UK_PANIC_REC_CPUS == UK_CPU_MAX, "panic record CPU count");
+_Static_assert(sizeof(struct uk_panic_record) == 48 + 22 * 8 + 16 * 8 + UK_PANIC_REC_MSG,
+               "panic record layout is ABI");
+
+/* Fill the panic record; the state is stored last, with release order. */
+static void panic_record(enum uk_panic_reason reason, const char *msg,
+                         const struct uk_trap_frame *tf, uint64_t cr2)
+{
+    struct uk_panic_record *r = &uk_panic_record;
+    struct uk_thread *cur = this_cpu()->current;
+    r->state = UK_PANIC_REC_FILLING;
+    r->reason = reason;
+    r->cpu = (int32_t)uk_cpu_id();
+    r->tid = cur ? cur->tid : 0;
+    r->cr2 = cr2;
+    r->time_ns = uk_time_ns();
+    r->frame = *tf;
+    strncpy(r->message, msg, sizeof(r->message) - 1);
+    r->message[sizeof(r->message) - 1] = '\0';
+    __atomic_store_n(&r->state, UK_PANIC_REC_DONE, __ATOMIC_RELEASE);
+}
+
 /* Another CPU's NMI while we panic: park it, keeping its frame for dumps. */
 void panic_nmi_stop(struct uk_trap_frame *tf)
 {
     if (panic_cpu < 0 || panic_cpu == (int)uk_cpu_id())
         return;
-    if (uk_cpu_id() < UK_CPU_MAX)
+    if (uk_cpu_id() < UK_CPU_MAX) {
         __atomic_store_n(&stopped_tf[uk_cpu_id()], tf, __ATOMIC_RELEASE);
+        __atomic_store_n(&uk_panic_record.stopped[uk_cpu_id()], (uint64_t)(uintptr_t)tf,
+                         __ATOMIC_RELEASE);
+    }
     halt_forever();
 }
 
@@ -87,8 +119,26 @@ struct uk_trap_frame *uk_panic_stopped_frame(unsigned cpu)
     return cpu < UK_CPU_MAX ? __atomic_load_n(&stopped_tf[cpu], __ATOMIC_ACQUIRE) : NULL;
 }
 
+/* Most time the panic path gives the other CPUs' NMIs to land. */
+#define PANIC_STOP_WAIT_NS 100000000ULL
+
+/*
+ * Wait (bounded) until every other CPU has recorded where the NMI stopped
+ * it: once pvpanic is notified the host may pause the VM, and a CPU whose
+ * NMI had not been taken yet would leave no frame for a crash dump.
+ */
+static void panic_wait_stopped(void)
+{
+    uint64_t deadline = uk_time_ns() + PANIC_STOP_WAIT_NS;
+    for (unsigned c = 0; c < uk_cpu_count() && c < UK_CPU_MAX; c++)
+        while (c != uk_cpu_id() && !__atomic_load_n(&stopped_tf[c], __ATOMIC_ACQUIRE) &&
+               uk_time_ns() < deadline)
+            uk_cpu_relax();
+}
+
 static UK_NORETURN void panic_finish(struct uk_panic_info *info)
 {
+    panic_wait_stopped();
     for (unsigned i = 0; i < panic_hook_count; i++)
         panic_hooks[i].fn(info, panic_hooks[i].arg);
 
@@ -125,6 +175,21 @@ void uk_panic(const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
 
+    /* The call site as a frame: the caller at its `call uk_panic` (a
+     * noreturn call may be the caller's last instruction, so the return
+     * address can lie past its end), rbp = its saved rbp, rsp = its stack
+     * pointer before the call. */
+    uint64_t *fp = __builtin_frame_address(0);
+    uint64_t ret = (uint64_t)__builtin_return_address(0);
+    struct uk_trap_frame site = {.rip = *(const uint8_t *)(ret - 5) == 0xe8 ? ret - 5 : ret - 1,
+                                 .rbp = fp[0],
+                                 .rsp = (uint64_t)(uintptr_t)(fp + 2),
+                                 .cs = 0x8,
+                                 .ss = 0x10,
+                                 .rflags = 0x2,
+                                 .vector = 256};
+    panic_record(UK_PANIC_CALL, msg, &site, 0);
+
     uk_log(UK_LOG_EMERG, "PANIC on CPU %u: %s", uk_cpu_id(), msg);
     uk_log(UK_LOG_EMERG, "build-id %s", uk_build_id_hex());
     uk_backtrace_here();
@@ -142,6 +207,7 @@ void panic_exception(struct uk_trap_frame *tf, uint64_t cr2)
     snprintf(msg, sizeof(msg), "unhandled exception %s (vector %llu) error code 0x%llx",
              uk_exception_name((unsigned)tf->vector), (unsigned long long)tf->vector,
              (unsigned long long)tf->error_code);
+    panic_record(UK_PANIC_EXCEPTION, msg, tf, cr2);
     uk_log(UK_LOG_EMERG, "PANIC on CPU %u: %s", uk_cpu_id(), msg);
     struct uk_thread *cur = this_cpu()->current;
     if (cur) {

@@ -1,0 +1,1 @@
+fuzz_core_hmp_SRCS := host-collector/crash/hmp.c

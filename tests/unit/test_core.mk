@@ -1,0 +1,2 @@
+test_core_SRCS := host-collector/crash/guest.c host-collector/crash/regions.c host-collector/crash/core.c
+test_core_LDLIBS := -ljansson

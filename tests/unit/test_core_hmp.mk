@@ -1,0 +1,1 @@
+test_core_hmp_SRCS := host-collector/crash/hmp.c
