@@ -151,6 +151,13 @@ int gdb_main(int argc, char **argv)
         ukctl_err("Failed to read %s: %s", path, jerr.text);
         goto cleanup;
     }
+    /* host-collector/crash hook: a guest that cannot serve the stub
+     * (panicked without gdb=postmortem, or QEMU gone with its RAM file kept)
+     * gets a minimal core instead; check_alive() then explains the rest. */
+    if (crash_gdb_unservable(run_dir)) {
+        rc = crash_gdb_fallback(run_dir, batch) < 0 ? 1 : 0;
+        goto cleanup;
+    }
     if (check_alive(root, run_dir) < 0)
         goto cleanup;
     const char *key = strcmp(transport, "uart") ? "gdb_virtio_socket" : "gdb_socket";
@@ -159,12 +166,6 @@ int gdb_main(int argc, char **argv)
     if (!image || !sock) {
         ukctl_err("Failed to find %s: \"%s\" missing from %s", !image ? "the image" : "the socket",
                   !image ? "image" : key, path);
-        goto cleanup;
-    }
-    /* host-collector/crash hook: a guest that cannot serve the stub
-     * (panicked without gdb=postmortem, or QEMU gone) gets a core instead. */
-    if (crash_gdb_unservable(run_dir)) {
-        rc = crash_gdb_fallback(run_dir, batch) < 0 ? 1 : 0;
         goto cleanup;
     }
     char gdb[PATH_MAX];

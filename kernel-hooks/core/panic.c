@@ -92,19 +92,26 @@ void panic_nmi_stop(struct uk_trap_frame *tf)
  * call instruction, rsp and rbp as they were there; nothing else is known. */
 static struct uk_trap_frame callsite_tf[UK_CPU_MAX];
 
-/* The caller of uk_panic (whose frame is `fp`, frame pointers on). */
-static void record_callsite(uint64_t *fp)
+/*
+ * The caller of uk_panic (whose frame is `fp`, frame pointers on), as this
+ * CPU's stop frame for the gdbstub and the frame of the panic record.
+ * Returns the frame, or NULL when it cannot be read.
+ */
+static const struct uk_trap_frame *record_callsite(uint64_t *fp)
 {
     unsigned me = uk_cpu_id();
     if (me >= UK_CPU_MAX || !uk_mem_accessible((uintptr_t)fp, 16, UK_MEM_READ))
-        return;
+        return NULL;
     struct uk_trap_frame *tf = &callsite_tf[me];
     uint64_t ret = fp[1];
     memset(tf, 0, sizeof(*tf));
     /* A direct call (e8 rel32) is 5 bytes: point at it, so the frame shows
-     * the panicking line and not what follows a call that never returns. */
+     * the panicking line.  Otherwise one byte back, still inside the call: a
+     * noreturn call may be the caller's last instruction, so the return
+     * address can lie past the caller's end. */
     const uint8_t *call = (const uint8_t *)(uintptr_t)(ret - 5);
-    tf->rip = uk_mem_accessible((uintptr_t)call, 5, UK_MEM_READ) && call[0] == 0xe8 ? ret - 5 : ret;
+    tf->rip = uk_mem_accessible((uintptr_t)call, 5, UK_MEM_READ) && call[0] == 0xe8 ? ret - 5
+                                                                                    : ret - 1;
     tf->rsp = (uint64_t)(uintptr_t)(fp + 2);
     tf->rbp = fp[0];
     tf->cs = GDT_KCODE;
@@ -112,6 +119,7 @@ static void record_callsite(uint64_t *fp)
     tf->rflags = 0x2;
     tf->vector = 256; /* not an exception */
     __atomic_store_n(&stopped_tf[me], tf, __ATOMIC_RELEASE);
+    return tf;
 }
 
 struct uk_trap_frame *uk_panic_stopped_frame(unsigned cpu)
@@ -170,25 +178,13 @@ void uk_panic(const char *fmt, ...)
     char msg[200];
     va_list ap;
     panic_enter();
-    record_callsite(__builtin_frame_address(0));
+    const struct uk_trap_frame *site = record_callsite(__builtin_frame_address(0));
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
 
-    /* The call site as a frame: the caller at its `call uk_panic` (a
-     * noreturn call may be the caller's last instruction, so the return
-     * address can lie past its end), rbp = its saved rbp, rsp = its stack
-     * pointer before the call. */
-    uint64_t *fp = __builtin_frame_address(0);
-    uint64_t ret = (uint64_t)__builtin_return_address(0);
-    struct uk_trap_frame site = {.rip = *(const uint8_t *)(ret - 5) == 0xe8 ? ret - 5 : ret - 1,
-                                 .rbp = fp[0],
-                                 .rsp = (uint64_t)(uintptr_t)(fp + 2),
-                                 .cs = 0x8,
-                                 .ss = 0x10,
-                                 .rflags = 0x2,
-                                 .vector = 256};
-    panic_record(UK_PANIC_CALL, msg, &site, 0);
+    static const struct uk_trap_frame unknown = {.vector = 256};
+    panic_record(UK_PANIC_CALL, msg, site ? site : &unknown, 0);
 
     uk_log(UK_LOG_EMERG, "PANIC on CPU %u: %s", uk_cpu_id(), msg);
     uk_log(UK_LOG_EMERG, "build-id %s", uk_build_id_hex());
