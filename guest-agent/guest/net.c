@@ -230,8 +230,10 @@ static void net_thread(void *arg)
             dhcp = false;
             set_static("10.0.2.15/24", "10.0.2.2");
         }
+        /* Sleep until lwIP's next timer (its cyclic timers run every 0.5-1 s);
+         * poll every 50 ms only while the DHCP fallback deadline is pending. */
         u32_t next = sys_timeouts_sleeptime();
-        if (next > 50)
+        if (next > 50 && dhcp && !net_up)
             next = 50;
         unsigned long fl = uk_spin_lock_irqsave(&wake_lock);
         if (!wake_pending)
@@ -247,7 +249,7 @@ static void agent_net_init(void)
         ndev = NULL;
         return;
     }
-    uk_result r = uk_thread_create("net", net_thread, NULL, NULL, NULL);
+    uk_result r = uk_thread_create("net", net_thread, NULL, UK_THREAD_ATTR_SYSTEM, NULL);
     if (r)
         uk_warn("net: cannot start the network thread: %s", uk_result_str(r));
 }
