@@ -47,9 +47,11 @@ void arch_switch(struct uk_thread_ctx *prev, struct uk_thread_ctx *next);
 
 /* ------------------------------------------------------------ queues --- */
 
+static bool classes = true; /* sched.classes=0: one class, for A/B benchmarks */
+
 static unsigned prio_of(const struct uk_thread *t)
 {
-    return (t->flags & UK_THREAD_SYSTEM) ? UK_PRIO_SYSTEM : UK_PRIO_APP;
+    return classes && (t->flags & UK_THREAD_SYSTEM) ? UK_PRIO_SYSTEM : UK_PRIO_APP;
 }
 
 static void rq_push(struct uk_thread *t)
@@ -416,6 +418,7 @@ void sched_init(void)
     uint64_t hz = uk_cmdline_get_u64("hz", 100);
     if (hz >= 10 && hz <= 10000)
         tick_ns = UK_NSEC_PER_SEC / hz;
+    classes = uk_cmdline_get_u64("sched.classes", 1) != 0;
     sched_init_cpu();
     sched_running = true;
 }
