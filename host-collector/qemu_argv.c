@@ -202,9 +202,14 @@ char **qemu_argv_build(const struct qemu_plan *p)
 
     add(&b, "-kernel");
     add(&b, "%s", p->image);
-    if (p->cmdline && *p->cmdline) {
+    /* The host's TSC rate spares the guest its PIT calibration at boot. */
+    const char *cl = p->cmdline ? p->cmdline : "";
+    if (p->tsc_hz && !strstr(cl, "tsc_hz=")) {
         add(&b, "-append");
-        add(&b, "%s", p->cmdline);
+        add(&b, "%s%stsc_hz=%llu", cl, *cl ? " " : "", (unsigned long long)p->tsc_hz);
+    } else if (*cl) {
+        add(&b, "-append");
+        add(&b, "%s", cl);
     }
     add(&b, "-no-reboot");
     if (p->start_paused)

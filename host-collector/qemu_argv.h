@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "run_opts.h"
 
@@ -24,6 +25,7 @@ struct qemu_plan {
     const struct run_fwd *fwds; /* host ports all non-zero */
     size_t nfwds;
     bool net; /* false: no NIC at all (fwds ignored) */
+    uint64_t tsc_hz; /* > 0: append tsc_hz=N to the kernel command line unless it has one */
 };
 
 /*

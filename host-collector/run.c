@@ -27,6 +27,7 @@
 #include <uk/panic.h>
 
 #include "instance.h"
+#include "host_tsc.h"
 #include "qemu_argv.h"
 #include "qmp.h"
 #include "run_opts.h"
@@ -197,6 +198,9 @@ static int launch(struct run_ctx *c)
         .fwds = c->fwds,
         .nfwds = c->nfwds,
         .net = !c->o.no_net,
+        /* Under TCG the guest's TSC is the host's; KVM guests read theirs
+         * from CPUID or kvmclock. */
+        .tsc_hz = c->accel == RUN_ACCEL_TCG ? host_tsc_hz() : 0,
     };
     char path[PATH_MAX + 16], started_at[32];
     struct util_proc_id qid;

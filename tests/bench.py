@@ -106,56 +106,96 @@ def print_table(headers, rows):
 
 # ------------------------------------------------------------------- boot ---
 
+def _ukctl_tsc_hz(b):
+    """The tsc_hz= that `ukctl run --accel tcg` appends (its host measurement),
+    read back from instance.json of a guest that exits at once."""
+    run = b.ctx.tmpdir() / "tsc"
+    subprocess.run([str(b.build / "bin" / "ukctl"), "run", "--accel", "tcg", "--no-net",
+                    "--cmdline", "bench_exit=1", "--run-dir", str(run), "--keep",
+                    str(b.build / "kernel.elf")], capture_output=True, timeout=60)
+    try:
+        argv = json.loads((run / "instance.json").read_text())["qemu_argv"]
+        m = re.search(r"tsc_hz=(\d+)", argv[argv.index("-append") + 1])
+        return int(m.group(1)) if m else None
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def bench_boot(b):
-    """Boot BUILD/kernel.elf with bench_exit=1: host-side start->ready and
-    start->exit, and the guest's own entry->main and main->ready figures."""
+    """Boot BUILD/kernel.elf with bench_exit=1 side by side with the floor, an
+    empty PVH kernel that only exits (tests/lib/pvh_stub.py), interleaved run
+    by run: host-side start->exit of the whole QEMU process, start->ready, and
+    the guest's own entry->main and main->ready.  Under TCG also with the
+    tsc_hz= that ukctl passes (what an instance started by ukctl boots with)."""
+    import pvh_stub
     image = Path(b.args.kernel) if b.args.kernel else b.build / "kernel.elf"
     if not image.exists():
         raise SystemExit(f"bench: {image} not found (make guest)")
-    print(f"Boot: {b.args.runs} runs per accel of {image} (microvm, smp 1, 64 MiB, bench_exit=1)")
-    result = {"image": str(image), "runs_per_accel": b.args.runs, "accels": {}}
+    floor = b.ctx.tmpdir() / "floor.elf"
+    floor.write_bytes(pvh_stub.make_pvh_elf(b"", status=0))
+    tsc_hz = _ukctl_tsc_hz(b) if "tcg" in b.accels else None
+    print(f"Boot: {b.args.runs} runs per accel of {image} (microvm, smp 1, 64 MiB, bench_exit=1), "
+          f"interleaved with an empty PVH kernel (the floor)")
+    result = {"image": str(image), "runs_per_accel": b.args.runs, "accels": {},
+              "ukctl_tsc_hz": tsc_hz}
     rows = []
     for accel in [a for a in ("kvm", "tcg") if a in b.accels]:
-        runs = []
+        variants = [("floor", floor, ""), ("kernel", image, "bench_exit=1")]
+        if accel == "tcg" and tsc_hz:
+            variants.append(("kernel+tsc_hz", image, f"bench_exit=1 tsc_hz={tsc_hz}"))
+        runs = {name: [] for name, _, _ in variants}
         for i in range(b.args.runs):
-            run = {"run": i}
-            try:
-                vm = harness.boot(b.ctx, image, cmdline="bench_exit=1", accel=accel,
-                                  timeout=30 * b.ctx.scale(accel), expect_exit=False)
-            except AssertionError as e:
-                run["error"] = str(e).splitlines()[0]
-                runs.append(run)
-                continue
-            ready = vm.match_time(READY_RE)
-            m = GUEST_RE.search(vm.output)
-            run.update({
-                "start_to_ready_ms": ready * 1000 if ready is not None else None,
-                "start_to_exit_ms": vm.exit_time * 1000 if not vm.timed_out else None,
-                "entry_to_main_us": float(m.group(1)) if m else None,
-                "main_to_ready_us": float(m.group(2)) if m else None,
-                "status": vm.status, "timed_out": vm.timed_out,
-            })
-            if ready is None or vm.timed_out or vm.status != harness.UK_EXIT_OK:
-                run["error"] = (f"ready={'yes' if ready is not None else 'no'} "
-                                f"status={vm.status} timed_out={vm.timed_out}")
-                run["console_tail"] = vm.tail(10)
-            runs.append(run)
+            for name, img, cl in variants:
+                run = {"run": i}
+                try:
+                    vm = harness.boot(b.ctx, img, cmdline=cl, accel=accel,
+                                      timeout=30 * b.ctx.scale(accel), expect_exit=False)
+                except AssertionError as e:
+                    run["error"] = str(e).splitlines()[0]
+                    runs[name].append(run)
+                    continue
+                ready = vm.match_time(READY_RE)
+                m = GUEST_RE.search(vm.output)
+                run.update({
+                    "start_to_ready_ms": ready * 1000 if ready is not None else None,
+                    "start_to_exit_ms": vm.exit_time * 1000 if not vm.timed_out else None,
+                    "entry_to_main_us": float(m.group(1)) if m else None,
+                    "main_to_ready_us": float(m.group(2)) if m else None,
+                    "status": vm.status, "timed_out": vm.timed_out,
+                })
+                bad_ready = name != "floor" and ready is None
+                if bad_ready or vm.timed_out or vm.status != harness.UK_EXIT_OK:
+                    run["error"] = (f"ready={'yes' if ready is not None else 'no'} "
+                                    f"status={vm.status} timed_out={vm.timed_out}")
+                    run["console_tail"] = vm.tail(10)
+                runs[name].append(run)
         keys = ("start_to_ready_ms", "start_to_exit_ms", "entry_to_main_us", "main_to_ready_us")
-        st = {k: stats(r.get(k) for r in runs if "error" not in r) for k in keys}
-        errors = [r for r in runs if "error" in r]
-        result["accels"][accel] = {"stats": st, "runs": runs, "errors": len(errors)}
-        rows.append([accel, f"{len(runs) - len(errors)}/{len(runs)}",
-                     fmt(st["start_to_ready_ms"]), fmt(st["start_to_exit_ms"]),
-                     fmt(st["entry_to_main_us"]), fmt(st["main_to_ready_us"])])
-        for r in errors[:3]:
-            print(f"  {accel} run {r['run']}: {r['error']}")
-            for line in (r.get("console_tail") or "").splitlines():
-                print(f"    | {line}")
+        res = {}
+        for name, _, cl in variants:
+            ok = [r for r in runs[name] if "error" not in r]
+            st = {k: stats(r.get(k) for r in ok) for k in keys}
+            res[name] = {"cmdline": cl, "stats": st, "runs": runs[name],
+                         "errors": len(runs[name]) - len(ok)}
+        floor_ms = (res["floor"]["stats"]["start_to_exit_ms"] or {}).get("median")
+        for name, _, _ in variants:
+            st = res[name]["stats"]
+            ex = (st["start_to_exit_ms"] or {}).get("median")
+            ratio = ex / floor_ms if ex and floor_ms else None
+            res[name]["vs_floor"] = ratio
+            rows.append([accel, name, f"{len(runs[name]) - res[name]['errors']}/{len(runs[name])}",
+                         fmt(st["start_to_exit_ms"]), "-" if ratio is None else f"{ratio:.2f}x",
+                         fmt(st["start_to_ready_ms"]), fmt(st["entry_to_main_us"]),
+                         fmt(st["main_to_ready_us"])])
+            for r in [r for r in runs[name] if "error" in r][:3]:
+                print(f"  {accel} {name} run {r['run']}: {r['error']}")
+                for line in (r.get("console_tail") or "").splitlines():
+                    print(f"    | {line}")
+        result["accels"][accel] = res
     print()
-    print_table(["accel", "ok", "start->ready ms", "start->exit ms",
+    print_table(["accel", "image", "ok", "start->exit ms", "vs floor", "start->ready ms",
                  "entry->main us", "main->ready us"], rows)
-    print("  median (min..max); host times from QEMU process start, "
-          "guest times as printed by the kernel")
+    print("  median (min..max); host times from QEMU process start, guest times as printed "
+          f"by the kernel; tsc_hz={tsc_hz} is what ukctl appends under TCG")
     print()
     return result
 
@@ -601,6 +641,199 @@ def bench_prometheus(b):
     return result
 
 
+# --------------------------------------------------- busy guests, idle cost ---
+
+def _start_instance(b, cmdline, smp=2, accel="tcg"):
+    """`ukctl run --detach`; returns (run_dir, host port of guest 8080, qemu pid)
+    once /healthz answers."""
+    import urllib.request
+    run = b.ctx.tmpdir() / "run"
+    subprocess.run([str(b.build / "bin" / "ukctl"), "run", "--detach", "--accel", accel,
+                    "--smp", str(smp), "--cmdline", cmdline, "--run-dir", str(run),
+                    str(b.build / "kernel.elf")], check=True, capture_output=True, timeout=60)
+    inst = json.loads((run / "instance.json").read_text())
+    port = next(p["host"] for p in inst["ports"] if p["guest"] == 8080)
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
+            break
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.5)
+    return run, port, inst["pid"]
+
+
+def _stop_instance(b, run):
+    subprocess.run([str(b.build / "bin" / "ukctl"), "stop", str(run)], capture_output=True,
+                   timeout=60)
+
+
+def _pct(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * len(v)))] if v else None
+
+
+def bench_busy(b):
+    """/metrics latency of a guest whose application threads saturate every
+    vCPU (demo.load=100) next to an idle one (demo.load=0), and a third, busy
+    with sched.classes=0 (the agent queued behind the application, as before
+    scheduling classes), all smp 2 under TCG, requests interleaved one by one
+    (fresh connection each, as a Prometheus scrape after a keep-alive
+    timeout).  Goal: p99 busy <= 2x p99 idle."""
+    import http.client
+    n = 60 if b.args.quick else 300
+    insts = {}
+    try:
+        for name, cl in (("idle", "demo.load=0"), ("busy", "demo.load=100"),
+                         ("busy, one class", "demo.load=100 sched.classes=0")):
+            insts[name] = _start_instance(b, cl)
+        time.sleep(3)
+        lat = {name: [] for name in insts}
+        fails = {name: 0 for name in insts}
+        for _ in range(n):
+            for name, (_, port, _) in insts.items():
+                t0 = time.perf_counter()
+                try:
+                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                    c.request("GET", "/metrics")
+                    c.getresponse().read()
+                    c.close()
+                    lat[name].append((time.perf_counter() - t0) * 1000)
+                except OSError:
+                    fails[name] += 1
+            time.sleep(0.05)
+    finally:
+        for run, _, _ in insts.values():
+            _stop_instance(b, run)
+    result = {"requests": n, "instances": {}}
+    rows = []
+    for name in insts:
+        v = lat[name]
+        r = {"p50_ms": _pct(v, 0.5), "p99_ms": _pct(v, 0.99), "max_ms": max(v) if v else None,
+             "failed": fails[name], "ok": len(v)}
+        result["instances"][name] = r
+        rows.append([name, "0" if name == "idle" else "100", f"{len(v)}/{n}",
+                     f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['max_ms']:.1f}"])
+    ratio = result["instances"]["busy"]["p99_ms"] / result["instances"]["idle"]["p99_ms"]
+    result["p99_busy_over_idle"] = ratio
+    print_table(["guest", "demo.load", "ok", "/metrics p50 ms", "p99 ms", "max ms"], rows)
+    r1 = result["instances"]["busy, one class"]["p99_ms"]
+    print(f"  busy with one class (sched.classes=0): p99 {r1:.1f} ms")
+    print(f"  p99 busy / p99 idle = {ratio:.2f} (goal <= 2); tcg, smp 2, {n} interleaved requests, "
+          "new connection each")
+    print()
+    return result
+
+
+def bench_prometheus_busy(b):
+    """A real Prometheus scraping 4 busy instances (demo.load=100, smp 2, TCG)
+    every 1 s (timeout 1 s) for 2 minutes (--quick: 20 s); goal: 0 failed scrapes."""
+    import socket
+    import urllib.parse
+    import urllib.request
+    ninst, secs = 4, (20 if b.args.quick else 120)
+    insts, prom = [], None
+    d = b.ctx.tmpdir()
+    try:
+        for _ in range(ninst):
+            insts.append(_start_instance(b, "demo.load=100"))
+        jobs = "".join(f"  - job_name: busy{i}\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
+                       for i, (_, port, _) in enumerate(insts))
+        (d / "prom.yml").write_text("global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
+                                    "scrape_configs:\n" + jobs)
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        pport = s.getsockname()[1]
+        s.close()
+        prom = subprocess.Popen(["prometheus", f"--config.file={d / 'prom.yml'}",
+                                 f"--storage.tsdb.path={d / 'data'}",
+                                 f"--web.listen-address=127.0.0.1:{pport}"],
+                                stdout=subprocess.DEVNULL, stderr=open(d / "prom.log", "w"))
+        time.sleep(secs + 3)
+
+        def query(q):
+            url = f"http://127.0.0.1:{pport}/api/v1/query?" + urllib.parse.urlencode({"query": q})
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return json.load(r)["data"]["result"]
+        ups = {x["metric"]["job"]: [float(v) for _, v in x["values"]]
+               for x in query(f"up[{secs}s]")}
+        durs = sorted(float(v) for x in query(f"scrape_duration_seconds[{secs}s]")
+                      for _, v in x["values"])
+        busy = [float(x["value"][1]) for x in
+                query('sum by (instance) (rate(ukscope_cpu_busy_seconds_total[30s]))')]
+    finally:
+        if prom:
+            prom.terminate()
+            prom.wait(timeout=30)
+        for run, _, _ in insts:
+            _stop_instance(b, run)
+    scrapes = sum(len(v) for v in ups.values())
+    failed = sum(1 for v in ups.values() for u in v if u != 1.0)
+    result = {"instances": ninst, "seconds": secs, "scrapes": scrapes, "failed": failed,
+              "per_job_failed": {j: sum(1 for u in v if u != 1.0) for j, v in ups.items()},
+              "scrape_ms_median": _pct(durs, 0.5) * 1000 if durs else None,
+              "scrape_ms_p99": _pct(durs, 0.99) * 1000 if durs else None,
+              "scrape_ms_max": durs[-1] * 1000 if durs else None,
+              "guest_busy_cpus": busy}
+    print_table(["instances", "seconds", "scrapes", "failed", "scrape ms median", "p99", "max",
+                 "guest busy CPUs each"],
+                [[str(ninst), str(secs), str(scrapes), str(failed),
+                  f"{result['scrape_ms_median']:.1f}", f"{result['scrape_ms_p99']:.1f}",
+                  f"{result['scrape_ms_max']:.1f}", " ".join(f"{x:.2f}" for x in busy)]])
+    print("  Prometheus, 1 s interval and timeout, demo.load=100 on every vCPU of each instance "
+          "(smp 2, tcg); scrape_duration_seconds as Prometheus measures it")
+    print()
+    return result
+
+
+def _cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
+
+
+def _rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+def bench_idle(b):
+    """Host CPU of idle instances (demo.load=0, smp 2, TCG, started by ukctl with
+    network and virtio-console) over 60 s (--quick: 15 s), from QEMU's own
+    utime+stime in /proc/PID/stat, and each one's RSS.  Goal: <= 0.5 % of a
+    host core each.  One instance at the default demo.load (10) for reference."""
+    secs = 15 if b.args.quick else 60
+    hz = os.sysconf("SC_CLK_TCK")
+    insts = []
+    try:
+        for cl in ("demo.load=0", "demo.load=0", "demo.load=0", ""):
+            insts.append((cl or "(default)",) + _start_instance(b, cl))
+        time.sleep(5)
+        t0 = {pid: _cpu_ticks(pid) for _, _, _, pid in insts}
+        w0 = time.monotonic()
+        time.sleep(secs)
+        wall = time.monotonic() - w0
+        rows, res = [], []
+        for cl, _, _, pid in insts:
+            pct = (_cpu_ticks(pid) - t0[pid]) / hz / wall * 100
+            rss = _rss_kib(pid)
+            res.append({"cmdline": cl, "cpu_pct": pct, "rss_kib": rss})
+            rows.append([cl, f"{pct:.2f}", f"{rss / 1024:.1f}"])
+    finally:
+        for _, run, _, _ in insts:
+            _stop_instance(b, run)
+    print_table(["instance cmdline", "host CPU % of a core", "RSS MiB"], rows)
+    print(f"  over {wall:.0f} s; QEMU utime+stime; smp 2, 128 MiB guest, tcg, ukctl run "
+          "(virtio-net + virtio-console)")
+    print()
+    return {"seconds": secs, "instances": res}
+
+
 SECTIONS = [
     ("boot", bench_boot),
     ("vcon", bench_vcon),
@@ -609,6 +842,9 @@ SECTIONS = [
     ("telemetry", bench_telemetry),
     ("metrics", bench_metrics),
     ("prometheus", bench_prometheus),
+    ("busy", bench_busy),
+    ("prometheus_busy", bench_prometheus_busy),
+    ("idle", bench_idle),
 ]
 
 
@@ -620,6 +856,8 @@ def main():
     ap.add_argument("--runs", type=int, default=20, help="boots per accel (default 20)")
     ap.add_argument("--accel", choices=["kvm", "tcg", "all"], default="all")
     ap.add_argument("--kernel", help="image for the boot section (default BUILD/kernel.elf)")
+    ap.add_argument("--quick", action="store_true",
+                    help="shorter busy/prometheus_busy/idle runs (20 s, 15 s instead of 2 min, 60 s)")
     args = ap.parse_args()
     args.build = Path(args.build).resolve()
 

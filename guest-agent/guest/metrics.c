@@ -397,7 +397,8 @@ static void updater(void *arg)
 {
     uint64_t ms = (uint64_t)(uintptr_t)arg;
     for (;;) {
-        uk_sleep_ms(ms);
+        /* On the uptime grid, so other periodic work can share the wake-up. */
+        uk_sleep_ns(UK_MSEC(ms) - uk_time_ns() % UK_MSEC(ms));
         um_update(false, NULL);
     }
 }
@@ -406,7 +407,7 @@ static void updater_init(void)
 {
     uint64_t ms = uk_cmdline_get_u64("metrics_interval_ms", 1000);
     um_update(false, NULL);
-    if (ms && uk_thread_create("metrics", updater, (void *)(uintptr_t)ms, NULL, NULL) != UK_OK)
+    if (ms && uk_thread_create("metrics", updater, (void *)(uintptr_t)ms, UK_THREAD_ATTR_SYSTEM, NULL) != UK_OK)
         uk_warn("metrics: cannot start the page updater");
 }
 UK_INITCALL_SERVICE(updater_init);

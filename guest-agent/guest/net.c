@@ -230,12 +230,20 @@ static void net_thread(void *arg)
             dhcp = false;
             set_static("10.0.2.15/24", "10.0.2.2");
         }
+        /* Sleep until lwIP's next timer; poll every 50 ms only while the
+         * DHCP fallback deadline is pending.  With no TCP timer due (those
+         * run every 250 ms), only the 0.5-1 s housekeeping timers (DHCP
+         * lease, ARP, reassembly) are: run them late, on the uptime's 1 s
+         * grid that the metrics page and telemetry heartbeats wake on. */
         u32_t next = sys_timeouts_sleeptime();
-        if (next > 50)
+        if (next > 50 && dhcp && !net_up)
             next = 50;
+        uint64_t wake = uk_time_ns() + UK_MSEC(next ? next : 1);
+        if (net_up && next > 250)
+            wake = (wake / UK_NSEC_PER_SEC + 1) * UK_NSEC_PER_SEC;
         unsigned long fl = uk_spin_lock_irqsave(&wake_lock);
         if (!wake_pending)
-            uk_waitq_wait(&wake_q, &wake_lock, uk_time_ns() + UK_MSEC(next ? next : 1));
+            uk_waitq_wait(&wake_q, &wake_lock, wake);
         wake_pending = false;
         uk_spin_unlock_irqrestore(&wake_lock, fl);
     }
@@ -247,7 +255,7 @@ static void agent_net_init(void)
         ndev = NULL;
         return;
     }
-    uk_result r = uk_thread_create("net", net_thread, NULL, NULL, NULL);
+    uk_result r = uk_thread_create("net", net_thread, NULL, UK_THREAD_ATTR_SYSTEM, NULL);
     if (r)
         uk_warn("net: cannot start the network thread: %s", uk_result_str(r));
 }

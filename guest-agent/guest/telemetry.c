@@ -112,14 +112,16 @@ static void telemetry_thread(void *arg)
     init_instance_id();
     telem_send_init(port);
     uk_panic_hook_register(telem_crash_hook, NULL);
-    next_hb = uk_time_ns() + TELEM_HEARTBEAT_NS;
+    /* Heartbeats on the uptime grid, with the metrics page updater. */
+    next_hb = (uk_time_ns() / TELEM_HEARTBEAT_NS + 1) * TELEM_HEARTBEAT_NS;
     next_metrics = metrics_ns ? uk_time_ns() + metrics_ns : ~0ull;
     for (;;) {
         uint64_t now;
         bool more;
 
         telem_send_flush();
-        more = telem_send_klog(TELEM_KLOG_BATCH) == TELEM_KLOG_BATCH;
+        unsigned nklog = telem_send_klog(TELEM_KLOG_BATCH);
+        more = nklog == TELEM_KLOG_BATCH;
         now = uk_time_ns();
         if (now >= next_hb) {
             send_heartbeat(last_idle, &last_ns);
@@ -133,10 +135,16 @@ static void telemetry_thread(void *arg)
             next_metrics = now + metrics_ns;
         }
         /* A full batch means the ring has more: only let others run. */
+        /* Poll the log ring quickly while it is active; when quiet, sleep
+         * to the next heartbeat (idle instances wake once a second). */
         if (more)
             uk_thread_yield();
-        else
+        else if (nklog)
             uk_sleep_ms(TELEM_POLL_MS);
+        else {
+            uint64_t wake = UK_MIN(next_hb, next_metrics), t = uk_time_ns();
+            uk_sleep_ns(wake > t ? wake - t : 0);
+        }
     }
 }
 
@@ -144,7 +152,7 @@ static void telemetry_init(void)
 {
     if (uk_cmdline_get("telemetry") && !uk_cmdline_flag("telemetry"))
         return;
-    if (uk_thread_create("telemetry", telemetry_thread, NULL, NULL, NULL) != UK_OK)
+    if (uk_thread_create("telemetry", telemetry_thread, NULL, UK_THREAD_ATTR_SYSTEM, NULL) != UK_OK)
         uk_warn("telemetry: cannot create the sender thread");
 }
 UK_INITCALL_SERVICE(telemetry_init);

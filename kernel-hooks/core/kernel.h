@@ -65,7 +65,10 @@ void lapic_init(void);
 void lapic_init_ap(void);
 void ioapic_init(void);
 void sched_init(void);
+/* Start the other CPUs without waiting for them; smp_wait() collects them
+ * (uk_cpu_count() counts them from then on). */
 void smp_start(void);
+void smp_wait(void);
 void uart_init(void);
 void virtio_init(void);
 void pvpanic_init(void);

@@ -84,6 +84,8 @@ void kmain(const struct hvm_start_info *si)
     uk_debug("boot: %s done", "uart_init");
     virtio_init();
     uk_debug("boot: %s done", "virtio_init");
+    smp_wait(); /* the APs came up meanwhile */
+    uk_debug("boot: %s done", "smp_wait");
 
     print_banner();
     initcalls_run();

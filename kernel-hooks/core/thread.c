@@ -50,7 +50,9 @@ uk_result uk_thread_create(const char *name, uk_thread_fn fn, void *arg,
 {
     size_t stack = attr && attr->stack_size ? attr->stack_size : THREAD_STACK_SIZE;
     int cpu = attr ? attr->cpu : -1;
-    if (!fn || !name || (cpu >= 0 && (unsigned)cpu >= UK_CPU_MAX))
+    enum uk_thread_prio prio = attr ? attr->prio : UK_PRIO_APP;
+    if (!fn || !name || (cpu >= 0 && (unsigned)cpu >= UK_CPU_MAX) ||
+        (unsigned)prio >= UK_PRIO_COUNT)
         return UK_EINVAL;
     size_t pages = UK_ALIGN_UP(stack, UK_PAGE_SIZE) / UK_PAGE_SIZE;
     uint8_t *lo = uk_stack_alloc(pages);
@@ -71,7 +73,9 @@ uk_result uk_thread_create(const char *name, uk_thread_fn fn, void *arg,
         uk_stack_free(lo, pages);
         return UK_ENOMEM;
     }
-    thread_setup(t, name, cpu >= 0 ? UK_THREAD_PINNED : 0, cpu);
+    thread_setup(t, name,
+                 (cpu >= 0 ? UK_THREAD_PINNED : 0) | (prio == UK_PRIO_SYSTEM ? UK_THREAD_SYSTEM : 0),
+                 cpu);
     t->stack_lo = (uint64_t)(uintptr_t)lo;
     t->stack_hi = t->stack_lo + pages * UK_PAGE_SIZE;
     t->stack_pages = pages;

@@ -4,8 +4,11 @@
  * metrics have something to show.
  *
  *   producer/consumer  a bounded queue under a mutex + condition variable
- *   cruncherN          CPU-bound prime counting, one per CPU, yielding
- *   ticker             wakes every second and logs a heartbeat
+ *   cruncherN          CPU-bound prime counting, one per CPU (pinned), busy
+ *                      demo.load percent of every 100 ms period (default 10;
+ *                      100 saturates every vCPU, 0 makes the demo quiet:
+ *                      crunchers and producer only sleep)
+ *   ticker             logs a heartbeat every 10 s
  *
  * demo_work_item() and demo_iterations are stable names for breakpoint and
  * watchpoint demos (see docs/architecture.md).
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include "demo/demo.h"
 #include <uk/app.h>
+#include <uk/cmdline.h>
 #include <uk/cpu.h>
 #include <uk/klog.h>
 #include <uk/sync.h>
@@ -22,6 +26,9 @@
 
 volatile uint64_t demo_iterations;   /* written by every work item */
 volatile uint64_t demo_primes_found; /* written by the crunchers */
+
+enum { DEMO_LOAD_DEFAULT = 10, DEMO_PERIOD_MS = 100, DEMO_PRIME_WRAP = 1 << 20 };
+static unsigned demo_load = DEMO_LOAD_DEFAULT; /* percent of each CPU, 0..100 */
 
 static struct uk_mutex q_lock = UK_MUTEX_INIT;
 static struct uk_cond q_cond = UK_COND_INIT;
@@ -33,8 +40,17 @@ __attribute__((noinline)) unsigned demo_work_item(unsigned v)
     return v * 2654435761u;
 }
 
+/* A quiet demo (demo.load=0) parks its periodic threads here. */
+static void park(void)
+{
+    for (;;)
+        uk_sleep_ms(3600 * 1000);
+}
+
 static void producer(void *arg)
 {
+    if (!demo_load)
+        park();
     for (unsigned i = 0;; i++) {
         uk_mutex_lock(&q_lock);
         while (q_len == UK_ARRAY_SIZE(q_items))
@@ -71,27 +87,39 @@ static bool is_prime(uint64_t n)
     return true;
 }
 
+/*
+ * Busy for demo_load percent of every DEMO_PERIOD_MS, by the clock, so the
+ * load does not grow with n (trial division of larger numbers takes
+ * longer; n also wraps to keep each step short).
+ */
 static void cruncher(void *arg)
 {
-    UK_TRACE(SPAN_BEGIN, uk_tp_str8("crunch"), 2);
-    for (uint64_t n = 2;; n++) {
-        if (is_prime(n))
-            __atomic_add_fetch(&demo_primes_found, 1, __ATOMIC_RELAXED);
-        if ((n & 1023) == 0) {
-            UK_TRACE(SPAN_END, uk_tp_str8("crunch"), n);
-            UK_TRACE(COUNTER, uk_tp_str8("primes"), demo_primes_found);
-            uk_sleep_ms(10); /* leave the CPU mostly idle */
-            UK_TRACE(SPAN_BEGIN, uk_tp_str8("crunch"), n);
-        }
+    uint64_t period = UK_MSEC(DEMO_PERIOD_MS), busy = period / 100 * demo_load;
+    uint64_t n = 2;
+    if (!demo_load)
+        park();
+    for (;;) {
+        uint64_t start = uk_time_ns();
+        UK_TRACE(SPAN_BEGIN, uk_tp_str8("crunch"), n);
+        do {
+            for (unsigned i = 0; i < 64; i++, n++)
+                if (is_prime(n))
+                    __atomic_add_fetch(&demo_primes_found, 1, __ATOMIC_RELAXED);
+            if (n > DEMO_PRIME_WRAP)
+                n = 2;
+        } while (uk_time_ns() - start < busy);
+        UK_TRACE(SPAN_END, uk_tp_str8("crunch"), n);
+        UK_TRACE(COUNTER, uk_tp_str8("primes"), demo_primes_found);
+        if (busy < period)
+            uk_sleep_ns(period - busy);
     }
 }
 
 static void ticker(void *arg)
 {
-    for (unsigned beat = 1;; beat++) {
-        uk_sleep_ms(1000);
-        if (beat % 10 == 0)
-            uk_info("demo: heartbeat %u, work items %llu, primes %llu", beat,
+    for (unsigned beat = 10;; beat += 10) {
+        uk_sleep_ms(10 * 1000);
+        uk_info("demo: heartbeat %u, work items %llu, primes %llu", beat,
                     (unsigned long long)demo_iterations,
                     (unsigned long long)demo_primes_found);
     }
@@ -107,6 +135,7 @@ static void start(const char *name, uk_thread_fn fn, int cpu)
 
 int uk_app_main(void)
 {
+    demo_load = (unsigned)UK_MIN(uk_cmdline_get_u64("demo.load", DEMO_LOAD_DEFAULT), 100ULL);
     start("producer", producer, -1);
     start("consumer", consumer, -1);
     start("ticker", ticker, -1);
@@ -115,7 +144,7 @@ int uk_app_main(void)
         snprintf(name, sizeof(name), "cruncher%u", c);
         start(name, cruncher, (int)c);
     }
-    uk_info("demo: %u threads started; attach a debugger or read the log",
-            3 + uk_cpu_count());
+    uk_info("demo: %u threads started (demo.load=%u%%); attach a debugger or read the log",
+            3 + uk_cpu_count(), demo_load);
     return 0;
 }

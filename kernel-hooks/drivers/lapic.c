@@ -36,6 +36,8 @@ enum {
 #define XAPIC_BASE 0xfee00000UL
 #define X2APIC_MSR(reg) (0x800 + ((reg) >> 4))
 
+enum { LAPIC_CALIBRATE_US = 500, READ_PAIR_MAX_TSC = 20000 };
+
 static bool x2apic, tsc_deadline;
 static uint64_t lapic_ticks_per_sec; /* timer counts per second at DIV_BY_16 */
 
@@ -65,6 +67,23 @@ void lapic_eoi(void)
     lapic_write(LAPIC_EOI, 0);
 }
 
+/* The TSC (midpoint) and the timer's current count, read close together:
+ * a pair whose TSC reads are far apart (an exit, a host preemption) is
+ * read again, a few times at most. */
+static void read_pair(uint64_t *tsc, uint64_t *count)
+{
+    for (int i = 0; i < 8; i++) {
+        uint64_t a = uk_tsc();
+        *count = lapic_read(LAPIC_TIMER_CUR);
+        uint64_t b = uk_tsc();
+        *tsc = a + (b - a) / 2;
+        if (b - a < READ_PAIR_MAX_TSC)
+            return;
+    }
+}
+
+static uint64_t lapic_timer_hz(void);
+
 static void lapic_enable(void)
 {
     uint64_t base = rdmsr(MSR_APIC_BASE) | APIC_BASE_ENABLE;
@@ -88,19 +107,46 @@ void lapic_init(void)
     outb(0x21, 0xff);
     outb(0xa1, 0xff);
     lapic_enable();
-    if (!tsc_deadline) {
-        /* Calibrate the one-shot count against the TSC over ~5 ms. */
-        lapic_write(LAPIC_LVT_TIMER, VEC_TIMER | LVT_MASKED);
-        lapic_write(LAPIC_TIMER_INIT, 0xffffffff);
-        uint64_t t0 = uk_tsc(), wait = uk_tsc_hz() / 200;
-        while (uk_tsc() - t0 < wait)
-            uk_cpu_relax();
-        uint32_t used = 0xffffffff - lapic_read(LAPIC_TIMER_CUR);
-        uint64_t elapsed = uk_tsc() - t0;
-        lapic_write(LAPIC_TIMER_INIT, 0);
-        lapic_ticks_per_sec = (uint64_t)used * uk_tsc_hz() / elapsed;
-        lapic_write(LAPIC_LVT_TIMER, VEC_TIMER);
+    if (!tsc_deadline)
+        lapic_ticks_per_sec = lapic_timer_hz();
+}
+
+/*
+ * The one-shot timer's rate (at DIV_BY_16): CPUID 0x15's crystal (the
+ * APIC timer clock on CPUs that report it), the hypervisor timing leaf's
+ * APIC bus frequency, else measured against the TSC.  Both clocks run in
+ * real time even when the vCPU is descheduled, so only the read-out
+ * matters: each end takes the TSC on both sides of the count read and
+ * retries a read that was interrupted.  0.5 ms gives ~1e-4.
+ */
+static uint64_t lapic_timer_hz(void)
+{
+    uint32_t a, b, c, d;
+    cpuid(0, 0, &a, &b, &c, &d);
+    if (a >= 0x15) {
+        cpuid(0x15, 0, &a, &b, &c, &d);
+        if (c)
+            return c / 16;
     }
+    cpuid(1, 0, &a, &b, &c, &d);
+    if (c & (1u << 31)) {
+        cpuid(0x40000000, 0, &a, &b, &c, &d);
+        if (a >= 0x40000010) {
+            cpuid(0x40000010, 0, &a, &b, &c, &d);
+            if (b)
+                return (uint64_t)b * 1000 / 16;
+        }
+    }
+    lapic_write(LAPIC_LVT_TIMER, VEC_TIMER | LVT_MASKED);
+    lapic_write(LAPIC_TIMER_INIT, 0xffffffff);
+    uint64_t t0, c0, t1, c1;
+    read_pair(&t0, &c0);
+    while (uk_tsc() - t0 < uk_tsc_hz() / (1000000 / LAPIC_CALIBRATE_US))
+        uk_cpu_relax();
+    read_pair(&t1, &c1);
+    lapic_write(LAPIC_TIMER_INIT, 0);
+    lapic_write(LAPIC_LVT_TIMER, VEC_TIMER);
+    return (c0 - c1) * uk_tsc_hz() / (t1 - t0);
 }
 
 void lapic_init_ap(void)

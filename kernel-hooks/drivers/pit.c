@@ -25,26 +25,40 @@ static uint16_t pit_read(void)
     return (uint16_t)(lo | (hi << 8));
 }
 
+/* Poll until the count changes; the TSC at that edge.  The edge pins the
+ * measurement to within one poll (a few port reads) instead of a whole
+ * PIT count plus the read latency. */
+static uint64_t wait_edge(uint16_t *count)
+{
+    uint16_t prev = pit_read(), cur;
+    unsigned same = 0;
+    while ((cur = pit_read()) == prev)
+        if (++same > 1000000) /* not counting: no PIT */
+            return 0;
+    *count = cur;
+    return uk_tsc();
+}
+
 uint64_t pit_measure_tsc(uint32_t us)
 {
     uint64_t target = (uint64_t)PIT_HZ * us / 1000000;
     outb(PIT_CMD, CMD_CH0_LOHI_MODE2);
     outb(PIT_CH0, 0);
     outb(PIT_CH0, 0);
-    uint16_t prev = pit_read();
-    uint64_t start = uk_tsc(), elapsed = 0, same = 0;
+    uint16_t first, prev, cur;
+    uint64_t start = wait_edge(&first), elapsed = 0;
+    if (!start)
+        return 0;
+    prev = first;
     while (elapsed < target) {
-        uint16_t cur = pit_read();
-        if (cur == prev) {
-            if (++same > 1000000) /* not counting: no PIT */
-                return 0;
-            continue;
-        }
-        same = 0;
+        cur = pit_read();
         elapsed += (uint16_t)(prev - cur); /* counts down, wraps at 65536 */
         prev = cur;
     }
-    uint64_t ticks = uk_tsc() - start;
+    uint64_t end = wait_edge(&cur);
+    if (!end)
+        return 0;
+    elapsed += (uint16_t)(prev - cur);
     /* Scale to exactly `us` worth of PIT counts. */
-    return (uint64_t)((unsigned __int128)ticks * target / elapsed);
+    return (uint64_t)((unsigned __int128)(end - start) * target / elapsed);
 }

@@ -325,6 +325,28 @@ static void test_argv_commas(void **state)
     qemu_argv_free(argv);
 }
 
+/* The host's TSC rate is appended, without overriding the user's own. */
+static void test_argv_tsc_hz(void **state)
+{
+    struct qemu_plan p = base_plan();
+    char **argv;
+
+    p.accel = RUN_ACCEL_TCG;
+    p.tsc_hz = 2450000000ULL;
+    argv = qemu_argv_build(&p);
+    assert_non_null(argv);
+    assert_true(argv_pair(argv, "-append", "tsc_hz=2450000000"));
+    qemu_argv_free(argv);
+    p.cmdline = "demo.load=0";
+    argv = qemu_argv_build(&p);
+    assert_true(argv_pair(argv, "-append", "demo.load=0 tsc_hz=2450000000"));
+    qemu_argv_free(argv);
+    p.cmdline = "tsc_hz=1000000000 x";
+    argv = qemu_argv_build(&p);
+    assert_true(argv_pair(argv, "-append", "tsc_hz=1000000000 x"));
+    qemu_argv_free(argv);
+}
+
 static void test_argv_invalid(void **state)
 {
     struct run_fwd zero[] = {{0, 8080}};
@@ -354,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_argv_commas),
         cmocka_unit_test(test_argv_kvm_foreground),
         cmocka_unit_test(test_argv_tcg_detach_nonet),
+        cmocka_unit_test(test_argv_tsc_hz),
         cmocka_unit_test(test_argv_invalid),
     };
 

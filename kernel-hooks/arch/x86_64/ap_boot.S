@@ -7,7 +7,10 @@
  * The AP starts in real mode at CS:IP = (paddr >> 4):0.  It loads a
  * temporary GDT, enters 32-bit protected mode, enables PAE + long mode with
  * the kernel's CR3 (which must be below 4 GiB), and jumps to ap_entry64 in
- * the kernel image with the stack and CPU index from the parameter block.
+ * the kernel image.  All APs run it at once (smp.c starts them together):
+ * each takes its CPU index from its initial APIC id (CPUID 1, EBX[31:24];
+ * smp.c assumes ids 0..n-1) and its stack from the table the parameter
+ * block points at.
  */
 #include "arch/x86_64/asm.h"
 
@@ -55,8 +58,12 @@ tramp64:
 	mov %ax, %ds
 	mov %ax, %es
 	mov %ax, %ss
-	mov TR(tp_stack), %rsp
-	mov TR(tp_index), %edi
+	mov $1, %eax
+	cpuid
+	shr $24, %ebx
+	mov %ebx, %edi                  /* CPU index = initial APIC id */
+	mov TR(tp_stacks), %rax
+	mov (%rax,%rdi,8), %rsp         /* tp_stacks[index] */
 	xor %ebp, %ebp
 	mov TR(tp_entry), %rax          /* ap_start64, which calls the C entry */
 	jmp *%rax
@@ -74,7 +81,7 @@ tramp_gdt_desc:
 	.p2align 3
 ap_tramp_params:                        /* struct ap_params in smp.c */
 tp_cr3:   .quad 0
-tp_stack: .quad 0
+tp_stacks: .quad 0                      /* uint64_t[UK_CPU_MAX]: stack tops */
 tp_entry: .quad 0
-tp_index: .quad 0
+tp_unused: .quad 0
 ap_tramp_end:

@@ -38,7 +38,8 @@ struct percpu {
     uint64_t switches;
     uint64_t idle_ns;
     uint64_t last_switch_tsc;
-    uint64_t ticks;
+    uint64_t ticks;              /* timer interrupts taken */
+    uint64_t armed_tsc;          /* TSC deadline the LAPIC timer is armed for, 0: none */
     struct uk_trap_frame *nmi_tf; /* frame at the last NMI (for stop-the-world) */
     uint64_t gdt[8];
     struct tss64 tss;

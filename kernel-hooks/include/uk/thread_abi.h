@@ -67,6 +67,7 @@ enum uk_thread_flags {
     UK_THREAD_IDLE = 1 << 0,   /* per-CPU idle thread */
     UK_THREAD_KERNEL = 1 << 1, /* started by the kernel (not the application) */
     UK_THREAD_PINNED = 1 << 2, /* runs only on `cpu` */
+    UK_THREAD_SYSTEM = 1 << 3, /* scheduling class UK_PRIO_SYSTEM (see <uk/thread.h>) */
 };
 
 struct uk_thread_table {
