@@ -329,6 +329,15 @@ static void test_damaged_segment(void **state)
     char err[200];
     assert_int_equal(tseg_parse(buf, len, &s, err, sizeof(err)), 0);
     assert_int_equal(s.nrecs, 10 + 1); /* + the time anchor */
+    const char *seed = getenv("TRACESTORE_SEED"); /* fuzz corpus seeds */
+    if (seed) {
+        char sp[512];
+        snprintf(sp, sizeof(sp), "%s/segment.uts", seed);
+        FILE *sf = fopen(sp, "wb");
+        assert_non_null(sf);
+        fwrite(buf, 1, len, sf);
+        fclose(sf);
+    }
     tseg_free(&s);
     assert_int_equal(tseg_parse(buf, 100, &s, err, sizeof(err)), -1);
     assert_int_equal(tseg_parse(buf, ((struct tseg_hdr *)buf)->hdr_size - 1, &s, err, sizeof(err)),
