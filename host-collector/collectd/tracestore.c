@@ -279,6 +279,13 @@ static int append(struct tracestore *ts, struct ts_inst *in, size_t nev, int64_t
     g->t_last = now;
     if (in->pass_max_ns > g->max_ns)
         g->max_ns = in->pass_max_ns;
+    const struct tseg_rec *a = &in->buf[in->n - 1]; /* the anchor, if events */
+    if (nev && a->type == TSEG_ANCHOR) {
+        int64_t off = (int64_t)(a->arg[0] - a->arg[1]);
+        if (!g->has_anchor || off < g->wall_off)
+            g->wall_off = off;
+        g->has_anchor = true;
+    }
     for (unsigned i = 0; i < UK_TRACE_MAX_RINGS; i++)
         if (in->pass_next[i] > g->ring_next[i])
             g->ring_next[i] = in->pass_next[i];
