@@ -22,7 +22,6 @@
  */
 static __thread sigjmp_buf *ts_guard;
 static struct sigaction ts_old_bus;
-static bool ts_bus_installed;
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
@@ -31,6 +30,19 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
     sigaction(SIGBUS, &ts_old_bus, NULL); /* not ours: fault again with the old handler */
     (void)si;
     (void)uc;
+}
+
+/* Before each pass: someone (the daemon, a test framework) may have
+ * replaced the handler since; one sigaction query per pass is cheap. */
+static void bus_handler_ensure(void)
+{
+    struct sigaction cur;
+    if (sigaction(SIGBUS, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+        cur.sa_sigaction == on_sigbus)
+        return;
+    struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &ts_old_bus);
 }
 
 static uint64_t cpu_ns(void)
@@ -61,12 +73,6 @@ struct tracestore *tracestore_open(const char *dir, uint64_t max_bytes, int64_t 
     ts->seg_bytes = TRACESTORE_SEG_BYTES;
     if (max_bytes && max_bytes / 4 < ts->seg_bytes)
         ts->seg_bytes = max_bytes / 4 > 4096 ? max_bytes / 4 : 4096;
-    if (!ts_bus_installed) {
-        struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER};
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGBUS, &sa, &ts_old_bus);
-        ts_bus_installed = true;
-    }
     return ts;
 }
 
@@ -308,6 +314,7 @@ static int drain_pass(struct tracestore *ts, struct ts_inst *in, const char *run
         reader_close(in);
         return ts_err("Failed to drain %s: its RAM file changed size under the reader", in->name);
     }
+    bus_handler_ensure();
     if (sigsetjmp(jb, 1)) {
         ts_guard = NULL;
         reader_close(in);

@@ -7,4 +7,4 @@ test_tracestore_SRCS := host-collector/collectd/tracestore.c host-collector/coll
 	$(O)/gen/tracing/perfetto_trace.pb-c.c
 test_tracestore_CFLAGS := -Itracing/include -Itracing/host -I$(O)/gen/tracing \
 	-DUKSCOPE_ROOT='"$(CURDIR)"'
-test_tracestore_LDLIBS := -ljansson -lprotobuf-c
+test_tracestore_LDLIBS := -ljansson -lprotobuf-c -lpthread
