@@ -202,8 +202,12 @@ static int collect(void *arg, const struct utr_event *ev)
     struct tseg_rec *r = rec_add(in);
     if (!r)
         return 1;
-    *r = (struct tseg_rec){.id = (uint16_t)ev->id, .ring = (uint8_t)ev->ring, .type = TSEG_EVENT,
-                           .seq = ev->seq, .tsc = ev->tsc, .arg = {ev->arg[0], ev->arg[1]}};
+    *r = (struct tseg_rec){.id = (uint16_t)ev->id,
+                           .ring = (uint8_t)ev->ring,
+                           .type = TSEG_EVENT,
+                           .seq = ev->seq,
+                           .tsc = ev->tsc,
+                           .arg = {ev->arg[0], ev->arg[1]}};
     if (ev->ns > in->pass_max_ns)
         in->pass_max_ns = ev->ns;
     if (ev->seq + 1 > in->pass_next[ev->ring])

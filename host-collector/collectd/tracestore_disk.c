@@ -51,7 +51,8 @@ int ts_seg_load(const char *path, uint8_t **bufp, size_t *lenp, struct tseg *s)
     if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > SEG_MAX_FILE) {
         if (fd >= 0)
             close(fd);
-        return ts_err("Failed to open segment %s: %s", path, fd < 0 ? strerror(errno) : "not a segment");
+        return ts_err("Failed to open segment %s: %s", path,
+                      fd < 0 ? strerror(errno) : "not a segment");
     }
     size_t len = (size_t)st.st_size, got = 0;
     buf = malloc(len ? len : 1);
@@ -153,7 +154,8 @@ int ts_adopt(struct ts_inst *in, int64_t now)
             g->seq = q;
             g->bytes = (uint64_t)st.st_size;
             /* monotonic time of the last write, from the file's age */
-            int64_t age_ms = (wall - ((int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec)) / 1000000;
+            int64_t age_ms =
+                (wall - ((int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec)) / 1000000;
             g->t_open = g->t_last = now - (age_ms > 0 ? age_ms : 0);
             if (!ts_seg_load(path, &buf, &len, &s)) {
                 seg_scan(g, &s);
@@ -250,7 +252,7 @@ void ts_limits(struct tracestore *ts, struct ts_inst *in, int64_t now)
             break;
         if (in->nsegs == 1 && in->cur_fd >= 0) {
             if (!old && g->events == 0)
-                break; /* only the fresh header: nothing to gain */
+                break;         /* only the fresh header: nothing to gain */
             close(in->cur_fd); /* the only segment is too big or too old */
             in->cur_fd = -1;
         }

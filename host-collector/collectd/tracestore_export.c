@@ -147,9 +147,9 @@ static int view_write(struct view *v, struct tout *o, uint64_t cutoff, int64_t s
             uint64_t ns = (uint64_t)((unsigned __int128)r->tsc * 1000000000u / s->hdr.tsc_hz);
             if (ns < cutoff)
                 continue;
-            ev[n] = (struct utr_event){r->ring, v->t.rings[r->ring].desc.cpu,
-                                       v->t.rings[r->ring].desc.kind, r->id, r->seq, r->tsc,
-                                       ns + (uint64_t)shift, {r->arg[0], r->arg[1]}};
+            ev[n] = (struct utr_event){
+                r->ring, v->t.rings[r->ring].desc.cpu, v->t.rings[r->ring].desc.kind, r->id, r->seq,
+                r->tsc,  ns + (uint64_t)shift,         {r->arg[0], r->arg[1]}};
             v->t.rings[r->ring].read++;
             if (++n == BATCH) {
                 if (tout_pass(o, ev, n))

@@ -23,9 +23,9 @@ struct ts_seg {
     int64_t t_open, t_last; /* monotonic ms: created, last appended */
     bool valid;             /* header parsed (adopted) or written by us */
     struct tseg_hdr hdr;
-    uint64_t max_ns;     /* guest ns of the newest event */
+    uint64_t max_ns; /* guest ns of the newest event */
     bool has_anchor;
-    int64_t wall_off;    /* smallest (host wall ns - guest ns) seen in anchors */
+    int64_t wall_off;                       /* smallest (host wall ns - guest ns) seen in anchors */
     uint64_t ring_next[UK_TRACE_MAX_RINGS]; /* 1 + the newest reservation stored, per ring */
 };
 

@@ -33,8 +33,7 @@ static const char *check_hdr(const struct tseg_hdr *h, size_t len)
         return "unsupported version";
     if (h->rec_size != sizeof(struct tseg_rec))
         return "record size does not match this reader";
-    if (h->nrings == 0 || h->nrings > UK_TRACE_MAX_RINGS || h->ncpus == 0 ||
-        h->ncpus > h->nrings)
+    if (h->nrings == 0 || h->nrings > UK_TRACE_MAX_RINGS || h->ncpus == 0 || h->ncpus > h->nrings)
         return "implausible ring/CPU count";
     if (h->ntps == 0 || h->ntps > UK_TRACE_MAX_TPS)
         return "implausible tracepoint count";

@@ -374,7 +374,7 @@ static void test_damaged_segment(void **state)
     struct tseg s;
     char err[200];
     assert_int_equal(tseg_parse(buf, len, &s, err, sizeof(err)), 0);
-    assert_int_equal(s.nrecs, 10 + 1); /* + the time anchor */
+    assert_int_equal(s.nrecs, 10 + 1);            /* + the time anchor */
     const char *seed = getenv("TRACESTORE_SEED"); /* fuzz corpus seeds */
     if (seed) {
         char sp[512];
