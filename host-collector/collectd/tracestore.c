@@ -98,8 +98,11 @@ static struct ts_inst *get(struct tracestore *ts, const char *name, int64_t now)
         return NULL;
     snprintf(in->name, sizeof(in->name), "%s", name);
     in->cur_fd = in->ram_fd = -1;
+    struct stat st;
+    /* lstat: a symlink planted in the store is not followed */
     if (snprintf(in->dir, sizeof(in->dir), "%s/%s", ts->dir, name) >= (int)sizeof(in->dir) ||
-        (mkdir(in->dir, 0700) && errno != EEXIST) || ts_adopt(in, now)) {
+        (mkdir(in->dir, 0700) && errno != EEXIST) || lstat(in->dir, &st) || !S_ISDIR(st.st_mode) ||
+        ts_adopt(in, now)) {
         ts_err("Failed to create %s: %s", in->dir, strerror(errno));
         free(in);
         return NULL;

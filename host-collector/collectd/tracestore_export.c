@@ -126,8 +126,11 @@ static int view_load(struct ts_inst *in, struct view *v)
 static int view_write(struct view *v, struct tout *o, uint64_t cutoff, int64_t shift)
 {
     enum { BATCH = 4096 };
-    static struct utr_event ev[BATCH];
+    struct utr_event *ev = malloc(BATCH * sizeof(*ev));
     size_t n = 0;
+    int rc = -1;
+    if (!ev)
+        return tout_fail(o, "out of memory");
     for (unsigned i = 0; i < v->n; i++) {
         const struct tseg *s = &v->segs[i];
         for (size_t k = 0; k < s->nrecs; k++) {
@@ -137,7 +140,7 @@ static int view_write(struct view *v, struct tout *o, uint64_t cutoff, int64_t s
             if (r->type == TSEG_LOST) {
                 /* losses belong before the events that follow them */
                 if (n && tout_pass(o, ev, n))
-                    return -1;
+                    goto out;
                 n = 0;
                 v->t.rings[r->ring].overwritten += r->arg[0];
                 continue;
@@ -153,12 +156,15 @@ static int view_write(struct view *v, struct tout *o, uint64_t cutoff, int64_t s
             v->t.rings[r->ring].read++;
             if (++n == BATCH) {
                 if (tout_pass(o, ev, n))
-                    return -1;
+                    goto out;
                 n = 0;
             }
         }
     }
-    return n ? tout_pass(o, ev, n) : 0;
+    rc = n ? tout_pass(o, ev, n) : 0;
+out:
+    free(ev);
+    return rc;
 }
 
 static int parse_format(const char *f, enum tout_format *out)

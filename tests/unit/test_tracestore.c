@@ -284,6 +284,10 @@ static void test_fleet(void **state)
     assert_int_equal(count_str(txt, "pid: 2\n"), 1);
     assert_int_equal(count_str(txt, "name: \"sched_switch\""), 15 + 18);
     assert_int_equal(tracestore_drain(ts, "../x", run, 0), -1); /* names are path parts */
+    char link[256];
+    snprintf(link, sizeof(link), "%s/evil", store);
+    assert_int_equal(symlink(root, link), 0); /* planted: not followed */
+    assert_int_equal(tracestore_drain(ts, "evil", run, 0), -1);
     tracestore_close(ts);
 }
 
