@@ -135,6 +135,9 @@ UKCTL_SRCS := $(wildcard host-collector/*.c host-collector/crash/*.c) $(call com
 hobj = $(patsubst %,$(O)/host/%.o,$(basename $(1)))
 UKCTL_OBJS := $(call hobj,$(UKCTL_SRCS))
 
+# `ukctl trace --fleet` drains into the collector's trace store
+UKCTL_OBJS += $(call hobj,$(wildcard host-collector/collectd/tracestore*.c host-collector/collectd/tseg.c))
+
 $(O)/host/%.o: %.c | $(O)/deps.stamp
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  HOSTCC  $<")
