@@ -834,6 +834,29 @@ def bench_idle(b):
     return {"seconds": secs, "instances": res}
 
 
+def _script_section(b, script, *extra):
+    """A benchmark kept in its own script (tests/bench_NAME.py, runnable alone):
+    run it on this build under TCG and keep what it printed as the results."""
+    cmd = [sys.executable, str(HERE / script), "--build", str(b.build), *extra]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    print(r.stdout, end="")
+    if r.returncode:
+        raise SystemExit(f"bench: {script} failed ({r.returncode}): {r.stderr[-2000:]}")
+    return {"accel": "tcg", "output": r.stdout.splitlines()}
+
+
+def bench_crash(b):
+    """Panic -> crash bundle, `ukctl dump` vs QEMU dump-guest-memory (issue 11)."""
+    return _script_section(b, "bench_crash.py", "--accel", "tcg",
+                           "--runs", "3" if b.args.quick else "5")
+
+
+def bench_tracestore(b):
+    """The collector's trace-store drain CPU per instance (issue 12)."""
+    return _script_section(b, "bench_tracestore.py", "--accel", "tcg",
+                           "--runs", "3" if b.args.quick else "5")
+
+
 SECTIONS = [
     ("boot", bench_boot),
     ("vcon", bench_vcon),
@@ -845,6 +868,8 @@ SECTIONS = [
     ("busy", bench_busy),
     ("prometheus_busy", bench_prometheus_busy),
     ("idle", bench_idle),
+    ("crash", bench_crash),
+    ("tracestore", bench_tracestore),
 ]
 
 
