@@ -21,6 +21,10 @@ enum {
     TIMEOUT_S = 1,        /* librelp's unit is seconds; 1 is its shortest */
     BACKOFF_MIN_MS = 100,
     BACKOFF_MAX_MS = 10000,
+    /* The last window of a session is confirmed by closing the session once
+     * nothing was sent for this long: often enough to keep the resend bound,
+     * rarely enough not to reconnect on every tick of a steady stream. */
+    IDLE_CONFIRM_MS = 500,
 };
 
 struct relpfwd {
@@ -35,7 +39,7 @@ struct relpfwd {
     uint64_t acked_off;        /* everything below is acked (persisted once per poll) */
     uint64_t ends[RELPFWD_WINDOW + 1]; /* end offsets of the last sends, by index % (W+1) */
     uint64_t sess_sent, sess_confirmed;
-    int64_t next_try;
+    int64_t next_try, last_send;
     int backoff_ms, down_logged, full_logged, sessions;
     struct relpfwd_stats st;
     uint64_t pending_at_open;
@@ -223,7 +227,7 @@ static int send_some(struct relpfwd *f, int64_t now)
         case SPOOL_OK:
             break;
         case SPOOL_END:
-            if (f->sess_sent > f->sess_confirmed)
+            if (f->sess_sent > f->sess_confirmed && now - f->last_send >= IDLE_CONFIRM_MS)
                 end_session(f, now, 1);
             return 0;
         default:
@@ -241,6 +245,7 @@ static int send_some(struct relpfwd *f, int64_t now)
         f->ends[f->sess_sent % (W + 1)] = next;
         f->sess_sent++;
         f->send_off = next;
+        f->last_send = now;
         /* At most W sends are unacked now: the one W before the last is acked. */
         if (f->sess_sent > W)
             confirm(f, f->sess_sent - W, f->ends[(f->sess_sent - W - 1) % (W + 1)]);
