@@ -306,7 +306,9 @@ int spool_set_acked(struct spool *s, uint64_t off)
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         goto fail;
-    rc = write(fd, a, sizeof(a)) == sizeof(a) && fdatasync(fd) == 0 ? 0 : -1;
+    /* No fdatasync: the file survives a kill -9 from the page cache, and after
+     * a power loss an old or empty one only means duplicates, never loss. */
+    rc = write(fd, a, sizeof(a)) == sizeof(a) ? 0 : -1;
     close(fd);
     if (rc < 0 || rename(tmp, path) < 0)
         goto fail;

@@ -8,7 +8,9 @@
  *                        deleted once every record in it is acked.
  *   acked                the logical offset below which everything is acked:
  *                        u64 offset, u32 CRC-32C of the offset, u32 magic,
- *                        replaced atomically (write, fdatasync, rename).
+ *                        replaced atomically (write, rename) but not synced:
+ *                        it survives kill -9; after a power loss a stale or
+ *                        damaged one only makes records be sent again.
  * A record: u32 magic "UKR1", u32 payload length, u32 CRC-32C over the length
  * and the payload, then the payload (all little-endian).  At open every
  * segment is checked; the first bad record (a torn tail after kill -9, or
