@@ -10,7 +10,9 @@
  * confirms the rest when the spool runs dry.  After a broken session the
  * forwarder reconnects with a fresh session and resends from the acked
  * offset: at most one window of records arrives twice, each counted in
- * `resent` and identifiable by its seq in the structured data.
+ * `resent` and identifiable by its seq in the structured data.  The acked
+ * offset is persisted once per poll, so after a kill -9 of the collector at
+ * most RELPFWD_POLL_MAX + RELPFWD_WINDOW records arrive twice.
  *
  * librelp blocks in connect and send; the forwarder sets 1 s timeouts (the
  * library's unit) and bounds the work per poll (RELPFWD_POLL_MAX records), so
@@ -37,7 +39,9 @@ struct relpfwd_stats {
     uint64_t spooled;           /* records appended to the spool (this process) */
     uint64_t spool_bytes;       /* bytes of spool files on disk now */
     uint64_t pending;           /* records in the spool not yet acked */
-    uint64_t resent;            /* records sent again after a broken session */
+    uint64_t resent;            /* records sent again after a broken session; after
+                                   a restart, every record pending at open (the old
+                                   process may have sent it) */
     uint64_t dropped_disk_full; /* submits refused: spool_max_bytes or ENOSPC */
     uint64_t torn;              /* torn/bad spool tails truncated at open */
     uint64_t reconnects;        /* sessions opened after the first */
