@@ -125,25 +125,36 @@ def test_relp_rsyslog_outages(t):
 
 
 def test_relp_driver_kill9_loses_nothing(t):
+    """kill -9 of the forwarder with a backlog in its spool and a window in
+    flight (rsyslogd hung with SIGSTOP meanwhile), then a restart on the same
+    spool: every durable seq arrives."""
     rs = Rsyslogd(t.tmpdir(), track=t._track)
     rs.start()
     spool = t.tmpdir() / "spool"
-    d = Drive(t, rs.port, spool, batch=20)
+    d = Drive(t, rs.port, spool, batch=64)
     feeder = threading.Thread(target=lambda: _quiet(d.feed, range(20000)), daemon=True)
     feeder.start()
-    _wait_for(lambda: d.last_ok() >= 3000, 120, "3000 durable submits")
-    d.proc.kill()
-    d.proc.wait()
-    durable = d.last_ok()
-    t.log(f"driver killed with -9 after durable seq {durable}, {len(rs.seqs())} arrived so far")
+    _wait_for(lambda: d.last_ok() >= 1000, 120, "1000 durable submits")
+    rs.pause()
+    try:
+        _wait_for(lambda: d.last_ok() >= 3000, 120, "3000 durable submits")
+        d.proc.kill()
+        d.proc.wait()
+        durable = d.last_ok()
+        before = rs.seqs()
+    finally:
+        rs.pause(False)
+    t.log(f"driver killed with -9 after durable seq {durable}; {len(before)} had arrived")
+    assert len(before) < durable + 1 - 500, "no backlog at the kill: the test tests nothing"
     d2 = Drive(t, rs.port, spool, batch=20)
     rc, st = d2.finish()
     t.log(f"stats after restart {st}")
-    assert rc == 0 and st["pending"] == 0, st
+    assert rc == 0 and st["pending"] == 0 and st["torn"] <= 1, st
     counts = rs.seqs()
     dups = _check_at_least_once(counts, range(durable + 1))
-    t.log(f"{dups} duplicates after the kill")
-    assert dups <= POLL_MAX + WINDOW, f"{dups} duplicates: more than one poll + one window"
+    t.log(f"{dups} duplicates")
+    # One poll + one window lost at the kill, one window of the hung session.
+    assert dups <= POLL_MAX + 2 * WINDOW, f"{dups} duplicates"
 
 
 def _quiet(fn, *a):

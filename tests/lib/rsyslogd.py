@@ -80,6 +80,10 @@ class Rsyslogd:
         except FileNotFoundError:
             pass
 
+    def pause(self, stop=True):
+        """SIGSTOP (stop=True) or SIGCONT: a hung rsyslog that keeps its sockets."""
+        self.proc.send_signal(signal.SIGSTOP if stop else signal.SIGCONT)
+
     def seqs(self):
         """seq -> number of times it arrived."""
         counts = {}
