@@ -280,6 +280,7 @@ void relpfwd_stats(const struct relpfwd *f, struct relpfwd_stats *st)
     *st = f->st;
     spool_info(f->sp, &si);
     st->spool_bytes = si.disk_bytes;
+    st->torn = si.torn;
     st->pending = f->pending_at_open + f->st.spooled - f->st.forwarded;
     st->connected = f->clt != NULL;
 }

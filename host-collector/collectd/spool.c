@@ -282,8 +282,14 @@ enum spool_result spool_read(struct spool *s, uint64_t *off, void *buf, size_t c
     uint64_t pos = *off - s->segs[i].start;
     if (pread(s->rfd, h, HDR_SIZE, pos) != HDR_SIZE || h[0] != REC_MAGIC || h[1] > cap ||
         pread(s->rfd, buf, h[1], pos + HDR_SIZE) != (ssize_t)h[1] || rec_crc(h[1], buf) != h[2]) {
-        SPOOL_LOG("Failed to read the spool record at offset %" PRIu64 " (bad record)", *off);
-        return SPOOL_ERR;
+        /* Damaged after it was checked (disk error, someone else's write):
+         * skip the rest of that segment, counted, rather than stall forever. */
+        SPOOL_LOG("Failed to read the spool record at offset %" PRIu64 " (bad record); "
+                  "skipping the rest of its segment, %" PRIu64 " bytes, counted in torn",
+                  *off, s->segs[i].size - pos);
+        s->torn++;
+        *off = s->segs[i].start + s->segs[i].size;
+        return spool_read(s, off, buf, cap, len);
     }
     *len = h[1];
     *off += HDR_SIZE + h[1];

@@ -50,7 +50,9 @@ enum spool_result spool_append(struct spool *s, const void *data, size_t len, in
 int spool_sync(struct spool *s);
 
 /* Read the record at or after *off into buf (cap >= SPOOL_REC_MAX): SPOOL_OK
- * with *len and *off set to the offset just after it, SPOOL_END, or SPOOL_ERR. */
+ * with *len and *off set to the offset just after it, SPOOL_END, or SPOOL_ERR
+ * (a segment that cannot be opened).  A record damaged since open makes the
+ * rest of its segment be skipped, logged and counted in torn. */
 enum spool_result spool_read(struct spool *s, uint64_t *off, void *buf, size_t cap,
                              size_t *len);
 
@@ -63,7 +65,7 @@ struct spool_info {
     uint64_t tail;        /* the offset after the last record */
     uint64_t disk_bytes;  /* total size of the segment files */
     uint64_t pending_at_open; /* records at or after acked when opened */
-    uint64_t torn;        /* bad tails truncated at open */
+    uint64_t torn;        /* bad tails truncated at open, damaged segment rests skipped */
 };
 void spool_info(const struct spool *s, struct spool_info *info);
 
