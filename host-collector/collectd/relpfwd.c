@@ -18,7 +18,7 @@
 #define RELP_LOG(fmt, ...) fprintf(stderr, "ukcollectd: relp: " fmt "\n", ##__VA_ARGS__)
 
 enum {
-    TIMEOUT_S = 1,        /* librelp's unit is seconds; 1 is its shortest */
+    TIMEOUT_S = 1, /* librelp's unit is seconds; 1 is its shortest */
     BACKOFF_MIN_MS = 100,
     BACKOFF_MAX_MS = 10000,
     /* The last window of a session is confirmed by closing the session once
@@ -33,10 +33,10 @@ struct relpfwd {
     relpEngine_t *eng;
     relpClt_t *clt;
     int batch;
-    int sess_err;              /* librelp reported an error in this session */
-    uint64_t send_off;         /* next spool offset to send */
-    uint64_t high_off;         /* highest end offset ever sent: below it is a resend */
-    uint64_t acked_off;        /* everything below is acked (persisted once per poll) */
+    int sess_err;                      /* librelp reported an error in this session */
+    uint64_t send_off;                 /* next spool offset to send */
+    uint64_t high_off;                 /* highest end offset ever sent: below it is a resend */
+    uint64_t acked_off;                /* everything below is acked (persisted once per poll) */
     uint64_t ends[RELPFWD_WINDOW + 1]; /* end offsets of the last sends, by index % (W+1) */
     uint64_t sess_sent, sess_confirmed;
     int64_t next_try, last_send;
@@ -58,7 +58,10 @@ static void on_err(void *usr, char *objinfo, char *msg, relpRetVal code)
 }
 
 /* librelp calls its debug hook unconditionally (and crashes without one). */
-static void dbg_quiet(char *fmt, ...) { (void)fmt; }
+static void dbg_quiet(char *fmt, ...)
+{
+    (void)fmt;
+}
 
 static void on_generic_err(char *objinfo, char *msg, relpRetVal code)
 {
@@ -130,7 +133,8 @@ int relpfwd_submit(struct relpfwd *f, const struct logrec *r)
             spool_info(f->sp, &si);
             RELP_LOG("Failed to spool a log record: spool %s is full (%" PRIu64 " bytes on "
                      "disk, limit or disk space reached); dropping records, counted in "
-                     "dropped_disk_full, until rsyslog acks some", f->dir, si.disk_bytes);
+                     "dropped_disk_full, until rsyslog acks some",
+                     f->dir, si.disk_bytes);
         }
         f->full_logged = 1;
         return -1;
@@ -140,7 +144,10 @@ int relpfwd_submit(struct relpfwd *f, const struct logrec *r)
     }
 }
 
-void relpfwd_set_batch(struct relpfwd *f, int batch) { f->batch = batch; }
+void relpfwd_set_batch(struct relpfwd *f, int batch)
+{
+    f->batch = batch;
+}
 
 int relpfwd_flush(struct relpfwd *f)
 {
@@ -169,7 +176,8 @@ static int connect_session(struct relpfwd *f, int64_t now)
         f->st.errors++;
         if (!f->down_logged)
             RELP_LOG("Failed to connect to rsyslog at %s:%s; spooling to %s, retrying with "
-                     "backoff up to %d s", f->host, f->port, f->dir, BACKOFF_MAX_MS / 1000);
+                     "backoff up to %d s",
+                     f->host, f->port, f->dir, BACKOFF_MAX_MS / 1000);
         f->down_logged = 1;
         f->next_try = now + f->backoff_ms;
         f->backoff_ms = f->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : f->backoff_ms * 2;
