@@ -209,8 +209,8 @@ static void confirm(struct relpfwd *f, uint64_t upto, uint64_t off)
  * answered every frame before the close, so everything sent is acked. */
 static void end_session(struct relpfwd *f, int64_t now, int graceful)
 {
-    if (graceful)
-        f->sess_err = 0;
+    /* sess_err is not reset here: an error earlier in this session (it was
+     * cleared at connect) means the close proves nothing. */
     relpEngineCltDestruct(f->eng, &f->clt);
     f->clt = NULL;
     if (graceful && !f->sess_err) {
