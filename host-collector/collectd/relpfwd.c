@@ -119,7 +119,9 @@ int relpfwd_submit(struct relpfwd *f, const struct logrec *r)
     size_t n = rfc5424_format(r, f->hostname, buf, sizeof(buf));
     struct spool_info si;
 
-    switch (n ? spool_append(f->sp, buf, n, !f->batch) : SPOOL_ERR) {
+    enum spool_result rc = n ? spool_append(f->sp, buf, n, !f->batch) : SPOOL_ERR;
+
+    switch (rc) {
     case SPOOL_OK:
         if (f->full_logged)
             RELP_LOG("spool %s accepts records again (%" PRIu64 " dropped so far)", f->dir,
@@ -128,13 +130,14 @@ int relpfwd_submit(struct relpfwd *f, const struct logrec *r)
         f->st.spooled++;
         return 0;
     case SPOOL_FULL:
+    case SPOOL_NOSPACE:
         f->st.dropped_disk_full++;
         if (!f->full_logged) {
             spool_info(f->sp, &si);
-            RELP_LOG("Failed to spool a log record: spool %s is full (%" PRIu64 " bytes on "
-                     "disk, limit or disk space reached); dropping records, counted in "
-                     "dropped_disk_full, until rsyslog acks some",
-                     f->dir, si.disk_bytes);
+            RELP_LOG("Failed to spool a log record: %s (spool %s, %" PRIu64 " bytes); dropping "
+                     "records, counted in dropped_disk_full, until rsyslog acks some",
+                     rc == SPOOL_FULL ? "the spool reached its limit" : "the disk is full", f->dir,
+                     si.disk_bytes);
         }
         f->full_logged = 1;
         return -1;

@@ -246,7 +246,7 @@ enum spool_result spool_append(struct spool *s, const void *data, size_t len, in
         if (ftruncate(s->wfd, last->size) < 0)
             SPOOL_LOG("Failed to cut a partial record: %s", strerror(errno));
         if (err == ENOSPC || err == EDQUOT)
-            return SPOOL_FULL;
+            return SPOOL_NOSPACE;
         SPOOL_LOG("Failed to write the spool: %s", strerror(err));
         return SPOOL_ERR;
     }

@@ -27,8 +27,9 @@
 enum spool_result {
     SPOOL_ERR = -1, /* I/O error (logged) */
     SPOOL_OK = 0,
-    SPOOL_FULL = 1, /* max_bytes reached, or the disk itself is full */
-    SPOOL_END = 2,  /* spool_read: nothing at or after that offset */
+    SPOOL_FULL = 1,    /* max_bytes reached */
+    SPOOL_END = 2,     /* spool_read: nothing at or after that offset */
+    SPOOL_NOSPACE = 3, /* the disk itself is full (ENOSPC, EDQUOT) */
 };
 
 enum {
@@ -43,7 +44,7 @@ struct spool *spool_open(const char *dir, uint64_t max_bytes);
 
 /* Append one record.  sync: fdatasync before returning (the record is durable
  * when SPOOL_OK is returned); else call spool_sync() before relying on it.
- * SPOOL_FULL leaves the spool unchanged. */
+ * SPOOL_FULL and SPOOL_NOSPACE leave the spool unchanged. */
 enum spool_result spool_append(struct spool *s, const void *data, size_t len, int sync);
 
 /* Make every appended record durable.  0 or -1. */
