@@ -134,27 +134,17 @@ static int copy_str(json_t *o, const char *key, char *dst, size_t len)
 int instance_read(const char *run_dir, struct instance_summary *out, char *err, size_t errlen)
 {
     char path[4096];
-    json_error_t jerr;
     json_t *o, *pid, *st;
     const char *exe;
-    int fd;
 
     memset(out, 0, sizeof(*out));
     if (errlen)
         err[0] = '\0';
     if (util_path(path, sizeof(path), "%s/%s", run_dir, INSTANCE_FILE) < 0)
         return -1;
-    /* Open it ourselves: jansson's own message would repeat the path. */
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    o = util_json_load(path, err, errlen);
+    if (!o)
         return -1;
-    o = json_loadfd(fd, 0, &jerr);
-    close(fd);
-    if (!o) {
-        snprintf(err, errlen, "%s: %s (line %d)", path, jerr.text, jerr.line);
-        errno = EINVAL;
-        return -1;
-    }
     pid = json_object_get(o, "pid");
     if (!json_is_object(o) || !json_is_integer(pid) || json_integer_value(pid) <= 0 ||
         json_integer_value(pid) > INT_MAX ||

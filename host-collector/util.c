@@ -226,3 +226,22 @@ int util_remove_run_dir(const char *run_dir)
         ret = -1;
     return ret;
 }
+
+json_t *util_json_load(const char *path, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *o;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    o = json_loadfd(fd, 0, &jerr);
+    close(fd);
+    if (!o) {
+        snprintf(err, errlen, "%s: %s (line %d)", path, jerr.text, jerr.line);
+        errno = EINVAL;
+    }
+    return o;
+}

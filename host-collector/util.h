@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 /* Print "ukctl: <formatted message>\n" on stderr. */
 void ukctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -93,5 +95,12 @@ int util_path(char *buf, size_t len, const char *fmt, ...) __attribute__((format
  * the dir stays too.  Missing files are not an error.
  */
 int util_remove_run_dir(const char *run_dir);
+
+/*
+ * Read the JSON file `path`.  NULL on failure, with `err` naming the path once
+ * and why ("PATH: No such file or directory", "PATH: <parse error> (line N)");
+ * jansson's own message for a missing file would repeat the path.
+ */
+json_t *util_json_load(const char *path, char *err, size_t errlen);
 
 #endif

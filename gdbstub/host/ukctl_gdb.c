@@ -113,7 +113,7 @@ int gdb_main(int argc, char **argv)
     const char *run_dir = NULL, *batch = NULL, *transport = "uart";
     char path[PATH_MAX], helper[PATH_MAX], target[PATH_MAX + 32], src[PATH_MAX + 16];
     json_t *root = NULL;
-    json_error_t jerr;
+    char err[PATH_MAX + 128];
     int c, rc = UKCTL_EXIT_USAGE;
 
     optind = 1;
@@ -146,9 +146,9 @@ int gdb_main(int argc, char **argv)
     rc = 1;
     if (util_path(path, sizeof(path), "%s/instance.json", run_dir) < 0)
         goto cleanup;
-    root = json_load_file(path, 0, &jerr);
+    root = util_json_load(path, err, sizeof(err));
     if (!root) {
-        ukctl_err("Failed to read %s: %s", path, jerr.text);
+        ukctl_err("Failed to read %s", err);
         goto cleanup;
     }
     /* host-collector/crash hook: a guest that cannot serve the stub

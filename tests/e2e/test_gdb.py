@@ -372,6 +372,9 @@ detach
     empty = t.tmpdir()
     p = subprocess.run([ukctl, "gdb", str(empty)], capture_output=True, text=True)
     assert p.returncode == 1 and "ukctl: Failed to read" in p.stderr, p.stderr
+    # The path once, with why (jansson's own message repeated it).
+    assert p.stderr.count(str(empty / "instance.json")) == 1, p.stderr
+    assert "No such file or directory" in p.stderr, p.stderr
     (empty / "instance.json").write_text('{"image": "x"}')
     p = subprocess.run([ukctl, "gdb", str(empty)], capture_output=True, text=True)
     assert p.returncode == 1 and "gdb_socket" in p.stderr, p.stderr

@@ -394,6 +394,11 @@ def test_trace_help(t):
         assert opt in r.stdout, (opt, r.stdout)
     r = ukctl(t, "trace", "--bogus")
     assert r.returncode == 2 and "--output" in r.stderr, r.stderr
+    # A dir without instance.json: the path once, with why.
+    empty = t.tmpdir()
+    r = ukctl(t, "trace", str(empty))
+    assert r.returncode != 0 and "No such file or directory" in r.stderr, r.stderr
+    assert r.stderr.count(str(empty / "instance.json")) == 1, r.stderr
 
 
 def qmp_command(sock_path, command, arguments=None, timeout=120):

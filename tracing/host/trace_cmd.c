@@ -70,15 +70,15 @@ static int collect(void *arg, const struct utr_event *ev)
 /* RUN_DIR/instance.json "ram_file" into buf. */
 static int ram_path(const char *run_dir, char *buf, size_t len)
 {
-    char path[4096];
-    json_error_t jerr;
+    char path[4096], err[4096 + 128];
     if (util_path(path, sizeof(path), "%s/instance.json", run_dir))
         return -1;
-    json_t *root = json_load_file(path, 0, &jerr);
+    json_t *root = util_json_load(path, err, sizeof(err));
     const char *ram = root ? json_string_value(json_object_get(root, "ram_file")) : NULL;
     if (!ram) {
-        ukctl_err("Failed to read the RAM file path from %s: %s", path,
-                  root ? "no \"ram_file\"" : jerr.text);
+        if (root)
+            snprintf(err, sizeof(err), "%s: no \"ram_file\"", path);
+        ukctl_err("Failed to read the RAM file path from %s", err);
         json_decref(root);
         return -1;
     }
