@@ -81,21 +81,8 @@ int tseg_parse(const uint8_t *buf, size_t len, struct tseg *s, char *err, size_t
             return fail(err, errlen, "segment ring %u: bad CPU or kind", i);
         }
     /* Same treatment as the reader gives guest metadata. */
-    for (unsigned i = 0; i < h->ntps; i++) {
-        struct uk_trace_tp_meta *tp = &s->tps[i];
-        tp->name[sizeof(tp->name) - 1] = 0;
-        tp->category[sizeof(tp->category) - 1] = 0;
-        utr_clean_str(tp->name);
-        utr_clean_str(tp->category);
-        for (unsigned f = 0; f < UK_TRACE_FIELDS; f++) {
-            tp->field[f].name[sizeof(tp->field[f].name) - 1] = 0;
-            utr_clean_str(tp->field[f].name);
-            if (tp->field[f].type > UK_TPF_STR8)
-                tp->field[f].type = UK_TPF_HEX;
-        }
-        if (!tp->name[0])
-            snprintf(tp->name, sizeof(tp->name), "tp%u", i);
-    }
+    for (unsigned i = 0; i < h->ntps; i++)
+        utr_clean_tp_meta(&s->tps[i], i);
     for (unsigned i = 0; i < h->nthreads; i++) {
         s->threads[i].name[sizeof(s->threads[i].name) - 1] = 0;
         utr_clean_str(s->threads[i].name);

@@ -4,6 +4,7 @@
  * unpacking, and thread names from the guest's thread table.
  */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <uk/thread_abi.h>
@@ -44,6 +45,22 @@ void utr_clean_str(char *str)
             *s = '?';
         s++;
     }
+}
+
+void utr_clean_tp_meta(struct uk_trace_tp_meta *tp, unsigned id)
+{
+    tp->name[sizeof(tp->name) - 1] = 0;
+    tp->category[sizeof(tp->category) - 1] = 0;
+    utr_clean_str(tp->name);
+    utr_clean_str(tp->category);
+    for (unsigned f = 0; f < UK_TRACE_FIELDS; f++) {
+        tp->field[f].name[sizeof(tp->field[f].name) - 1] = 0;
+        utr_clean_str(tp->field[f].name);
+        if (tp->field[f].type > UK_TPF_STR8)
+            tp->field[f].type = UK_TPF_HEX; /* unknown type: show raw */
+    }
+    if (!tp->name[0])
+        snprintf(tp->name, sizeof(tp->name), "tp%u", id);
 }
 
 void utr_str8(uint64_t v, char out[9])

@@ -128,21 +128,8 @@ int utr_open(struct utr *t, const struct utr_mem *m, uint64_t hdr_addr)
     if (!copy_in(m, h->tp_addr, t->tps, (uint64_t)h->ntps * sizeof(*t->tps)))
         return fail(t, "tracepoint table at 0x%llx outside the image",
                     (unsigned long long)h->tp_addr);
-    for (unsigned i = 0; i < t->ntps; i++) {
-        struct uk_trace_tp_meta *tp = &t->tps[i];
-        tp->name[sizeof(tp->name) - 1] = 0;
-        tp->category[sizeof(tp->category) - 1] = 0;
-        utr_clean_str(tp->name);
-        utr_clean_str(tp->category);
-        for (unsigned f = 0; f < UK_TRACE_FIELDS; f++) {
-            tp->field[f].name[sizeof(tp->field[f].name) - 1] = 0;
-            utr_clean_str(tp->field[f].name);
-            if (tp->field[f].type > UK_TPF_STR8)
-                tp->field[f].type = UK_TPF_HEX; /* unknown type: show raw */
-        }
-        if (!tp->name[0])
-            snprintf(tp->name, sizeof(tp->name), "tp%u", i);
-    }
+    for (unsigned i = 0; i < t->ntps; i++)
+        utr_clean_tp_meta(&t->tps[i], i);
     unsigned usable = 0;
     for (unsigned i = 0; i < t->nrings; i++) {
         struct utr_ring *r = &t->rings[i];

@@ -105,6 +105,12 @@ void utr_close(struct utr *t);
  * format can embed it as is.
  */
 void utr_clean_str(char *s);
+
+/* Make the copied description of tracepoint `id` safe to use: strings
+ * terminated and cleaned, unknown field types shown raw (hex), an empty name
+ * replaced by "tpID".  For every copy of guest metadata, whether read from
+ * guest RAM or back from a collector's store. */
+void utr_clean_tp_meta(struct uk_trace_tp_meta *tp, unsigned id);
 /* A STR8 field value as a clean C string. */
 void utr_str8(uint64_t v, char out[9]);
 /* Re-read the guest's thread table (header.threads_addr); ignored if invalid. */
