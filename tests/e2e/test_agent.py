@@ -447,8 +447,11 @@ scrape_configs:
 
 def test_agent_metrics_page(t, accel):
     """`ukctl metrics` reads the shared page from the RAM file; with periodic
-    updates off, the page holds exactly the snapshot the last scrape served."""
-    run, ports = start(t, accel, "metrics_interval_ms=0")
+    updates off, the page holds exactly the snapshot the last scrape served.
+    Telemetry's metric snapshots (every telemetry.metrics_s) also refresh the
+    page, so they are off too: one landing between the scrape and the read
+    made the page newer than the body."""
+    run, ports = start(t, accel, "metrics_interval_ms=0 telemetry.metrics_s=0")
     try:
         ukctl = str(t.build / "bin" / "ukctl")
         for om in (False, True):
