@@ -391,7 +391,7 @@ unsigned um_snapshot(struct ukm_entry *dst, unsigned cap)
 /*
  * Keeps the shared page fresh without scrapes (the host may read it when the
  * network is hung): every metrics_interval_ms (default 1000; 0: only scrapes
- * update the page).
+ * and telemetry's metric snapshots, through um_snapshot, update the page).
  */
 static void updater(void *arg)
 {
