@@ -379,9 +379,31 @@ uint64_t uk_sched_switches(unsigned cpu)
     return cpu < UK_CPU_MAX ? percpu_area[cpu].switches : 0;
 }
 
+/*
+ * Idle time so far, including the idle period in progress: with tickless
+ * idle a halted CPU may not switch for seconds, and idle_ns alone (closed at
+ * each switch) would show it as busy.  Read locklessly from any CPU: the
+ * owner updates idle_ns and last_switch_tsc together at each switch, so a
+ * snapshot is retried until both read the same twice.
+ */
 uint64_t uk_sched_idle_ns(unsigned cpu)
 {
-    return cpu < UK_CPU_MAX ? percpu_area[cpu].idle_ns : 0;
+    if (cpu >= UK_CPU_MAX)
+        return 0;
+    struct percpu *pc = &percpu_area[cpu];
+    for (unsigned tries = 0;; tries++) {
+        uint64_t idle = UK_READ_ONCE(pc->idle_ns);
+        uint64_t since = UK_READ_ONCE(pc->last_switch_tsc);
+        bool idling = UK_READ_ONCE(pc->current) == pc->idle;
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (UK_READ_ONCE(pc->idle_ns) != idle || UK_READ_ONCE(pc->last_switch_tsc) != since) {
+            if (tries < 8)
+                continue;
+            return idle; /* switching constantly: the closed periods suffice */
+        }
+        uint64_t tsc = uk_tsc();
+        return idle + (idling && tsc > since ? uk_tsc_to_ns(tsc - since) : 0);
+    }
 }
 
 uint64_t uk_sched_timer_irqs(unsigned cpu)
