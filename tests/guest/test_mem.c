@@ -148,9 +148,17 @@ UK_TEST(page_alloc)
 enum { STR_BUF = 4096 + 64, STR_GUARD = 0xa5 };
 static uint8_t str_src[STR_BUF], str_dst[STR_BUF], str_ref[STR_BUF];
 
+/* The destination window [0, doff + n + 32): the guard bytes that a copy of
+ * n bytes at doff could overrun (a word loop overruns by < 8), without
+ * scanning all 4 KiB for every small case (kvm_pvm emulates each byte). */
+static size_t str_window(size_t doff, size_t n)
+{
+    return doff + n + 32 < STR_BUF ? doff + n + 32 : STR_BUF;
+}
+
 static bool str_check(size_t doff, size_t n)
 {
-    for (size_t i = 0; i < STR_BUF; i++) {
+    for (size_t i = 0; i < str_window(doff, n); i++) {
         bool inside = i >= doff && i < doff + n;
         if (inside ? str_dst[i] != str_ref[i] : str_dst[i] != STR_GUARD)
             return false;
@@ -167,10 +175,9 @@ UK_TEST(libc_string_words)
         size_t n = k <= 80 ? k : big[k - 81];
         for (size_t so = 0; so < 8; so++) {
             for (size_t doff = 0; doff < 8; doff++) {
-                memset(str_ref, STR_GUARD, sizeof(str_ref));
                 for (size_t i = 0; i < n; i++) /* the reference, byte by byte */
                     str_ref[doff + i] = str_src[so + i];
-                for (size_t i = 0; i < STR_BUF; i++)
+                for (size_t i = 0; i < str_window(doff, n); i++)
                     str_dst[i] = STR_GUARD;
                 UK_CHECK(memcpy(str_dst + doff, str_src + so, n) == str_dst + doff);
                 UK_CHECK(str_check(doff, n));
