@@ -120,7 +120,7 @@ guest: $(O)/kernel.elf $(O)/kernel-test.elf
 # ----------------------------------------------------------------- host ---
 HOST_CC := gcc
 HOST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -MMD -MP \
-	-Ikernel-hooks/include -Ihost-collector
+	-Ikernel-hooks/include -Ihost-collector -DUKSCOPE_SRCDIR='"$(CURDIR)"'
 HOST_LDLIBS := -ljansson -ldw -lelf
 
 # Component fragments come after every variable they may append to.
@@ -177,7 +177,10 @@ run: $(O)/deps.stamp
 install: $(O)/bin/ukctl
 	$(Q)install -d $(DESTDIR)$(PREFIX)/bin
 	$(Q)install -m 0755 $(O)/bin/ukctl $(DESTDIR)$(PREFIX)/bin/ukctl
-	@echo "installed $(DESTDIR)$(PREFIX)/bin/ukctl"
+	$(Q)install -d $(DESTDIR)$(PREFIX)/share/ukscope
+	$(Q)install -m 0644 gdbstub/host/uk-gdb.py gdbstub/host/uk-crash-drgn.py \
+		$(DESTDIR)$(PREFIX)/share/ukscope/
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/ukctl and its gdb/drgn helpers in $(DESTDIR)$(PREFIX)/share/ukscope"
 
 bench: $(O)/deps.stamp
 	$(Q)$(MAKE) --no-print-directory all

@@ -245,3 +245,32 @@ json_t *util_json_load(const char *path, char *err, size_t errlen)
     }
     return o;
 }
+
+#ifndef UKSCOPE_SRCDIR
+#define UKSCOPE_SRCDIR "."
+#endif
+
+int util_find_shipped(const char *rel, char *buf, size_t len)
+{
+    char exe[4096], *slash;
+    const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
+    const char *env = getenv("UKSCOPE_SRCDIR");
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+    if (env && util_path(buf, len, "%s/%s", env, rel) == 0 && access(buf, R_OK) == 0)
+        return 0;
+    if (n > 0) {
+        exe[n] = '\0';
+        if ((slash = strrchr(exe, '/')))
+            *slash = '\0';
+        if (util_path(buf, len, "%s/../../%s", exe, rel) == 0 && access(buf, R_OK) == 0)
+            return 0;
+        if (util_path(buf, len, "%s/../share/ukscope/%s", exe, base) == 0 &&
+            access(buf, R_OK) == 0)
+            return 0;
+    }
+    if (util_path(buf, len, "%s/%s", UKSCOPE_SRCDIR, rel) == 0 && access(buf, R_OK) == 0)
+        return 0;
+    buf[0] = '\0';
+    return -1;
+}

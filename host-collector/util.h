@@ -103,4 +103,13 @@ int util_remove_run_dir(const char *run_dir);
  */
 json_t *util_json_load(const char *path, char *err, size_t errlen);
 
+/*
+ * Find a file that ships with ukscope's sources (a gdb or drgn helper), given
+ * its path relative to the source tree (e.g. "gdbstub/host/uk-gdb.py"), in:
+ * $UKSCOPE_SRCDIR; the tree around the running binary (<tree>/build/bin);
+ * <prefix>/share/ukscope/<basename> next to an installed <prefix>/bin; the
+ * source tree this binary was built from.  0 with the path in buf, or -1.
+ */
+int util_find_shipped(const char *rel, char *buf, size_t len);
+
 #endif

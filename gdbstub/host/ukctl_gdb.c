@@ -87,23 +87,6 @@ static int check_alive(json_t *root, const char *run_dir)
     return -1;
 }
 
-/* The helper ships next to the sources: <exe>/../../gdbstub/host/uk-gdb.py. */
-static int find_helper(char *buf, size_t len)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n <= 0)
-        return -1;
-    exe[n] = 0;
-    char *slash = strrchr(exe, '/');
-    if (!slash)
-        return -1;
-    *slash = 0;
-    if (util_path(buf, len, "%s/../../gdbstub/host/uk-gdb.py", exe) < 0 || access(buf, R_OK))
-        return -1;
-    return 0;
-}
-
 int gdb_main(int argc, char **argv)
 {
     static const struct option opts[] = {{"batch-file", required_argument, NULL, 'b'},
@@ -182,7 +165,7 @@ int gdb_main(int argc, char **argv)
         args[n++] = "-batch";
     args[n++] = "-ex";
     args[n++] = "set pagination off";
-    if (find_helper(helper, sizeof(helper)) == 0) {
+    if (util_find_shipped("gdbstub/host/uk-gdb.py", helper, sizeof(helper)) == 0) {
         snprintf(src, sizeof(src), "source %s", helper);
         args[n++] = "-ex";
         args[n++] = src;

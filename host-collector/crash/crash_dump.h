@@ -59,8 +59,7 @@ void crash_src_close(struct crash_src *s);
 int crash_dump(struct crash_src *s, enum crash_level level, const char *out,
                struct crash_state *st, long *size, char *err, size_t errlen);
 
-/* The gdb helper: $UKCTL_GDB_HELPER, else gdbstub/host/uk-gdb.py of the
- * tree ukctl was built in (build/bin/ukctl); "" if not found. */
+/* The gdb helper uk-gdb.py, found by util_find_shipped(); "" if not found. */
 void crash_gdb_helper(char *buf, size_t len);
 
 /*

@@ -95,29 +95,7 @@ cleanup:
 
 void crash_gdb_helper(char *buf, size_t len)
 {
-    const char *env = getenv("UKCTL_GDB_HELPER");
-    char exe[4096];
-    ssize_t n;
-    buf[0] = '\0';
-    if (env) {
-        snprintf(buf, len, "%s", env);
-        return;
-    }
-    /* build/bin/ukctl -> <src>/gdbstub/host/uk-gdb.py */
-    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        for (int up = 0; up < 3; up++) {
-            char *s = strrchr(exe, '/');
-            if (s)
-                *s = '\0';
-        }
-        if (util_path(buf, len, "%s/gdbstub/host/uk-gdb.py", exe) < 0)
-            buf[0] = 0;
-        if (buf[0] && access(buf, R_OK) == 0)
-            return;
-    }
-    buf[0] = '\0';
+    util_find_shipped("gdbstub/host/uk-gdb.py", buf, len);
 }
 
 bool crash_gdb_unservable(const char *run_dir)

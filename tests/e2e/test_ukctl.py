@@ -265,3 +265,19 @@ def test_sigterm_quits(t, accel):
     assert p.returncode == 0, f"exit {p.returncode}: {err!r}"
     assert not pid_alive(qemu_pid), "QEMU survived"
     assert not run.exists(), "run dir left"
+
+
+def test_make_install(t):
+    """`make install PREFIX=DIR` puts ukctl in DIR/bin and the gdb and drgn
+    helpers in DIR/share/ukscope, where an installed ukctl looks for them."""
+    prefix = t.tmpdir() / "prefix"
+    r = subprocess.run(["make", "-s", f"O={t.build}", f"PREFIX={prefix}", "install"],
+                       cwd=t.root, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    ukctl = prefix / "bin" / "ukctl"
+    assert os.access(ukctl, os.X_OK), r.stdout
+    for helper in ("uk-gdb.py", "uk-crash-drgn.py"):
+        f = prefix / "share" / "ukscope" / helper
+        assert f.is_file() and (f.stat().st_mode & 0o777) == 0o644, f
+    r = subprocess.run([str(ukctl), "--help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "Commands:" in r.stdout, r.stderr
