@@ -9,6 +9,9 @@
 #include "util.h"
 
 int metrics_main(int argc, char **argv);
+int ps_main(int argc, char **argv);    /* ps_logs.c */
+int logs_main(int argc, char **argv);  /* ps_logs.c */
+int fleet_main(int argc, char **argv); /* fleet.c */
 
 static const char usage[] =
     "Usage: ukctl COMMAND [ARGS]\n"
@@ -21,6 +24,9 @@ static const char usage[] =
     "  trace RUN_DIR         capture the guest's trace rings (see docs/tracing.md)\n"
     "  telemetry RUN_DIR     decode the guest's telemetry stream (docs/telemetry.md)\n"
     "  metrics RUN_DIR       print the guest's metrics from its shared memory page\n"
+    "  ps [--json]           the fleet, from ukcollectd or the run dirs (docs/collector.md)\n"
+    "  logs [-f] NAME        an instance's log, from ukcollectd or its RAM\n"
+    "  fleet up|down         start/stop N instances through ukcollectd\n"
     "\n"
     "See docs/ukctl.md.\n";
 
@@ -37,6 +43,9 @@ static const struct command commands[] = {
     {"trace", trace_main},
     {"telemetry", telemetry_main},
     {"metrics", metrics_main}, /* guest-agent/host/metrics_cmd.c */
+    {"ps", ps_main},
+    {"logs", logs_main},
+    {"fleet", fleet_main},
 };
 
 int main(int argc, char **argv)
