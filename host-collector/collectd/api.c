@@ -249,14 +249,14 @@ static enum MHD_Result create(struct MHD_Connection *c, struct req *rq)
 {
     json_t *o = json_loadb(rq->body ? rq->body : "", rq->len, 0, NULL);
     struct inst_spec sp;
-    char err[256];
-    const char *name, *image, *restart;
+    char err[256], name[64];
+    const char *image, *restart, *nm;
 
     memset(&sp, 0, sizeof(sp));
-    name = json_string_value(json_object_get(o, "name"));
+    nm = json_string_value(json_object_get(o, "name"));
     image = json_string_value(json_object_get(o, "image"));
     restart = json_string_value(json_object_get(o, "restart"));
-    if (!json_is_object(o) || !name || !image || image[0] != '/' ||
+    if (!json_is_object(o) || !nm || strlen(nm) >= sizeof(name) || !image || image[0] != '/' ||
         strlen(image) >= sizeof(sp.image) ||
         (restart && supervise_parse_policy(restart, &sp.policy) < 0)) {
         json_decref(o);
@@ -264,6 +264,7 @@ static enum MHD_Result create(struct MHD_Connection *c, struct req *rq)
                          "want {\"name\":N,\"image\":ABSOLUTE_PATH[,\"mem_mib\":M,\"smp\":S,"
                          "\"cmdline\":C,\"accel\":A,\"restart\":\"no|on-failure|always\"]}");
     }
+    snprintf(name, sizeof(name), "%s", nm);
     snprintf(sp.image, sizeof(sp.image), "%s", image);
     snprintf(sp.cmdline, sizeof(sp.cmdline), "%s",
              json_string_value(json_object_get(o, "cmdline")) ?: "");
