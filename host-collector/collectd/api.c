@@ -25,7 +25,6 @@
 
 enum { BODY_MAX = 65536, LOGS_DEFAULT = 1000, LOGS_MAX = 100000, SSE_MAX = 64 };
 
-int supervise_parse_policy(const char *s, enum restart_policy *p);
 char *api_logs_query(struct inst *in, const char *boot, const char *source, uint64_t since,
                      uint64_t limit, size_t *len);
 
@@ -247,34 +246,11 @@ static enum MHD_Result logs(struct MHD_Connection *c, struct inst *in)
 
 static enum MHD_Result create(struct MHD_Connection *c, struct req *rq)
 {
-    json_t *o = json_loadb(rq->body ? rq->body : "", rq->len, 0, NULL);
     struct inst_spec sp;
     char err[256], name[64];
-    const char *image, *restart, *nm;
 
-    memset(&sp, 0, sizeof(sp));
-    nm = json_string_value(json_object_get(o, "name"));
-    image = json_string_value(json_object_get(o, "image"));
-    restart = json_string_value(json_object_get(o, "restart"));
-    if (!json_is_object(o) || !nm || strlen(nm) >= sizeof(name) || !image || image[0] != '/' ||
-        strlen(image) >= sizeof(sp.image) ||
-        (restart && supervise_parse_policy(restart, &sp.policy) < 0)) {
-        json_decref(o);
-        return reply_err(c, MHD_HTTP_BAD_REQUEST,
-                         "want {\"name\":N,\"image\":ABSOLUTE_PATH[,\"mem_mib\":M,\"smp\":S,"
-                         "\"cmdline\":C,\"accel\":A,\"restart\":\"no|on-failure|always\"]}");
-    }
-    snprintf(name, sizeof(name), "%s", nm);
-    snprintf(sp.image, sizeof(sp.image), "%s", image);
-    snprintf(sp.cmdline, sizeof(sp.cmdline), "%s",
-             json_string_value(json_object_get(o, "cmdline")) ?: "");
-    snprintf(sp.accel, sizeof(sp.accel), "%s",
-             json_string_value(json_object_get(o, "accel")) ?: "auto");
-    json_int_t mem = json_integer_value(json_object_get(o, "mem_mib"));
-    json_int_t smp = json_integer_value(json_object_get(o, "smp"));
-    sp.mem_mib = mem >= 16 && mem <= 65536 ? (unsigned)mem : 128;
-    sp.smp = smp >= 1 && smp <= 16 ? (unsigned)smp : 1;
-    json_decref(o);
+    if (api_parse_create(rq->body, rq->len, name, &sp, err, sizeof(err)) < 0)
+        return reply_err(c, MHD_HTTP_BAD_REQUEST, err);
     if (inst_create(name, &sp, err, sizeof(err)) < 0)
         return reply_err(c, MHD_HTTP_CONFLICT, err);
     return reply_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:s,s:s}", "name", name, "state", "starting"));

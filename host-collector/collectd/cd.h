@@ -139,6 +139,16 @@ void ingest_close(struct inst *in);
 struct json_t;
 struct json_t *ingest_threads_json(struct inst *in);
 
+/*
+ * apibody.c: parse the body of POST /api/v1/instances (untrusted JSON, at
+ * most 64 KiB): {"name":N,"image":ABSOLUTE_PATH[,"mem_mib":M,"smp":S,
+ * "cmdline":C,"accel":A,"restart":"no|on-failure|always"]}.  0, or -1
+ * with the reason in err.  The name is checked later (inst_create).
+ */
+int api_parse_create(const char *body, size_t len, char name[64], struct inst_spec *sp,
+                     char *err, size_t errlen);
+int supervise_parse_policy(const char *s, enum restart_policy *p);
+
 /* api.c / prom.c */
 int api_start(const char *listen, bool allow_remote);
 void api_poll(void);

@@ -58,15 +58,6 @@ static int save_spec(struct inst *in)
     return rc;
 }
 
-static int parse_policy(const char *s, enum restart_policy *p)
-{
-    for (unsigned i = 0; i < 3; i++)
-        if (s && !strcmp(s, policy_names[i])) {
-            *p = (enum restart_policy)i;
-            return 0;
-        }
-    return -1;
-}
 
 void inst_load_specs(void)
 {
@@ -102,7 +93,7 @@ void inst_load_specs(void)
                      json_string_value(json_object_get(o, "accel")) ?: "auto");
             s->mem_mib = (unsigned)json_integer_value(json_object_get(o, "mem_mib"));
             s->smp = (unsigned)json_integer_value(json_object_get(o, "smp"));
-            if (parse_policy(json_string_value(json_object_get(o, "restart")), &s->policy) < 0)
+            if (supervise_parse_policy(json_string_value(json_object_get(o, "restart")), &s->policy) < 0)
                 s->policy = RP_NO;
             s->want_up = json_is_true(json_object_get(o, "want_up"));
         }
@@ -334,6 +325,3 @@ void supervise_tick(struct inst *in, int64_t now)
     in->state = ST_STARTING;
     spawn(in, CHILD_START, false);
 }
-
-int supervise_parse_policy(const char *s, enum restart_policy *p);
-int supervise_parse_policy(const char *s, enum restart_policy *p) { return parse_policy(s, p); }
