@@ -13,6 +13,8 @@
 
 enum { RECOVER_CHUNK = 1 << 16 };
 
+void (*logstore_durable_hook)(const char *lines, size_t len);
+
 static uint64_t jint(json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
@@ -100,6 +102,10 @@ static int recover(struct logstore *s)
             if (rec) {
                 logpos_apply(&s->pos, rec);
                 s->recovered++;
+                if (logstore_durable_hook && line) {
+                    line[llen] = '\n';
+                    logstore_durable_hook(line, llen + 1);
+                }
             } else {
                 cd_log(CD_WARN, "%s/log.jsonl: unparsable line at byte %llu skipped", s->dir,
                        (unsigned long long)good);
@@ -241,6 +247,8 @@ int logstore_commit(struct logstore *s)
     if (fsync(s->fd) < 0)
         goto fail;
     s->size += s->len;
+    if (logstore_durable_hook)
+        logstore_durable_hook(s->buf, s->len);
     s->len = 0;
     s->pos.store_size = s->size;
     if (write_pos(s) < 0)

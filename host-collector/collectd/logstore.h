@@ -61,6 +61,15 @@ int logstore_commit(struct logstore *s);
 
 void logstore_close(struct logstore *s);
 
+/*
+ * Called with whole JSON lines once they are durable in a store, before the
+ * position is persisted: after each commit's fsync, and at open for the
+ * lines replayed after pos.json (those may have been handed on already by
+ * the process that died: at most one batch again).  Used to hand records to
+ * the RELP forwarder, whose spool must hold them before pos.json moves.
+ */
+extern void (*logstore_durable_hook)(const char *lines, size_t len);
+
 /* Apply one record to a position (used live and at recovery). */
 void logpos_apply(struct logpos *p, json_t *rec);
 

@@ -31,6 +31,7 @@
 
 struct cd cd;
 void supervise_tick(struct inst *in, int64_t now);
+void relpglue_init(void);
 
 static const char usage[] =
     "Usage: ukcollectd --root DIR [OPTIONS]\n"
@@ -231,6 +232,7 @@ int main(int argc, char **argv)
         return 1;
 #endif
     }
+    relpglue_init(); /* before any store is opened: replayed records are forwarded too */
     ramview_init_signals();
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&mask);

@@ -36,6 +36,12 @@ int ramview_init_signals(void)
     return sigaction(SIGBUS, &sa, NULL);
 }
 
+void ramview_arm(void)
+{
+    ramview_init_signals();
+    ramview_armed = 1;
+}
+
 static void unmap(struct ramview *v)
 {
     if (v->base)

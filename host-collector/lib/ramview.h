@@ -39,7 +39,10 @@ int ramview_init_signals(void);
  */
 extern __thread sigjmp_buf ramview_jb;
 extern __thread volatile sig_atomic_t ramview_armed;
-#define RAMVIEW_GUARD() (ramview_armed = 1, sigsetjmp(ramview_jb, 1) == 0)
+#define RAMVIEW_GUARD() (ramview_arm(), sigsetjmp(ramview_jb, 1) == 0)
+/* (Re)install our SIGBUS handler (another module may have installed its
+ * own since: the last installed wins) and arm the guard. */
+void ramview_arm(void);
 static inline void ramview_unguard(void) { ramview_armed = 0; }
 
 #endif
