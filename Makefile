@@ -133,6 +133,8 @@ $(eval $(call IMAGE_template,kernel-test,$(KERNEL_OBJS) $(GUEST_EXTRA_OBJS) $(GT
 
 UKCTL_SRCS := $(wildcard host-collector/*.c) $(wildcard host-collector/lib/*.c) \
 	$(call comp_srcs,host)
+# `ukctl trace --fleet` drains into the collector's trace store
+UKCTL_SRCS += $(wildcard host-collector/collectd/tracestore*.c host-collector/collectd/tseg.c)
 hobj = $(patsubst %,$(O)/host/%.o,$(basename $(1)))
 UKCTL_OBJS := $(call hobj,$(UKCTL_SRCS))
 
@@ -162,10 +164,16 @@ ifneq ($(wildcard host-collector/collectd/relpfwd.c),)
 CD_LDLIBS += -lrelp
 $(call hobj,$(CD_SRCS)): HOST_CFLAGS += -DHAVE_RELPFWD
 endif
+CD_EXTRA_OBJS :=
 ifneq ($(wildcard host-collector/collectd/tracestore.c),)
+# the trace store exports with the trace writers of `ukctl trace`
+CD_SRCS += tracing/host/trace_out.c tracing/host/trace_outfile.c tracing/host/trace_perfetto.c \
+	tracing/host/trace_ctf.c tracing/host/trace_json.c
+CD_EXTRA_OBJS += $(O)/host/gen/perfetto_trace.pb-c.o
+CD_LDLIBS += -lprotobuf-c
 $(call hobj,$(CD_SRCS)): HOST_CFLAGS += -DHAVE_TRACESTORE
 endif
-$(O)/bin/ukcollectd: $(call hobj,$(CD_SRCS))
+$(O)/bin/ukcollectd: $(call hobj,$(CD_SRCS)) $(CD_EXTRA_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  HOSTLD  $@")
 	$(Q)$(HOST_CC) -o $@ $^ $(CD_LDLIBS)

@@ -22,7 +22,9 @@ V=${V:-0}
 #   tests:   QEMU, cmocka, gdb + lldb (two debugger clients), elfutils + drgn
 #            (core readers), babeltrace2 (CTF), Prometheus + its Python parser,
 #            wrk (benchmarks)
-PACKAGES="build-essential gcc make binutils clang libclang-rt-14-dev python3 dpkg-dev
+#   collector: librelp (RELP client), rsyslog + rsyslog-relp (a real imrelp in tests)
+PACKAGES="librelp-dev rsyslog rsyslog-relp
+  build-essential gcc make binutils clang libclang-rt-14-dev python3 dpkg-dev
   protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
   libjansson-dev libdw-dev libelf-dev
   libmicrohttpd-dev

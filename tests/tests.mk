@@ -44,3 +44,12 @@ $(O)/fuzz/%: tests/fuzz/%.c $$($$*_SRCS) tests/tests.mk $(TEST_HDRS)
 
 unit: $(UNIT_BINS)
 fuzz: $(FUZZ_BINS)
+
+# The RELP forwarder's test driver (tests/e2e/test_relp.py, tests/bench_relp.py).
+RELPFWD_SRCS := host-collector/collectd/relpfwd.c host-collector/collectd/spool.c \
+	host-collector/collectd/rfc5424.c
+$(O)/tests/relpfwd_drive: tests/tools/relpfwd_drive.c $(RELPFWD_SRCS) $(TEST_HDRS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  HOSTLD  $@")
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $@ $< $(RELPFWD_SRCS) -lrelp
+unit: $(O)/tests/relpfwd_drive

@@ -256,6 +256,26 @@ static enum MHD_Result create(struct MHD_Connection *c, struct req *rq)
     return reply_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:s,s:s}", "name", name, "state", "starting"));
 }
 
+/* GET .../NAME/trace?last=S&format=perfetto|json, or /api/v1/trace (the fleet). */
+static enum MHD_Result trace(struct MHD_Connection *c, const char *name)
+{
+    const char *last = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "last");
+    const char *fmt = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
+    char err[256], *body = NULL;
+    size_t len = 0;
+
+    if (!fmt)
+        fmt = "perfetto";
+    if (!name && strcmp(fmt, "perfetto"))
+        return reply_err(c, MHD_HTTP_BAD_REQUEST, "the fleet trace is perfetto only");
+    if (tsglue_export(name, last ? strtoll(last, NULL, 10) : 10, fmt, &body, &len, err,
+                      sizeof(err)) < 0)
+        return reply_err(c, strstr(err, "built without") ? MHD_HTTP_NOT_IMPLEMENTED
+                                                         : MHD_HTTP_BAD_REQUEST, err);
+    return reply(c, MHD_HTTP_OK, strcmp(fmt, "json") ? "application/octet-stream"
+                                                      : "application/json", body, len);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **con_cls)
@@ -311,6 +331,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return b ? reply(c, MHD_HTTP_OK, "application/json", b, len)
                  : reply_err(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Failed to render");
     }
+    if (get && !strcmp(url, "/api/v1/trace"))
+        return trace(c, NULL);
     if (!strcmp(url, "/api/v1/instances") || !strcmp(url, "/api/v1/instances/")) {
         if (post)
             return create(c, rq);
@@ -329,6 +351,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return reply_json(c, MHD_HTTP_OK, inst_json(in));
     if (get && !strcmp(action, "logs"))
         return logs(c, in);
+    if (get && !strcmp(action, "trace"))
+        return trace(c, in->name);
     if (get && !strcmp(action, "threads")) {
         json_t *t = ingest_threads_json(in);
         if (!t)

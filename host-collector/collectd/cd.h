@@ -156,6 +156,14 @@ void api_tick(void);
 int api_fd(void);
 void api_stop(void);
 char *prom_render(size_t *len);
+
+/* tsglue.c: the trace store (no-ops when built without it) */
+int tsglue_init(uint64_t max_bytes, int64_t max_age_s);
+void tsglue_drain(struct inst *in, int64_t now);
+void tsglue_forget(struct inst *in);
+void tsglue_close(void);
+int tsglue_export(const char *name, int64_t last_s, const char *format, char **body, size_t *len,
+                  char *err, size_t errlen);
 char *prom_sd(size_t *len);
 
 #endif

@@ -363,6 +363,7 @@ void inst_tick(struct inst *in, int64_t now)
         if (in->qfd >= 0)
             qmp_drop(in, NULL);
         ingest_close(in);
+        tsglue_forget(in);
         return;
     }
     if (in->state == ST_EXITED || in->state == ST_CRASHLOOP)
@@ -374,4 +375,5 @@ void inst_tick(struct inst *in, int64_t now)
     if (in->state == ST_STARTING && in->qfd < 0)
         set_state(in, ST_RUNNING); /* no QMP: alive is all we know */
     ingest_tick(in, now, false);
+    tsglue_drain(in, now);
 }

@@ -47,6 +47,8 @@ static const char usage[] =
     "                     generated 0600 when absent)\n"
     "  --relp HOST:PORT   forward every log record over RELP (when built with relpfwd)\n"
     "  --store-max MiB    rotate an instance's log.jsonl above this size (default 64)\n"
+    "  --trace-max MiB    trace store limit per instance (default 64; with the trace store)\n"
+    "  --trace-age SECS   drop trace segments older than this (default 3600)\n"
     "  --ukctl PATH       ukctl used to start/stop instances (default: next to ukcollectd)\n"
     "  -v, --verbose      debug log\n"
     "  -h, --help         this text\n";
@@ -152,12 +154,15 @@ int main(int argc, char **argv)
         {"state", required_argument, NULL, 's'},     {"relp", required_argument, NULL, 'R'},
         {"token-file", required_argument, NULL, 't'}, {"allow-remote", no_argument, NULL, 'A'},
         {"store-max", required_argument, NULL, 'm'}, {"ukctl", required_argument, NULL, 'u'},
+        {"trace-max", required_argument, NULL, 'T'}, {"trace-age", required_argument, NULL, 'a'},
         {"verbose", no_argument, NULL, 'v'},          {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *root = NULL, *listen = "127.0.0.1:9560", *state = NULL, *relp = NULL,
                *token_file = NULL, *ukctl = NULL;
     bool allow_remote = false;
+    uint64_t trace_max = 64ULL << 20;
+    int64_t trace_age = 3600;
     int c, rc = 1, tfd = -1, ifd = -1, sfd = -1;
     char buf[4096];
     sigset_t mask;
@@ -174,6 +179,8 @@ int main(int argc, char **argv)
         case 'A': allow_remote = true; break;
         case 'u': ukctl = optarg; break;
         case 'm': cd.store_max = strtoull(optarg, NULL, 10) << 20; break;
+        case 'T': trace_max = strtoull(optarg, NULL, 10) << 20; break;
+        case 'a': trace_age = strtoll(optarg, NULL, 10); break;
         case 'v': cd_log_level = CD_DEBUG; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
@@ -258,6 +265,8 @@ int main(int argc, char **argv)
         struct epoll_event ev = {.events = EPOLLIN, .data.fd = fds[i]};
         epoll_ctl(cd.epfd, EPOLL_CTL_ADD, fds[i], &ev);
     }
+    if (tsglue_init(trace_max, trace_age) < 0)
+        goto cleanup;
     inst_load_specs();
     cd_log(CD_NOTICE, "collecting %s; state %s; API on http://%s/api/v1/", cd.root, cd.state,
            listen);
@@ -305,6 +314,7 @@ cleanup:
             logstore_commit(&cd.inst[i].ls);
             logstore_close(&cd.inst[i].ls);
         }
+    tsglue_close();
 #ifdef HAVE_RELPFWD
     if (cd.relp)
         relpfwd_free(cd.relp);

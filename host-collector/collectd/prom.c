@@ -205,7 +205,9 @@ char *prom_render(size_t *len)
                     in->meta.accel, inst_state_name(in->state));
     }
     extern void prom_relp(FILE *o);
+    extern void prom_trace(FILE *o);
     prom_relp(o);
+    prom_trace(o);
     for (unsigned i = 0; i < CD_MAX_INSTANCES; i++)
         if (cd.inst[i].used && cd.inst[i].state != ST_EXITED)
             add_instance(fams, &nf, &cd.inst[i]);

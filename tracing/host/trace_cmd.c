@@ -19,6 +19,7 @@
 
 #include "run.h"
 #include "trace_cmd.h"
+#include "trace_fleet.h"
 #include "trace_core.h"
 #include "trace_out.h"
 #include "util.h"
@@ -28,6 +29,7 @@
 static const char usage[] =
     "Usage: ukctl trace [OPTIONS] RUN_DIR\n"
     "       ukctl trace [OPTIONS] --from-core FILE\n"
+    "       ukctl trace --fleet [--last DUR] [--root DIR] [-o OUT]  (see --fleet --help)\n"
     "Read the guest's per-CPU trace rings without stopping it and convert them.\n"
     "  -f, --format FMT      perfetto (default), json (Chrome trace), ctf (a directory)\n"
     "                        or none (drain and count only)\n"
@@ -114,6 +116,9 @@ int trace_main(int argc, char **argv)
     bool opened = false, begun = false;
     char ram[4096], outbuf[4096];
 
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--fleet"))
+            return trace_fleet_main(argc, argv); /* host-collector/trace_fleet.c */
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:o:c:Fh", opts, NULL)) != -1) {
         switch (c) {

@@ -36,8 +36,16 @@ const char *tout_thread_name(const struct tout *o, uint64_t tid, uint64_t str8, 
 
 int tout_begin(struct tout *o, enum tout_format f, const char *path, const struct utr *t)
 {
+    return tout_begin_process(o, f, path, t, 0, NULL);
+}
+
+int tout_begin_process(struct tout *o, enum tout_format f, const char *path, const struct utr *t,
+                       unsigned pid, const char *process_name)
+{
     int rc = -1;
     memset(o, 0, sizeof(*o));
+    o->pid = pid;
+    o->process_name = process_name;
     o->format = f;
     o->path = path;
     o->t = t;

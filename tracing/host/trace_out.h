@@ -44,12 +44,22 @@ struct tout {
     /* If set: a writer that sees *stop non-zero fails ("interrupted") between
      * two events, so a long conversion honours SIGINT promptly. */
     volatile sig_atomic_t *stop;
+    /* Perfetto only: the process the trace is filed under (0: pid 1 named
+     * "guest").  A fleet trace writes one output per instance with distinct
+     * pids and concatenates them: track uuids, packet sequences and thread
+     * ids are made unique per pid.  Set by tout_begin_process. */
+    unsigned pid;
+    const char *process_name;
     void *priv; /* format state */
     char err[256];
 };
 
 /* Open the output; t must stay valid until tout_finish. */
 int tout_begin(struct tout *o, enum tout_format f, const char *path, const struct utr *t);
+/* Same, filed under process pid (> 0) named process_name (clean, kept by
+ * reference) instead of pid 1 "guest": one part of a fleet trace. */
+int tout_begin_process(struct tout *o, enum tout_format f, const char *path, const struct utr *t,
+                       unsigned pid, const char *process_name);
 int tout_pass(struct tout *o, const struct utr_event *ev, size_t n);
 int tout_finish(struct tout *o);
 /* Stop without output: close everything and remove the temporary output. */

@@ -14,12 +14,17 @@
 #include "perfetto_trace.pb-c.h"
 #include "trace_out.h"
 
-#define UUID_PROCESS    1
-#define UUID_CPU(c)     (100 + (uint64_t)(c))
-#define UUID_THREAD(t)  (1000 + (uint64_t)(t))
-#define UUID_COUNTER(i) (1u << 30 | (uint64_t)(i))
-#define SEQ_DESCRIPTORS 1
-#define SEQ_RING(i)     (2 + (i))
+/* PID_BASE: pid 1 (a single guest) keeps the historical values. */
+#define PID_BASE        ((uint64_t)(PID - 1) << 32)
+#define UUID_PROCESS    (PID_BASE + 1)
+#define UUID_CPU(c)     (PID_BASE + 100 + (uint64_t)(c))
+#define UUID_THREAD(t)  (PID_BASE + 1000 + (uint64_t)(t))
+#define UUID_COUNTER(i) (PID_BASE + (1u << 30 | (uint64_t)(i)))
+#define SEQ_DESCRIPTORS (1 + (PID - 1) * (UK_TRACE_MAX_RINGS + 2))
+#define SEQ_RING(i)     (SEQ_DESCRIPTORS + 1 + (i))
+/* Perfetto keys threads by tid alone: guests' tids are made disjoint. */
+#define HOST_TID(t)     ((PID - 1) * 65536 + (t))
+#define PID             (o->pid ? o->pid : 1u)
 #define MAX_COUNTERS    64
 
 struct pf {
@@ -80,14 +85,15 @@ static int track(struct tout *o, uint64_t uuid, uint64_t parent, const char *nam
         td.parent_uuid = parent;
     }
     if (uuid == UUID_PROCESS) {
-        pd.has_pid = pd.pid = 1;
+        pd.has_pid = 1;
+        pd.pid = (int32_t)PID;
         pd.process_name = (char *)name;
         td.process = &pd;
     } else if (tid >= 0) {
         th.has_pid = 1;
-        th.pid = 1;
+        th.pid = (int32_t)PID;
         th.has_tid = 1;
-        th.tid = tid;
+        th.tid = (int32_t)HOST_TID((unsigned)tid);
         th.thread_name = (char *)name;
         td.thread = &th;
         td.has_parent_uuid = 0;
@@ -109,7 +115,7 @@ int tout_pf_begin(struct tout *o)
         return tout_fail(o, "out of memory");
     o->priv = pf;
     pf->f = o->file;
-    if (track(o, UUID_PROCESS, 0, "guest", -1, false))
+    if (track(o, UUID_PROCESS, 0, o->process_name ? o->process_name : "guest", -1, false))
         return -1;
     for (unsigned c = 0; c < o->t->hdr.ncpus; c++) {
         char name[32];

@@ -1,0 +1,7 @@
+/* `ukctl trace --fleet` (host-collector/trace_fleet.c). */
+#ifndef TRACE_FLEET_H
+#define TRACE_FLEET_H
+
+int trace_fleet_main(int argc, char **argv);
+
+#endif

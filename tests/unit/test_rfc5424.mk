@@ -1,0 +1,1 @@
+test_rfc5424_SRCS := host-collector/collectd/rfc5424.c

@@ -1,0 +1,1 @@
+test_spool_SRCS := host-collector/collectd/spool.c
