@@ -69,6 +69,8 @@ struct inst {
     int64_t boot_wall_ns; /* wall time of QEMU's start (guest time zero, roughly) */
     enum inst_state state;
     int64_t state_since;
+    int64_t run_since;   /* when it last went running (0: never) */
+    int64_t last_run_ms; /* how long its last run lasted, set on exit */
     char shutdown_reason[32];
 
     /* QMP on qmp-collector.sock */

@@ -58,6 +58,12 @@ static void set_state(struct inst *in, enum inst_state s)
     if (in->state == s)
         return;
     cd_log(CD_INFO, "%s: %s -> %s", in->name, inst_state_name(in->state), inst_state_name(s));
+    if (s == ST_RUNNING && !in->run_since)
+        in->run_since = cd_now();
+    if (s == ST_EXITED) {
+        in->last_run_ms = in->run_since ? cd_now() - in->run_since : 0;
+        in->run_since = 0;
+    }
     in->state = s;
     in->state_since = cd_now();
 }

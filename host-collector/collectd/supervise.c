@@ -277,6 +277,8 @@ void inst_reap_children(void)
                     forget(in);
             } else if (!ok) {
                 in->state = ST_EXITED; /* counts as a failed run for the policy */
+                in->state_since = cd_now();
+                in->last_run_ms = 0;
             }
         }
     }
@@ -296,7 +298,7 @@ void supervise_tick(struct inst *in, int64_t now)
     if (s->policy == RP_NO || (s->policy == RP_ON_FAILURE && !failure))
         return;
     if (!s->next_start) {
-        if (now - in->state_since > RAN_LONG_MS)
+        if (in->last_run_ms > RAN_LONG_MS)
             s->consecutive = 0;
         int64_t delay = 1000LL << (s->consecutive < 6 ? s->consecutive : 6);
         s->next_start = now + (delay < BACKOFF_MAX_MS ? delay : BACKOFF_MAX_MS);

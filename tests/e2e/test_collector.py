@@ -264,7 +264,7 @@ def test_collector_hostile_guest(t):
     errors, the other instances keep flowing."""
     base, root, state = setup(t)
     try:
-        for n in ("good", "bad"):
+        for n in ("good", "bad", "trunc"):
             start_instance(t, root, n)
         srv = fake_silent_instance(t, root, "silent")
         cd = Collector(t, root, state)
@@ -276,9 +276,13 @@ def test_collector_hostile_guest(t):
         with open(root / "bad" / "ram", "r+b") as f:
             f.seek(off)
             f.write(random.Random(1).randbytes(64 * 1024))
+        os.truncate(root / "trunc" / "ram", 4096)  # under the collector's (and QEMU's) mapping
         good0 = cd.instances()["good"]["log"]["klog_next"]
         i = cd.wait(lambda i: i["bad"]["errors"]["klog"] > 0 and i["silent"]["errors"]["qmp"] > 0
-                    and i["good"]["log"]["klog_next"] > good0, "counted errors", 60)
+                    and i["good"]["log"]["klog_next"] > good0
+                    and (i["trunc"]["errors"]["klog"] + i["trunc"]["errors"]["ram"] > 0
+                         or i["trunc"]["state"] == "exited"), "counted errors", 60)
+        t.log(f"truncated RAM: {i['trunc']['state']}, errors {i['trunc']['errors']}")
         assert i["good"]["errors"]["klog"] == 0 and i["good"]["errors"]["qmp"] == 0, i["good"]
         assert i["silent"]["state"] == "running", i["silent"]  # alive by /proc
         m = cd.get("/metrics")
@@ -386,6 +390,34 @@ def test_collector_fleet(t):
         assert sorted(r.stdout.split()) == ["web-1", "web-2"], r.stdout
         cd.wait(lambda i: not i, "fleet down", 60)
         assert not list(root.iterdir()), list(root.iterdir())
+    finally:
+        stop_all(t, root)
+        if "cd" in locals():
+            cd.stop()
+
+
+def test_collector_crash_loop(t):
+    """An instance that exits at once, with restart=always: restarted with backoff, then
+    crash-loop (no more restarts); the daemon's other work goes on."""
+    from pvh_stub import write_pvh_elf
+    base, root, state = setup(t)
+    img = base / "exit.elf"
+    write_pvh_elf(img, b"bye\n", status=3)
+    try:
+        cd = Collector(t, root, state)
+        token = (state / "token").read_text().strip()
+        st, body = cd.request("/api/v1/instances", "POST", token=token,
+                              body={"name": "crashy", "image": str(img), "mem_mib": 32,
+                                    "accel": "tcg", "restart": "always"})
+        assert st == 202, (st, body)
+        i = cd.wait(lambda i: i["crashy"]["state"] == "crash-loop", "crash-loop", 180)
+        assert i["crashy"]["restarts"] == 5, i["crashy"]
+        time.sleep(3)
+        assert cd.instances()["crashy"]["restarts"] == 5, "restarted after crash-loop"
+        assert "crashy: crash loop" in cd.log.read_text()
+        m = cd.get("/metrics")
+        assert 'ukcollectd_restarts_total{instance="crashy"} 5' in m
+        assert 'ukcollectd_instances{state="crash-loop"} 1' in m
     finally:
         stop_all(t, root)
         if "cd" in locals():
