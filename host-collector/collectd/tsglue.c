@@ -42,9 +42,12 @@ int tsglue_init(uint64_t max_bytes, int64_t max_age_s)
     return ts ? 0 : -1;
 }
 
+/* Only instances whose trace header our own reader found this tick: the
+ * store logs every failed pass, which would be a line per second for a
+ * guest without (or with a broken) trace header. */
 void tsglue_drain(struct inst *in, int64_t now)
 {
-    if (ts)
+    if (ts && in->utr_ok)
         tracestore_drain(ts, in->name, in->run_dir, now);
 }
 
