@@ -357,6 +357,17 @@ void inst_tick(struct inst *in, int64_t now)
     bool alive;
 
     reload(in);
+    if (!in->seen && !in->has_sum && !in->spec.managed && !in->child) {
+        /* An adopted instance whose run dir is gone (ukctl stop): forget it;
+         * its log store stays under STATE for the API of a later boot. */
+        cd_log(CD_INFO, "%s: run dir gone, forgotten", in->name);
+        qmp_drop(in, NULL);
+        ingest_close(in);
+        tsglue_forget(in);
+        logstore_close(&in->ls);
+        in->used = false;
+        return;
+    }
     alive = in->has_sum && instance_is_ours(&in->sum, why, sizeof(why));
     if (!alive) {
         if (in->state != ST_EXITED && in->state != ST_CRASHLOOP && in->has_sum) {

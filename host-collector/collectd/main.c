@@ -125,6 +125,8 @@ static void tick(void)
         if (!in->used)
             continue;
         inst_tick(in, t0);
+        if (!in->used)
+            continue;
         supervise_tick(in, t0);
     }
 #ifdef HAVE_RELPFWD

@@ -203,6 +203,9 @@ def test_collector_discovery_logs(t):
         cd.start()
         insts = cd.wait(lambda i: i.get("c2", {}).get("state") == "running"
                         and i.get("c3", {}).get("state") == "running", "re-adoption")
+        # an instance stopped by hand (run dir removed) is forgotten
+        run([t.build / "bin/ukctl", "stop", root / "c3"], timeout=60)
+        cd.wait(lambda i: "c3" not in i and "c2" in i, "c3 forgotten")
     finally:
         stop_all(t, root)
         if "cd" in locals():
