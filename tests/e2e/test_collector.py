@@ -303,7 +303,8 @@ def test_collector_hostile_guest(t):
 
 def test_collector_prometheus(t):
     """A real Prometheus: http_sd from /sd/prometheus (guests up) and the collector's /metrics
-    with instance labels."""
+    with instance labels; two collectors (two roots: the multi-host story on loopback) in one
+    Prometheus."""
     prom = Path("/usr/bin/prometheus")
     if not prom.exists():
         raise Skip("no /usr/bin/prometheus")
@@ -312,8 +313,13 @@ def test_collector_prometheus(t):
     try:
         for n in ("p1", "p2"):
             start_instance(t, root, n)
+        root2 = base / "root2"
+        root2.mkdir(mode=0o700)
+        start_instance(t, root2, "p3")
         cd = Collector(t, root, state)
+        cd2 = Collector(t, root2, base / "state2")
         cd.wait(lambda i: all(i.get(n, {}).get("build_id") for n in ("p1", "p2")), "build ids")
+        cd2.wait(lambda i: i.get("p3", {}).get("build_id"), "build id of p3")
         sd = cd.get("/sd/prometheus")
         assert sorted(g["labels"]["instance"] for g in sd) == ["p1", "p2"], sd
         port = free_port()
@@ -323,7 +329,7 @@ global: {{scrape_interval: 1s, scrape_timeout: 1s}}
 scrape_configs:
   - job_name: ukcollectd
     honor_labels: true
-    static_configs: [{{targets: ['{cd.addr}']}}]
+    static_configs: [{{targets: ['{cd.addr}', '{cd2.addr}']}}]
   - job_name: guests
     http_sd_configs: [{{url: 'http://{cd.addr}/sd/prometheus', refresh_interval: 5s}}]
 """)
@@ -348,8 +354,8 @@ scrape_configs:
                 time.sleep(1)
                 continue
             up = {(x["labels"]["job"], x["labels"].get("instance")): x["health"] for x in targets}
-            if (len(up) == 3 and all(h == "up" for h in up.values())
-                    and {s["metric"]["instance"] for s in series["result"]} == {"p1", "p2"}):
+            if (len(up) == 4 and all(h == "up" for h in up.values())
+                    and {s["metric"]["instance"] for s in series["result"]} == {"p1", "p2", "p3"}):
                 break
             time.sleep(1)
         else:
@@ -359,7 +365,7 @@ scrape_configs:
         for s in series["result"]:
             assert len(s["metric"]["build_id"]) == 40, s
         own = q("/api/v1/query?query=ukcollectd_log_records_stored")["result"]
-        assert {s["metric"]["instance"] for s in own} == {"p1", "p2"}, own
+        assert {s["metric"]["instance"] for s in own} == {"p1", "p2", "p3"}, own
     finally:
         if pp:
             pp.terminate()
@@ -368,8 +374,10 @@ scrape_configs:
             except subprocess.TimeoutExpired:
                 pp.kill()
         stop_all(t, root)
-        if "cd" in locals():
-            cd.stop()
+        stop_all(t, base / "root2")
+        for c in ("cd", "cd2"):
+            if c in locals():
+                locals()[c].stop()
 
 
 def test_collector_fleet(t):
