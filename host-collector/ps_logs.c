@@ -35,7 +35,8 @@ static const char ps_usage[] =
 static const char logs_usage[] =
     "Usage: ukctl logs [-f] [--since SEQ] [--json] [--source klog|console|all] NAME|RUN_DIR\n"
     "Print an instance's log: from the collector's store when ukcollectd answers\n"
-    "(NAME), else from the run dir's RAM (klog ring; -f polls every second).\n";
+    "(NAME), else from the run dir's RAM (klog ring; -f polls every second), or its\n"
+    "console.log with --source console or when RAM holds no valid ring.\n";
 
 static void print_row(json_t *i)
 {
@@ -228,6 +229,31 @@ static int on_klog(void *arg, const struct klog_record *k)
     return 0;
 }
 
+/* No collector, --source console (or no klog ring): RUN/console.log as is. */
+static int console_file(const char *dir, bool follow)
+{
+    char path[4200], buf[65536];
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "%s/console.log", dir);
+    if (!(f = fopen(path, "re"))) {
+        ukctl_err("Failed to open %s: %s", path, strerror(errno));
+        return 1;
+    }
+    for (;;) {
+        while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+            fwrite(buf, 1, n, stdout);
+        fflush(stdout);
+        if (!follow)
+            break;
+        clearerr(f);
+        sleep(1);
+    }
+    fclose(f);
+    return 0;
+}
+
 /* No collector: the run dir's klog ring, polled every second with -f. */
 static int from_run_dir(const struct logs_opts *o)
 {
@@ -242,6 +268,8 @@ static int from_run_dir(const struct logs_opts *o)
     else if (util_default_parent(dir, sizeof(dir)) < 0 ||
              util_path(dir + strlen(dir), sizeof(dir) - strlen(dir), "/%s", o->target) < 0)
         return 1;
+    if (!strcmp(o->source, "console"))
+        return console_file(dir, o->follow);
     snprintf(path, sizeof(path), "%s/ram", dir);
     if (ramview_init_signals() < 0 || ramview_open(&v, path) < 0) {
         ukctl_err("Failed to open %s: %s (and no collector answers at %s)", path,
@@ -255,8 +283,9 @@ static int from_run_dir(const struct logs_opts *o)
     }
     if (klog_find(&m, &addr, err, sizeof(err)) < 0 || klog_open(&r, &m, addr, err, sizeof(err)) < 0) {
         ramview_unguard();
-        ukctl_err("Failed to read the kernel log in %s: %s", path, err);
-        return 1;
+        ukctl_err("Failed to read the kernel log in %s: %s; showing console.log", path, err);
+        ramview_close(&v);
+        return console_file(dir, o->follow);
     }
     r.next = o->since;
     for (;;) {

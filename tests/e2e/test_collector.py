@@ -156,6 +156,10 @@ def test_collector_discovery_logs(t):
         insts = cd.wait(lambda i: all(n in i and i[n]["state"] == "running"
                                       and i[n]["log"]["klog_next"] > 5 and i[n]["build_id"]
                                       for n in names), "3 running instances")
+        # the demo's "threads started" line is in every store
+        cd.wait(lambda i: all(any("threads started" in r.get("text", "")
+                                  for r in store_records(state, n)) for n in names),
+                "the demo started in every instance")
         for n in names:
             i = insts[n]
             assert i["accel"] == "tcg" and i["mem_mib"] == 32 and i["smp"] == 1, i
@@ -186,6 +190,9 @@ def test_collector_discovery_logs(t):
         out = run([t.build / "bin/ukctl", "logs", root / "c3"],
                   env={"UKCOLLECTD_ADDR": "127.0.0.1:1"}).stdout
         assert "threads started" in out, out[-2000:]
+        out = run([t.build / "bin/ukctl", "logs", "--source", "console", root / "c3"],
+                  env={"UKCOLLECTD_ADDR": "127.0.0.1:1"}).stdout
+        assert out == (root / "c3" / "console.log").read_text()[:len(out)] and out, out[-500:]
         # tokens: none -> 401, wrong -> 403, right -> accepted (a bad body: 400)
         token = (state / "token").read_text().strip()
         assert (state / "token").stat().st_mode & 0o777 == 0o600
