@@ -5,9 +5,7 @@
  * docs/collector.md.  POSTs need `Authorization: Bearer TOKEN`, compared
  * in constant time: none -> 401, wrong -> 403.
  *
- * logs?follow=1 is Server-Sent Events: the response reads the instance's
- * store file from where it is; with nothing new the connection is
- * suspended and resumed on the next tick.
+ * logs?follow=1 is Server-Sent Events (api_sse.c).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -23,7 +21,12 @@
 #include "cd.h"
 #include "log.h"
 
-enum { BODY_MAX = 65536, LOGS_DEFAULT = 1000, LOGS_MAX = 100000, SSE_MAX = 64 };
+enum { BODY_MAX = 65536, LOGS_DEFAULT = 1000, LOGS_MAX = 100000 };
+
+/* api_sse.c */
+enum MHD_Result api_sse_start(struct MHD_Connection *c, const char *name, const char *boot,
+                              const char *source, uint64_t since);
+void api_sse_resume(void);
 
 char *api_logs_query(struct inst *in, const char *boot, const char *source, uint64_t since,
                      uint64_t limit, size_t *len);
@@ -36,15 +39,6 @@ struct req {
     bool too_big;
 };
 
-struct sse {
-    bool used, suspended;
-    struct MHD_Connection *c;
-    char name[64], boot[37], source[16];
-    uint64_t since, off;
-    char *out;
-    size_t olen, opos;
-};
-static struct sse sses[SSE_MAX];
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
                              char *body, size_t len)
@@ -82,7 +76,8 @@ static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, jso
     return reply(c, status, "application/json", s, n);
 }
 
-static enum MHD_Result reply_err(struct MHD_Connection *c, unsigned status, const char *msg)
+enum MHD_Result api_reply_err(struct MHD_Connection *c, unsigned status, const char *msg);
+enum MHD_Result api_reply_err(struct MHD_Connection *c, unsigned status, const char *msg)
 {
     return reply_json(c, status, json_pack("{s:s}", "error", msg));
 }
@@ -126,77 +121,6 @@ static json_t *inst_json(struct inst *in)
         "console_lines", (json_int_t)in->ls.pos.console_seq, "errors", errs);
 }
 
-/* ---- Server-Sent Events ---- */
-
-static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    struct sse *s = cls;
-    struct inst *in = inst_find(s->name);
-
-    (void)pos;
-    if (s->opos == s->olen) {
-        free(s->out);
-        s->out = NULL;
-        s->olen = s->opos = 0;
-        if (!in)
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        /* Whatever the store gained since s->off, filtered. */
-        char path[4300];
-        snprintf(path, sizeof(path), "%s/log.jsonl", in->state_dir);
-        FILE *f = fopen(path, "re");
-        char *line = NULL;
-        size_t cap = 0, olen = 0;
-        ssize_t n;
-        char *out = NULL;
-        FILE *o = open_memstream(&out, &olen);
-        if (f && o) {
-            fseeko(f, 0, SEEK_END);
-            if ((uint64_t)ftello(f) < s->off)
-                s->off = 0; /* rotated */
-            fseeko(f, (off_t)s->off, SEEK_SET);
-            while ((n = getline(&line, &cap, f)) > 0 && line[n - 1] == '\n') {
-                s->off += (uint64_t)n;
-                json_t *r = json_loadb(line, (size_t)n, 0, NULL);
-                const char *b = json_string_value(json_object_get(r, "boot_id"));
-                const char *src = json_string_value(json_object_get(r, "source"));
-                json_t *seq = json_object_get(r, "seq");
-                bool want = r && b && src && (!s->boot[0] || !strcmp(b, s->boot)) &&
-                            (!strcmp(s->source, "all") || !strcmp(src, s->source)) &&
-                            (!json_is_integer(seq) ||
-                             (uint64_t)json_integer_value(seq) >= s->since);
-                if (want)
-                    fprintf(o, "data: %.*s\n\n", (int)(n - 1), line);
-                json_decref(r);
-                if (ftello(o) > 1 << 20)
-                    break;
-            }
-        }
-        if (o)
-            fclose(o);
-        if (f)
-            fclose(f);
-        free(line);
-        s->out = out;
-        s->olen = out ? olen : 0;
-        if (!s->olen) {
-            s->suspended = true;
-            MHD_suspend_connection(s->c);
-            return 0;
-        }
-    }
-    size_t k = s->olen - s->opos < max ? s->olen - s->opos : max;
-    memcpy(buf, s->out + s->opos, k);
-    s->opos += k;
-    return (ssize_t)k;
-}
-
-static void sse_free(void *cls)
-{
-    struct sse *s = cls;
-    free(s->out);
-    memset(s, 0, sizeof(*s));
-}
-
 static enum MHD_Result logs(struct MHD_Connection *c, struct inst *in)
 {
     const char *since = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since");
@@ -212,35 +136,15 @@ static enum MHD_Result logs(struct MHD_Connection *c, struct inst *in)
     if (!source)
         source = "klog";
     if (strcmp(source, "klog") && strcmp(source, "console") && strcmp(source, "all"))
-        return reply_err(c, MHD_HTTP_BAD_REQUEST, "source: klog, console or all");
-    if (follow && !strcmp(follow, "1")) {
-        struct sse *x = NULL;
-        for (unsigned i = 0; i < SSE_MAX && !x; i++)
-            if (!sses[i].used)
-                x = &sses[i];
-        if (!x)
-            return reply_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too many followers");
-        memset(x, 0, sizeof(*x));
-        x->used = true;
-        x->c = c;
-        x->since = s;
-        snprintf(x->name, sizeof(x->name), "%s", in->name);
-        snprintf(x->boot, sizeof(x->boot), "%s", boot);
-        snprintf(x->source, sizeof(x->source), "%s", source);
-        struct MHD_Response *r =
-            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, sse_read, x, sse_free);
-        MHD_add_response_header(r, "Content-Type", "text/event-stream");
-        MHD_add_response_header(r, "Cache-Control", "no-cache");
-        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-        MHD_destroy_response(r);
-        return ret;
-    }
+        return api_reply_err(c, MHD_HTTP_BAD_REQUEST, "source: klog, console or all");
+    if (follow && !strcmp(follow, "1"))
+        return api_sse_start(c, in->name, boot, source, s);
     if (l > LOGS_MAX)
         l = LOGS_MAX;
     size_t len;
     char *body = api_logs_query(in, boot, source, s, l, &len);
     if (!body)
-        return reply_err(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Failed to read the store");
+        return api_reply_err(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Failed to read the store");
     return reply(c, MHD_HTTP_OK, "application/json", body, len);
 }
 
@@ -250,9 +154,9 @@ static enum MHD_Result create(struct MHD_Connection *c, struct req *rq)
     char err[256], name[64];
 
     if (api_parse_create(rq->body, rq->len, name, &sp, err, sizeof(err)) < 0)
-        return reply_err(c, MHD_HTTP_BAD_REQUEST, err);
+        return api_reply_err(c, MHD_HTTP_BAD_REQUEST, err);
     if (inst_create(name, &sp, err, sizeof(err)) < 0)
-        return reply_err(c, MHD_HTTP_CONFLICT, err);
+        return api_reply_err(c, MHD_HTTP_CONFLICT, err);
     return reply_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:s,s:s}", "name", name, "state", "starting"));
 }
 
@@ -267,10 +171,10 @@ static enum MHD_Result trace(struct MHD_Connection *c, const char *name)
     if (!fmt)
         fmt = "perfetto";
     if (!name && strcmp(fmt, "perfetto"))
-        return reply_err(c, MHD_HTTP_BAD_REQUEST, "the fleet trace is perfetto only");
+        return api_reply_err(c, MHD_HTTP_BAD_REQUEST, "the fleet trace is perfetto only");
     if (tsglue_export(name, last ? strtoll(last, NULL, 10) : 10, fmt, &body, &len, err,
                       sizeof(err)) < 0)
-        return reply_err(c, strstr(err, "built without") ? MHD_HTTP_NOT_IMPLEMENTED
+        return api_reply_err(c, strstr(err, "built without") ? MHD_HTTP_NOT_IMPLEMENTED
                                                          : MHD_HTTP_BAD_REQUEST, err);
     return reply(c, MHD_HTTP_OK, strcmp(fmt, "json") ? "application/octet-stream"
                                                       : "application/json", body, len);
@@ -309,27 +213,27 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return MHD_YES;
     }
     if (!get && !post)
-        return reply_err(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET or POST");
+        return api_reply_err(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET or POST");
     if (post) {
         const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
         if (!auth || strncmp(auth, "Bearer ", 7))
-            return reply_err(c, MHD_HTTP_UNAUTHORIZED, "Authorization: Bearer TOKEN required");
+            return api_reply_err(c, MHD_HTTP_UNAUTHORIZED, "Authorization: Bearer TOKEN required");
         if (!token_ok(auth + 7))
-            return reply_err(c, MHD_HTTP_FORBIDDEN, "wrong token");
+            return api_reply_err(c, MHD_HTTP_FORBIDDEN, "wrong token");
         if (rq->too_big)
-            return reply_err(c, MHD_HTTP_CONTENT_TOO_LARGE, "body over 64 KiB");
+            return api_reply_err(c, MHD_HTTP_CONTENT_TOO_LARGE, "body over 64 KiB");
     }
     if (get && !strcmp(url, "/metrics")) {
         size_t len;
         char *b = prom_render(&len);
         return b ? reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", b, len)
-                 : reply_err(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Failed to render");
+                 : api_reply_err(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Failed to render");
     }
     if (get && !strcmp(url, "/sd/prometheus")) {
         size_t len;
         char *b = prom_sd(&len);
         return b ? reply(c, MHD_HTTP_OK, "application/json", b, len)
-                 : reply_err(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Failed to render");
+                 : api_reply_err(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Failed to render");
     }
     if (get && !strcmp(url, "/api/v1/trace"))
         return trace(c, NULL);
@@ -344,9 +248,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (strncmp(url, "/api/v1/instances/", 18) ||
         sscanf(url + 18, "%63[^/]/%31[^/]", name, action) < 1)
-        return reply_err(c, MHD_HTTP_NOT_FOUND, "no such route (see docs/collector.md)");
+        return api_reply_err(c, MHD_HTTP_NOT_FOUND, "no such route (see docs/collector.md)");
     if (!(in = inst_find(name)))
-        return reply_err(c, MHD_HTTP_NOT_FOUND, "no such instance");
+        return api_reply_err(c, MHD_HTTP_NOT_FOUND, "no such instance");
     if (get && !action[0])
         return reply_json(c, MHD_HTTP_OK, inst_json(in));
     if (get && !strcmp(action, "logs"))
@@ -356,17 +260,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (get && !strcmp(action, "threads")) {
         json_t *t = ingest_threads_json(in);
         if (!t)
-            return reply_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no valid thread table in RAM");
+            return api_reply_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no valid thread table in RAM");
         return reply_json(c, MHD_HTTP_OK, json_pack("{s:s,s:o}", "name", in->name, "threads", t));
     }
     if (post && action[0]) {
         char err[256];
         const char *rm = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "remove");
         if (inst_action(in, action, rm && !strcmp(rm, "1"), err, sizeof(err)) < 0)
-            return reply_err(c, MHD_HTTP_CONFLICT, err);
+            return api_reply_err(c, MHD_HTTP_CONFLICT, err);
         return reply_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:s,s:s}", "name", in->name, "action", action));
     }
-    return reply_err(c, MHD_HTTP_NOT_FOUND, "no such route (see docs/collector.md)");
+    return api_reply_err(c, MHD_HTTP_NOT_FOUND, "no such route (see docs/collector.md)");
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -429,11 +333,7 @@ void api_poll(void)
 
 void api_tick(void)
 {
-    for (unsigned i = 0; i < SSE_MAX; i++)
-        if (sses[i].used && sses[i].suspended) {
-            sses[i].suspended = false;
-            MHD_resume_connection(sses[i].c);
-        }
+    api_sse_resume();
     api_poll();
 }
 

@@ -184,6 +184,15 @@ def test_collector_discovery_logs(t):
         assert sorted(i["name"] for i in ps) == names, ps
         out = run([t.build / "bin/ukctl", "logs", "c3"], env=env).stdout
         assert "threads started" in out, out[-2000:]
+        # follow (Server-Sent Events): the backlog from --since, then it keeps waiting
+        try:
+            subprocess.run([str(t.build / "bin/ukctl"), "logs", "-f", "--json", "--since", "2",
+                            "c2"], env=dict(os.environ, **env), capture_output=True, timeout=3)
+            raise AssertionError("ukctl logs -f ended on its own")
+        except subprocess.TimeoutExpired as e:
+            follow = [json.loads(x) for x in (e.stdout or b"").decode().splitlines()]
+        assert follow and follow[0]["seq"] == 2 and follow[0]["instance"] == "c2", follow[:2]
+        assert [r["seq"] for r in follow] == list(range(2, 2 + len(follow))), follow[:5]
         # no collector: ps/logs from the run dirs
         ps = json.loads(run([t.build / "bin/ukctl", "ps", "--json", "--root", root]).stdout)
         assert sorted(i["name"] for i in ps) == names, ps
