@@ -122,7 +122,13 @@ extern struct cd cd;
 int64_t cd_now(void);
 int64_t cd_wall_ns(void);
 
-/* inst.c: discovery, QMP, supervision */
+/* inst.c: discovery, liveness */
+void inst_set_state(struct inst *in, enum inst_state s);
+/* qmpmon.c: the QMP event connection */
+enum { QMP_TIMEOUT_MS = 3000, QMP_RETRY_MS = 5000 };
+void qmp_start(struct inst *in, int64_t now);
+/* Close it; why != NULL: a counted error, logged. */
+void qmp_drop(struct inst *in, const char *why);
 void inst_scan(void);
 void inst_tick(struct inst *in, int64_t now);
 void inst_qmp_event(struct inst *in, uint32_t events);

@@ -1,12 +1,8 @@
 /*
- * Discovery and liveness of the instances under --root, and their QMP
- * event connection (qmp-collector.sock).  Supervision of the instances the
- * daemon starts itself is in supervise.c.
- *
- * Nothing here blocks: the QMP socket is non-blocking, every phase before
- * "ready" has a deadline (a socket that accepts and stays silent costs one
- * counted error per QMP_TIMEOUT_MS and a retry later), and liveness comes
- * from /proc (instance_is_ours), not from QMP.
+ * Discovery and liveness of the instances under --root.  Their QMP event
+ * connection is in qmpmon.c, supervision of the instances the daemon
+ * starts itself in supervise.c.  Liveness comes from /proc
+ * (instance_is_ours), never from QMP, so nothing here waits on a guest.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -25,7 +21,6 @@
 #include "log.h"
 #include "util.h"
 
-enum { QMP_TIMEOUT_MS = 3000, QMP_RETRY_MS = 5000 };
 
 const char *const cd_source_names[SRC_COUNT] = {"klog", "console", "ram", "qmp", "metrics",
                                                  "threads"};
@@ -53,7 +48,7 @@ struct inst *inst_get_by_fd(int fd)
     return NULL;
 }
 
-static void set_state(struct inst *in, enum inst_state s)
+void inst_set_state(struct inst *in, enum inst_state s)
 {
     if (in->state == s)
         return;
@@ -99,154 +94,6 @@ struct inst *inst_new(const char *name)
     }
     cd_log(CD_ERR, "Failed to adopt %s: more than %d instances", name, CD_MAX_INSTANCES);
     return NULL;
-}
-
-static void qmp_drop(struct inst *in, const char *why)
-{
-    if (in->qfd >= 0) {
-        epoll_ctl(cd.epfd, EPOLL_CTL_DEL, in->qfd, NULL);
-        qmp_close(&in->q); /* closes the fd */
-    }
-    in->qfd = -1;
-    in->qphase = QP_IDLE;
-    in->qretry = cd_now() + QMP_RETRY_MS;
-    if (why) {
-        in->err[SRC_QMP]++;
-        cd_log(CD_WARN, "%s: QMP: %s (retry in %d s)", in->name, why, QMP_RETRY_MS / 1000);
-    }
-}
-
-static int qmp_send(struct inst *in, const char *line)
-{
-    size_t n = strlen(line);
-    /* A few dozen bytes into an empty socket buffer: never partial in practice. */
-    if (send(in->qfd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n) {
-        qmp_drop(in, "Failed to send a command");
-        return -1;
-    }
-    return 0;
-}
-
-static void qmp_start(struct inst *in, int64_t now)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    struct epoll_event ev = {.events = EPOLLIN};
-    int fd;
-
-    if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/qmp-collector.sock",
-                         in->run_dir) >= sizeof(sa.sun_path)) {
-        in->qretry = now + 60000;
-        return;
-    }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS &&
-        errno != EAGAIN) {
-        if (!in->src_bad[SRC_QMP])
-            cd_log(CD_NOTICE, "%s: no QMP events (%s: %s); state from the process only",
-                   in->name, sa.sun_path, strerror(errno));
-        in->src_bad[SRC_QMP] = true;
-        close(fd);
-        in->qretry = now + QMP_RETRY_MS;
-        return;
-    }
-    qmp_init(&in->q, fd);
-    in->qfd = fd;
-    ev.data.fd = fd;
-    epoll_ctl(cd.epfd, EPOLL_CTL_ADD, fd, &ev);
-    in->qphase = QP_GREETING;
-    in->qdeadline = now + QMP_TIMEOUT_MS;
-}
-
-static void on_status(struct inst *in, json_t *ret)
-{
-    const char *st = json_string_value(json_object_get(ret, "status"));
-    if (!st)
-        return;
-    if (!strcmp(st, "running"))
-        set_state(in, ST_RUNNING);
-    else if (!strcmp(st, "guest-panicked"))
-        set_state(in, ST_PANICKED);
-    else
-        set_state(in, ST_PAUSED);
-}
-
-static void on_event(struct inst *in, const struct qmp_msg *m)
-{
-    const char *e = m->event;
-    if (!strcmp(e, "GUEST_PANICKED")) {
-        in->panics++;
-        cd_log(CD_WARN, "%s: guest panicked", in->name);
-        set_state(in, ST_PANICKED);
-    } else if (!strcmp(e, "STOP")) {
-        if (in->state != ST_PANICKED)
-            set_state(in, ST_PAUSED);
-    } else if (!strcmp(e, "RESUME")) {
-        set_state(in, ST_RUNNING);
-    } else if (!strcmp(e, "SHUTDOWN")) {
-        json_t *d = json_object_get(m->root, "data");
-        snprintf(in->shutdown_reason, sizeof(in->shutdown_reason), "%s",
-                 json_string_value(json_object_get(d, "reason")) ?: "unknown");
-    }
-}
-
-void inst_qmp_event(struct inst *in, uint32_t events)
-{
-    char buf[8192];
-    struct qmp_msg m;
-    ssize_t n;
-    int r;
-
-    for (;;) {
-        n = recv(in->qfd, buf, sizeof(buf), MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            break;
-        if (n <= 0) {
-            /* QEMU closed: it is exiting; liveness comes from /proc. */
-            qmp_drop(in, NULL);
-            return;
-        }
-        if (qmp_feed(&in->q, buf, (size_t)n) < 0) {
-            qmp_drop(in, "out of memory");
-            return;
-        }
-    }
-    while ((r = qmp_next(&in->q, &m)) == 1) {
-        switch (in->qphase) {
-        case QP_GREETING:
-            if (m.kind == QMP_MSG_GREETING) {
-                in->qphase = QP_CAPS;
-                qmp_send(in, "{\"execute\":\"qmp_capabilities\"}\n");
-            }
-            break;
-        case QP_CAPS:
-            if (m.kind == QMP_MSG_RETURN) {
-                in->qphase = QP_STATUS;
-                qmp_send(in, "{\"execute\":\"query-status\"}\n");
-            }
-            break;
-        case QP_STATUS:
-            if (m.kind == QMP_MSG_RETURN) {
-                on_status(in, json_object_get(m.root, "return"));
-                in->qphase = QP_READY;
-                in->src_bad[SRC_QMP] = false;
-            }
-            break;
-        default:
-            break;
-        }
-        if (m.kind == QMP_MSG_EVENT)
-            on_event(in, &m);
-        qmp_msg_clear(&m);
-        if (in->qfd < 0)
-            return;
-    }
-    if (r < 0) {
-        char why[300];
-        snprintf(why, sizeof(why), "bad message: %s", in->q.err);
-        qmp_drop(in, why);
-    }
 }
 
 /* A stable id for one boot: the same QEMU process gives the same id after a
@@ -372,11 +219,11 @@ void inst_tick(struct inst *in, int64_t now)
     if (!alive) {
         if (in->state != ST_EXITED && in->state != ST_CRASHLOOP && in->has_sum) {
             ingest_tick(in, now, true); /* final pass: the RAM file still holds the tail */
-            set_state(in, ST_EXITED);
+            inst_set_state(in, ST_EXITED);
         }
         if (in->state == ST_STARTING && !in->has_sum && in->child_kind != CHILD_START &&
             !in->spec.managed)
-            set_state(in, ST_EXITED);
+            inst_set_state(in, ST_EXITED);
         if (in->qfd >= 0)
             qmp_drop(in, NULL);
         ingest_close(in);
@@ -390,7 +237,7 @@ void inst_tick(struct inst *in, int64_t now)
     else if (in->qfd >= 0 && in->qphase != QP_READY && now >= in->qdeadline)
         qmp_drop(in, "no answer within 3 s (timeout)");
     if (in->state == ST_STARTING && in->qfd < 0)
-        set_state(in, ST_RUNNING); /* no QMP: alive is all we know */
+        inst_set_state(in, ST_RUNNING); /* no QMP: alive is all we know */
     ingest_tick(in, now, false);
     tsglue_drain(in, now);
 }
