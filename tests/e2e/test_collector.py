@@ -423,6 +423,26 @@ def test_collector_fleet(t):
             cd.stop()
 
 
+def test_collector_panic(t):
+    """A guest that panics (kept paused for post-mortem): state panicked from QMP, its log
+    (the panic message) collected, not restarted."""
+    base, root, state = setup(t)
+    try:
+        cd = Collector(t, root, state)
+        run([t.build / "bin/ukctl", "run", "--detach", "--keep", "--name", "pan", "--run-dir",
+             root / "pan", "--mem", "32", "--accel", "tcg", "--on-panic", "pause", "--cmdline",
+             "test=panic_call", t.build / "kernel-test.elf"], timeout=60)
+        i = cd.wait(lambda i: i.get("pan", {}).get("state") == "panicked", "panicked", 60)
+        assert i["pan"]["restarts"] == 0, i["pan"]
+        recs = cd.get("/api/v1/instances/pan/logs?since=0&source=all")["records"]
+        assert any("PANIC" in r.get("text", "").upper() for r in recs), recs[-5:]
+        assert 'ukcollectd_instances{state="panicked"} 1' in cd.get("/metrics")
+    finally:
+        stop_all(t, root)
+        if "cd" in locals():
+            cd.stop()
+
+
 def test_collector_crash_loop(t):
     """An instance that exits at once, with restart=always: restarted with backoff, then
     crash-loop (no more restarts); the daemon's other work goes on."""
