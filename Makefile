@@ -133,10 +133,11 @@ $(eval $(call IMAGE_template,kernel-test,$(KERNEL_OBJS) $(GUEST_EXTRA_OBJS) $(GT
 
 UKCTL_SRCS := $(wildcard host-collector/*.c) $(wildcard host-collector/lib/*.c) \
 	$(call comp_srcs,host)
-# `ukctl trace --fleet` drains into the collector's trace store
-UKCTL_SRCS += $(wildcard host-collector/collectd/tracestore*.c host-collector/collectd/tseg.c)
 hobj = $(patsubst %,$(O)/host/%.o,$(basename $(1)))
 UKCTL_OBJS := $(call hobj,$(UKCTL_SRCS))
+
+# `ukctl trace --fleet` drains into the collector's trace store
+UKCTL_OBJS += $(call hobj,$(wildcard host-collector/collectd/tracestore*.c host-collector/collectd/tseg.c))
 
 $(O)/host/%.o: %.c | $(O)/deps.stamp
 	@mkdir -p $(dir $@)

@@ -18,7 +18,7 @@
 #define RELP_LOG(fmt, ...) fprintf(stderr, "ukcollectd: relp: " fmt "\n", ##__VA_ARGS__)
 
 enum {
-    TIMEOUT_S = 1,        /* librelp's unit is seconds; 1 is its shortest */
+    TIMEOUT_S = 1, /* librelp's unit is seconds; 1 is its shortest */
     BACKOFF_MIN_MS = 100,
     BACKOFF_MAX_MS = 10000,
     /* The last window of a session is confirmed by closing the session once
@@ -33,10 +33,10 @@ struct relpfwd {
     relpEngine_t *eng;
     relpClt_t *clt;
     int batch;
-    int sess_err;              /* librelp reported an error in this session */
-    uint64_t send_off;         /* next spool offset to send */
-    uint64_t high_off;         /* highest end offset ever sent: below it is a resend */
-    uint64_t acked_off;        /* everything below is acked (persisted once per poll) */
+    int sess_err;                      /* librelp reported an error in this session */
+    uint64_t send_off;                 /* next spool offset to send */
+    uint64_t high_off;                 /* highest end offset ever sent: below it is a resend */
+    uint64_t acked_off;                /* everything below is acked (persisted once per poll) */
     uint64_t ends[RELPFWD_WINDOW + 1]; /* end offsets of the last sends, by index % (W+1) */
     uint64_t sess_sent, sess_confirmed;
     int64_t next_try, last_send;
@@ -58,7 +58,10 @@ static void on_err(void *usr, char *objinfo, char *msg, relpRetVal code)
 }
 
 /* librelp calls its debug hook unconditionally (and crashes without one). */
-static void dbg_quiet(char *fmt, ...) { (void)fmt; }
+static void dbg_quiet(char *fmt, ...)
+{
+    (void)fmt;
+}
 
 static void on_generic_err(char *objinfo, char *msg, relpRetVal code)
 {
@@ -116,7 +119,9 @@ int relpfwd_submit(struct relpfwd *f, const struct logrec *r)
     size_t n = rfc5424_format(r, f->hostname, buf, sizeof(buf));
     struct spool_info si;
 
-    switch (n ? spool_append(f->sp, buf, n, !f->batch) : SPOOL_ERR) {
+    enum spool_result rc = n ? spool_append(f->sp, buf, n, !f->batch) : SPOOL_ERR;
+
+    switch (rc) {
     case SPOOL_OK:
         if (f->full_logged)
             RELP_LOG("spool %s accepts records again (%" PRIu64 " dropped so far)", f->dir,
@@ -125,12 +130,14 @@ int relpfwd_submit(struct relpfwd *f, const struct logrec *r)
         f->st.spooled++;
         return 0;
     case SPOOL_FULL:
+    case SPOOL_NOSPACE:
         f->st.dropped_disk_full++;
         if (!f->full_logged) {
             spool_info(f->sp, &si);
-            RELP_LOG("Failed to spool a log record: spool %s is full (%" PRIu64 " bytes on "
-                     "disk, limit or disk space reached); dropping records, counted in "
-                     "dropped_disk_full, until rsyslog acks some", f->dir, si.disk_bytes);
+            RELP_LOG("Failed to spool a log record: %s (spool %s, %" PRIu64 " bytes); dropping "
+                     "records, counted in dropped_disk_full, until rsyslog acks some",
+                     rc == SPOOL_FULL ? "the spool reached its limit" : "the disk is full", f->dir,
+                     si.disk_bytes);
         }
         f->full_logged = 1;
         return -1;
@@ -140,7 +147,10 @@ int relpfwd_submit(struct relpfwd *f, const struct logrec *r)
     }
 }
 
-void relpfwd_set_batch(struct relpfwd *f, int batch) { f->batch = batch; }
+void relpfwd_set_batch(struct relpfwd *f, int batch)
+{
+    f->batch = batch;
+}
 
 int relpfwd_flush(struct relpfwd *f)
 {
@@ -169,7 +179,8 @@ static int connect_session(struct relpfwd *f, int64_t now)
         f->st.errors++;
         if (!f->down_logged)
             RELP_LOG("Failed to connect to rsyslog at %s:%s; spooling to %s, retrying with "
-                     "backoff up to %d s", f->host, f->port, f->dir, BACKOFF_MAX_MS / 1000);
+                     "backoff up to %d s",
+                     f->host, f->port, f->dir, BACKOFF_MAX_MS / 1000);
         f->down_logged = 1;
         f->next_try = now + f->backoff_ms;
         f->backoff_ms = f->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : f->backoff_ms * 2;
@@ -201,8 +212,8 @@ static void confirm(struct relpfwd *f, uint64_t upto, uint64_t off)
  * answered every frame before the close, so everything sent is acked. */
 static void end_session(struct relpfwd *f, int64_t now, int graceful)
 {
-    if (graceful)
-        f->sess_err = 0;
+    /* sess_err is not reset here: an error earlier in this session (it was
+     * cleared at connect) means the close proves nothing. */
     relpEngineCltDestruct(f->eng, &f->clt);
     f->clt = NULL;
     if (graceful && !f->sess_err) {
@@ -280,6 +291,7 @@ void relpfwd_stats(const struct relpfwd *f, struct relpfwd_stats *st)
     *st = f->st;
     spool_info(f->sp, &si);
     st->spool_bytes = si.disk_bytes;
+    st->torn = si.torn;
     st->pending = f->pending_at_open + f->st.spooled - f->st.forwarded;
     st->connected = f->clt != NULL;
 }

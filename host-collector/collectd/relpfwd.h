@@ -30,8 +30,8 @@
 #include "logrec.h"
 
 enum {
-    RELPFWD_WINDOW = 32,     /* RELP window: the bound of re-sent records */
-    RELPFWD_POLL_MAX = 256,  /* records sent per poll at most */
+    RELPFWD_WINDOW = 32,    /* RELP window: the bound of re-sent records */
+    RELPFWD_POLL_MAX = 256, /* records sent per poll at most */
 };
 
 struct relpfwd_stats {

@@ -31,7 +31,10 @@ static void put(struct out *o, const char *s, size_t n)
     o->len += n;
 }
 
-static void puts_(struct out *o, const char *s) { put(o, s, strlen(s)); }
+static void puts_(struct out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
 
 /* Length of the decoded UTF-8 sequence at s (n bytes left) and its code point,
  * or 0 if it is not valid, shortest-form UTF-8 of a scalar value. */
@@ -149,7 +152,7 @@ static void put_timestamp(struct out *o, int64_t ns)
 
 size_t rfc5424_format(const struct logrec *r, const char *hostname, char *out, size_t cap)
 {
-    struct out o = { out, 0, cap, 1 };
+    struct out o = {out, 0, cap, 1};
     int console = r->source == LOGREC_CONSOLE;
     unsigned sev = r->severity > SEVERITY_MAX ? SEVERITY_MAX : r->severity;
     char num[32];

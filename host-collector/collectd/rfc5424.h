@@ -30,7 +30,7 @@
 #define RFC5424_ENTERPRISE "32473"
 /* Upper bound of a rendered record: the header fields at their maximum, every
  * SD value fully escaped, every text byte expanded to U+FFFD. */
-#define RFC5424_MAX 4096
+#define RFC5424_MAX        4096
 
 /* Render r into out (cap bytes, no NUL written).  hostname NULL or "" gives
  * "-".  Returns the length, or 0 if cap is too small (never with

@@ -33,8 +33,8 @@ struct spool {
     uint64_t max_bytes, seg_limit, acked, disk_bytes, pending_at_open, torn;
     struct seg *segs;
     size_t nsegs;
-    int wfd;         /* the last segment, O_APPEND */
-    int rfd;         /* the segment spool_read last used */
+    int wfd; /* the last segment, O_APPEND */
+    int rfd; /* the segment spool_read last used */
     uint64_t rfd_start;
 };
 
@@ -83,8 +83,8 @@ static int seg_check(struct spool *s, struct seg *g)
         goto cleanup;
     }
     while (pos + HDR_SIZE <= (uint64_t)st.st_size) {
-        if (pread(fd, h, HDR_SIZE, pos) != HDR_SIZE || h[0] != REC_MAGIC ||
-            h[1] > SPOOL_REC_MAX || pos + HDR_SIZE + h[1] > (uint64_t)st.st_size ||
+        if (pread(fd, h, HDR_SIZE, pos) != HDR_SIZE || h[0] != REC_MAGIC || h[1] > SPOOL_REC_MAX ||
+            pos + HDR_SIZE + h[1] > (uint64_t)st.st_size ||
             pread(fd, buf, h[1], pos + HDR_SIZE) != (ssize_t)h[1] || rec_crc(h[1], buf) != h[2])
             break;
         if (g->start + pos >= s->acked)
@@ -93,7 +93,8 @@ static int seg_check(struct spool *s, struct seg *g)
     }
     if (pos != (uint64_t)st.st_size) {
         SPOOL_LOG("%s: bad or torn record at byte %" PRIu64 " of %lld, truncated (kill -9 or "
-                  "crash while writing)", path, pos, (long long)st.st_size);
+                  "crash while writing)",
+                  path, pos, (long long)st.st_size);
         s->torn++;
         if (ftruncate(fd, pos) < 0 || fsync(fd) < 0) {
             SPOOL_LOG("Failed to truncate %s: %s", path, strerror(errno));
@@ -144,7 +145,7 @@ static int open_segs(struct spool *s)
     while ((e = readdir(d)) != NULL && s->nsegs < MAX_SEGS) {
         if (strlen(e->d_name) == 20 && sscanf(e->d_name, "%16llx%5s", &start, tail) == 2 &&
             strcmp(tail, ".seg") == 0)
-            s->segs[s->nsegs++] = (struct seg){ start, 0 };
+            s->segs[s->nsegs++] = (struct seg){start, 0};
     }
     closedir(d);
     qsort(s->segs, s->nsegs, sizeof(*s->segs), cmp_seg);
@@ -177,7 +178,7 @@ static int new_seg(struct spool *s)
         close(s->wfd);
     s->wfd = fd;
     if (!s->nsegs || s->segs[s->nsegs - 1].start != start)
-        s->segs[s->nsegs++] = (struct seg){ start, 0 };
+        s->segs[s->nsegs++] = (struct seg){start, 0};
     return 0;
 }
 
@@ -189,8 +190,9 @@ struct spool *spool_open(const char *dir, uint64_t max_bytes)
         return NULL;
     s->wfd = s->rfd = -1;
     s->max_bytes = max_bytes;
-    s->seg_limit = max_bytes / 4 < SEG_MIN ? SEG_MIN : max_bytes / 4 > SEG_MAX ? SEG_MAX
-                                                                           : max_bytes / 4;
+    s->seg_limit = max_bytes / 4 < SEG_MIN   ? SEG_MIN
+                   : max_bytes / 4 > SEG_MAX ? SEG_MAX
+                                             : max_bytes / 4;
     if (strlen(dir) >= sizeof(s->dir) - 32 || (mkdir(dir, 0700) < 0 && errno != EEXIST)) {
         SPOOL_LOG("Failed to create the spool dir %s: %s", dir, strerror(errno));
         goto fail;
@@ -221,7 +223,7 @@ enum spool_result spool_append(struct spool *s, const void *data, size_t len, in
 {
     static uint8_t buf[HDR_SIZE + SPOOL_REC_MAX];
     struct seg *last = &s->segs[s->nsegs - 1];
-    uint32_t h[3] = { REC_MAGIC, (uint32_t)len, 0 };
+    uint32_t h[3] = {REC_MAGIC, (uint32_t)len, 0};
     size_t n = HDR_SIZE + len;
     ssize_t w;
 
@@ -244,7 +246,7 @@ enum spool_result spool_append(struct spool *s, const void *data, size_t len, in
         if (ftruncate(s->wfd, last->size) < 0)
             SPOOL_LOG("Failed to cut a partial record: %s", strerror(errno));
         if (err == ENOSPC || err == EDQUOT)
-            return SPOOL_FULL;
+            return SPOOL_NOSPACE;
         SPOOL_LOG("Failed to write the spool: %s", strerror(err));
         return SPOOL_ERR;
     }
@@ -282,8 +284,14 @@ enum spool_result spool_read(struct spool *s, uint64_t *off, void *buf, size_t c
     uint64_t pos = *off - s->segs[i].start;
     if (pread(s->rfd, h, HDR_SIZE, pos) != HDR_SIZE || h[0] != REC_MAGIC || h[1] > cap ||
         pread(s->rfd, buf, h[1], pos + HDR_SIZE) != (ssize_t)h[1] || rec_crc(h[1], buf) != h[2]) {
-        SPOOL_LOG("Failed to read the spool record at offset %" PRIu64 " (bad record)", *off);
-        return SPOOL_ERR;
+        /* Damaged after it was checked (disk error, someone else's write):
+         * skip the rest of that segment, counted, rather than stall forever. */
+        SPOOL_LOG("Failed to read the spool record at offset %" PRIu64 " (bad record); "
+                  "skipping the rest of its segment, %" PRIu64 " bytes, counted in torn",
+                  *off, s->segs[i].size - pos);
+        s->torn++;
+        *off = s->segs[i].start + s->segs[i].size;
+        return spool_read(s, off, buf, cap, len);
     }
     *len = h[1];
     *off += HDR_SIZE + h[1];

@@ -150,6 +150,14 @@ static int view_write(struct view *v, struct tout *o, uint64_t cutoff, int64_t s
             uint64_t ns = (uint64_t)((unsigned __int128)r->tsc * 1000000000u / s->hdr.tsc_hz);
             if (ns < cutoff)
                 continue;
+            /* A writer pass holds events grouped by ring in ascending ring
+             * order (trace_out.h), as one drain stored them: a lower ring
+             * than the last one starts the next drain's events. */
+            if (n && r->ring < ev[n - 1].ring) {
+                if (tout_pass(o, ev, n))
+                    goto out;
+                n = 0;
+            }
             ev[n] = (struct utr_event){
                 r->ring, v->t.rings[r->ring].desc.cpu, v->t.rings[r->ring].desc.kind, r->id, r->seq,
                 r->tsc,  ns + (uint64_t)shift,         {r->arg[0], r->arg[1]}};

@@ -1,12 +1,14 @@
 """RELP forwarding to a real rsyslogd (issue 12): relpfwd + its on-disk spool,
 driven by build/tests/relpfwd_drive (records from stdin), into a private
 rsyslogd with imrelp whose omfile output the tests count by seq."""
+import os
+import shutil
 import signal
 import subprocess
 import threading
 import time
 
-from harness import _spawn, run
+from harness import Skip, _spawn, run
 from rsyslogd import Rsyslogd
 
 WINDOW = 32        # RELPFWD_WINDOW
@@ -176,7 +178,7 @@ def test_relp_spool_full_counted(t):
     assert rc == 2 and st["dropped_disk_full"] > 0 and st["spooled"] > 0, st
     assert st["spooled"] + st["dropped_disk_full"] == 400, st
     assert st["spool_bytes"] <= 64 * 1024, st
-    full = [l for l in d.err if "is full" in l]
+    full = [l for l in d.err if "reached its limit" in l]
     assert len(full) == 1 and "dropped_disk_full" in full[0], d.err[-10:]
     accepted = [int(l.split()[1]) for l in d.out if l.startswith("ok ")]
     assert len(accepted) == st["spooled"], (len(accepted), st)
@@ -189,3 +191,26 @@ def test_relp_spool_full_counted(t):
     counts = rs.seqs()
     _check_at_least_once(counts, accepted)
     assert set(counts) == set(accepted), "a dropped record arrived"
+
+
+def test_relp_real_disk_full_counted(t):
+    """The disk itself is full (a 64 KiB tmpfs in a private mount namespace),
+    not the spool's own bound: ENOSPC is a counted drop with a clear line, and
+    the spool stays consistent (every accepted record is pending)."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        raise Skip("needs root and unshare(1) for a private tmpfs")
+    mnt = t.tmpdir() / "tiny"
+    mnt.mkdir()
+    drive = t.build / "tests/relpfwd_drive"
+    script = (f"mount -t tmpfs -o size=64k,mode=0700 none '{mnt}' && "
+              f"exec '{drive}' 127.0.0.1 1 '{mnt}/spool' {1 << 30} 1 1")
+    data = "".join(f"{i} {TEXT} {i}\n" for i in range(400))
+    r = run(["unshare", "-m", "sh", "-c", script], input=data, check=False, timeout=120)
+    t.log(r.stderr[-2000:])
+    stats = [l for l in r.stdout.splitlines() if l.startswith("stats ")]
+    assert r.returncode == 2 and stats, (r.returncode, r.stdout[-500:], r.stderr[-500:])
+    st = {k: int(v) for k, v in (kv.split("=") for kv in stats[0].split()[1:])}
+    assert st["dropped_disk_full"] > 0 and st["spooled"] > 0, st
+    assert st["spooled"] + st["dropped_disk_full"] == 400 and st["pending"] == st["spooled"], st
+    assert st["spool_bytes"] <= 64 * 1024, st
+    assert r.stderr.count("the disk is full") == 1, r.stderr[-1000:]

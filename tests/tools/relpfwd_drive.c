@@ -31,10 +31,10 @@ static void print_stats(struct relpfwd *f)
     struct relpfwd_stats st;
     relpfwd_stats(f, &st);
     printf("stats forwarded=%" PRIu64 " spooled=%" PRIu64 " spool_bytes=%" PRIu64
-           " pending=%" PRIu64 " resent=%" PRIu64 " dropped_disk_full=%" PRIu64
-           " torn=%" PRIu64 " reconnects=%" PRIu64 " connected=%" PRIu64 " errors=%" PRIu64 "\n",
-           st.forwarded, st.spooled, st.spool_bytes, st.pending, st.resent,
-           st.dropped_disk_full, st.torn, st.reconnects, st.connected, st.errors);
+           " pending=%" PRIu64 " resent=%" PRIu64 " dropped_disk_full=%" PRIu64 " torn=%" PRIu64
+           " reconnects=%" PRIu64 " connected=%" PRIu64 " errors=%" PRIu64 "\n",
+           st.forwarded, st.spooled, st.spool_bytes, st.pending, st.resent, st.dropped_disk_full,
+           st.torn, st.reconnects, st.connected, st.errors);
     fflush(stdout);
 }
 
@@ -49,7 +49,7 @@ int main(int argc, char **argv)
     long batch, i;
     int64_t deadline;
     int rc = 1, eof = 0;
-    struct timespec pause = { 0, 10 * 1000 * 1000 };
+    struct timespec pause = {0, 10 * 1000 * 1000};
 
     if (argc < 5) {
         fprintf(stderr, "usage: relpfwd_drive HOST PORT SPOOL_DIR MAX_BYTES [BATCH [DRAIN_S]]\n");

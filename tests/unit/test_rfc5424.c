@@ -44,7 +44,8 @@ static const char *fmt(const struct logrec *r, const char *host)
 static void test_exact_klog(void **state)
 {
     struct logrec r = base();
-    assert_string_equal(fmt(&r, "host1"),
+    assert_string_equal(
+        fmt(&r, "host1"),
         "<132>1 2023-11-14T22:13:20.123456Z host1 ukscope web-1 klog [ukscope@32473 "
         "instance=\"web-1\" boot=\"0f8e2a4c-1111-4222-8333-444455556666\" "
         "build=\"00112233445566778899aabbccddeeff00112233\" seq=\"42\" cpu=\"1\" "
@@ -61,7 +62,8 @@ static void test_console_unknowns_and_nil(void **state)
     r.instance[0] = 0;
     r.thread[0] = 0;
     r.len = 0;
-    assert_string_equal(fmt(&r, NULL),
+    assert_string_equal(
+        fmt(&r, NULL),
         "<15>1 - - ukscope - console [ukscope@32473 instance=\"\" "
         "boot=\"0f8e2a4c-1111-4222-8333-444455556666\" "
         "build=\"00112233445566778899aabbccddeeff00112233\" seq=\"42\" cpu=\"-1\" thread=\"\"]");

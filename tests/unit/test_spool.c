@@ -130,6 +130,24 @@ static void test_garbage_detected_by_crc(void **state)
     spool_close(s);
 }
 
+static void test_damage_after_open_skipped(void **state)
+{
+    struct spool *s = spool_open(dir, 1 << 20);
+    struct spool_info si;
+    int fd;
+    for (int i = 0; i < 3; i++)
+        put(s, i, 100);
+    fd = open(seg0(), O_WRONLY);
+    assert_int_equal(pwrite(fd, "X", 1, 112 + 50), 1);
+    close(fd);
+    assert_int_equal(read_all(s, 0, 0), 1); /* the rest of the segment is skipped */
+    spool_info(s, &si);
+    assert_int_equal(si.torn, 1);
+    put(s, 3, 100); /* appended after the skipped rest: read normally */
+    assert_int_equal(read_all(s, 3 * 112, 3), 1);
+    spool_close(s);
+}
+
 static void test_acked_rotation_deletion(void **state)
 {
     struct spool *s = spool_open(dir, 16384); /* 4 KiB segments */
@@ -205,6 +223,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_roundtrip_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_detected_by_crc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damage_after_open_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acked_rotation_deletion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_then_drains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_acked_resends_all, setup, teardown),

@@ -1,0 +1,1 @@
+fuzz_spool_SRCS := host-collector/collectd/spool.c
