@@ -283,12 +283,12 @@ def test_collector_hostile_guest(t):
     errors, the other instances keep flowing."""
     base, root, state = setup(t)
     try:
-        for n in ("good", "bad", "trunc"):
+        for n in ("good", "bad", "trunc", "loop"):
             start_instance(t, root, n)
         srv = fake_silent_instance(t, root, "silent")
         cd = Collector(t, root, state)
-        cd.wait(lambda i: all(i.get(n, {}).get("log", {}).get("klog_next", 0) > 5
-                              for n in ("good", "bad")), "both logging")
+        cd.wait(lambda i: all(i.get(n, {}).get("log", {}).get("klog_next", 0) > 10
+                              for n in ("good", "bad", "loop")), "all logging")
         ram = (root / "bad" / "ram").read_bytes()
         off = ram.find(KLOG_MAGIC)
         assert off >= 0 and off % 8 == 0, off
@@ -296,11 +296,18 @@ def test_collector_hostile_guest(t):
             f.seek(off)
             f.write(random.Random(1).randbytes(64 * 1024))
         os.truncate(root / "trunc" / "ram", 4096)  # under the collector's (and QEMU's) mapping
+        # looping sequence numbers: the ring's head (offset 24) set back to 3
+        lram = (root / "loop" / "ram").read_bytes()
+        loff = lram.find(KLOG_MAGIC)
+        with open(root / "loop" / "ram", "r+b") as f:
+            f.seek(loff + 24)
+            f.write((3).to_bytes(8, "little"))
         good0 = cd.instances()["good"]["log"]["klog_next"]
         i = cd.wait(lambda i: i["bad"]["errors"]["klog"] > 0 and i["silent"]["errors"]["qmp"] > 0
                     and i["good"]["log"]["klog_next"] > good0
                     and (i["trunc"]["errors"]["klog"] + i["trunc"]["errors"]["ram"] > 0
-                         or i["trunc"]["state"] == "exited"), "counted errors", 60)
+                         or i["trunc"]["state"] == "exited")
+                    and i["loop"]["errors"]["klog"] > 0, "counted errors", 60)
         t.log(f"truncated RAM: {i['trunc']['state']}, errors {i['trunc']['errors']}")
         assert i["good"]["errors"]["klog"] == 0 and i["good"]["errors"]["qmp"] == 0, i["good"]
         assert i["silent"]["state"] == "running", i["silent"]  # alive by /proc
@@ -309,6 +316,9 @@ def test_collector_hostile_guest(t):
         log = cd.log.read_text()
         assert "bad: Failed to read the klog source" in log, log[-2000:]
         assert "silent: QMP: no answer" in log, log[-2000:]
+        assert "loop: Failed to read the klog source: ring head" in log, log[-2000:]
+        # the loop instance's store still holds each seq once
+        check_exactly_once(store_records(state, "loop"))
         assert cd.proc.poll() is None, "the daemon died"
         srv.close()
     finally:
