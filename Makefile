@@ -131,7 +131,8 @@ UKCTL_EXTRA_OBJS :=
 $(eval $(call IMAGE_template,kernel,$(KERNEL_OBJS) $(GUEST_EXTRA_OBJS) $(DEMO_OBJS)))
 $(eval $(call IMAGE_template,kernel-test,$(KERNEL_OBJS) $(GUEST_EXTRA_OBJS) $(GTEST_OBJS)))
 
-UKCTL_SRCS := $(wildcard host-collector/*.c host-collector/crash/*.c) $(call comp_srcs,host)
+UKCTL_SRCS := $(wildcard host-collector/*.c host-collector/crash/*.c host-collector/lib/*.c) \
+	$(call comp_srcs,host)
 hobj = $(patsubst %,$(O)/host/%.o,$(basename $(1)))
 UKCTL_OBJS := $(call hobj,$(UKCTL_SRCS))
 
@@ -148,7 +149,37 @@ $(O)/bin/ukctl: $(UKCTL_OBJS) $(UKCTL_EXTRA_OBJS)
 	@$(if $(Q),echo "  HOSTLD  $@")
 	$(Q)$(HOST_CC) -o $@ $^ $(HOST_LDLIBS)
 
-host: $(O)/bin/ukctl
+# ukcollectd, the fleet collector (docs/collector.md): its own folder, the
+# shared lib/, and the host readers of the guest ABIs it uses.  The RELP
+# forwarder and trace store (collectd/relpfwd.c, tracestore.c) are linked in
+# when present.
+CD_SRCS := $(wildcard host-collector/collectd/*.c) $(wildcard host-collector/lib/*.c) \
+	host-collector/instance.c host-collector/qmp.c host-collector/util.c \
+	host-collector/util_secure.c guest-agent/host/klog_ring.c guest-agent/host/metrics_cmd.c \
+	guest-agent/common/metrics_text.c tracing/host/trace_reader.c tracing/host/trace_names.c
+CD_LDLIBS := -ljansson -lmicrohttpd
+# Paths are built in fixed buffers sized for PATH_MAX-long roots; gcc cannot
+# see that the buffers inside the one global state never overlap.
+$(O)/host/host-collector/collectd/%.o: HOST_CFLAGS += -Wno-format-truncation -Wno-restrict
+ifneq ($(wildcard host-collector/collectd/relpfwd.c),)
+CD_LDLIBS += -lrelp
+$(call hobj,$(CD_SRCS)): HOST_CFLAGS += -DHAVE_RELPFWD
+endif
+CD_EXTRA_OBJS :=
+ifneq ($(wildcard host-collector/collectd/tracestore.c),)
+# the trace store exports with the trace writers of `ukctl trace`
+CD_SRCS += tracing/host/trace_out.c tracing/host/trace_outfile.c tracing/host/trace_perfetto.c \
+	tracing/host/trace_ctf.c tracing/host/trace_json.c
+CD_EXTRA_OBJS += $(O)/host/gen/perfetto_trace.pb-c.o
+CD_LDLIBS += -lprotobuf-c
+$(call hobj,$(CD_SRCS)): HOST_CFLAGS += -DHAVE_TRACESTORE
+endif
+$(O)/bin/ukcollectd: $(call hobj,$(CD_SRCS)) $(CD_EXTRA_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  HOSTLD  $@")
+	$(Q)$(HOST_CC) -o $@ $^ $(CD_LDLIBS)
+
+host: $(O)/bin/ukctl $(O)/bin/ukcollectd
 
 include tests/tests.mk
 

@@ -27,6 +27,7 @@ PACKAGES="librelp-dev rsyslog rsyslog-relp
   build-essential gcc make binutils clang libclang-rt-14-dev python3 dpkg-dev
   protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
   libjansson-dev libdw-dev libelf-dev
+  libmicrohttpd-dev
   qemu-system-x86 libcmocka-dev gdb lldb elfutils python3-drgn
   babeltrace2 python3-bt2 prometheus python3-prometheus-client wrk"
 

@@ -159,13 +159,16 @@ char **qemu_argv_build(const struct qemu_plan *p)
     add(&b, "-device");
     add(&b, "isa-serial,chardev=gdb,iobase=0x2f8,irq=3");
 
-    /* Two QMP monitors: qmp.sock for the `ukctl run` that supervises QEMU
+    /* Three QMP monitors: qmp.sock for the `ukctl run` that supervises QEMU
      * (held for the whole run), qmp-tools.sock for stop, list and other
-     * tools, so they never wait on the supervisor's connection. */
+     * tools, so they never wait on the supervisor's connection, and
+     * qmp-collector.sock held by ukcollectd for events (docs/collector.md). */
     add(&b, "-qmp");
     add(&b, "unix:%s/qmp.sock,server=on,wait=off", rd);
     add(&b, "-qmp");
     add(&b, "unix:%s/qmp-tools.sock,server=on,wait=off", rd);
+    add(&b, "-qmp");
+    add(&b, "unix:%s/qmp-collector.sock,server=on,wait=off", rd);
 
     /* pvpanic (ISA, port 0x505); pause so a panicked guest keeps its RAM. */
     add(&b, "-device");

@@ -10,6 +10,9 @@
 #include "util.h"
 
 int metrics_main(int argc, char **argv);
+int ps_main(int argc, char **argv);    /* ps_logs.c */
+int logs_main(int argc, char **argv);  /* ps_logs.c */
+int fleet_main(int argc, char **argv); /* fleet.c */
 
 static const char usage[] =
     "Usage: ukctl COMMAND [ARGS]\n"
@@ -24,6 +27,9 @@ static const char usage[] =
     "  metrics RUN_DIR       print the guest's metrics from its shared memory page\n"
     "  dump RUN_DIR          write an ELF core of the instance (docs/postmortem.md)\n"
     "  crash ls|show|gdb|rm  crash bundles and their signatures (docs/postmortem.md)\n"
+    "  ps [--json]           the fleet, from ukcollectd or the run dirs (docs/collector.md)\n"
+    "  logs [-f] NAME        an instance's log, from ukcollectd or its RAM\n"
+    "  fleet up|down         start/stop N instances through ukcollectd\n"
     "\n"
     "See docs/ukctl.md.\n";
 
@@ -42,6 +48,9 @@ static const struct command commands[] = {
     {"metrics", metrics_main}, /* guest-agent/host/metrics_cmd.c */
     {"dump", dump_main},       /* host-collector/crash/ */
     {"crash", crash_main},
+    {"ps", ps_main},
+    {"logs", logs_main},
+    {"fleet", fleet_main},
 };
 
 int main(int argc, char **argv)

@@ -22,7 +22,7 @@
 static const char *const run_dir_files[] = {
     "ram",         "gdb.sock",          "qmp.sock",        "instance.json",  "qemu.log",
     "console.log", "instance.json.tmp", "gdb-virtio.sock", "telemetry.sock", "qmp-tools.sock",
-    "token",
+    "token",       "qmp-collector.sock",
 };
 
 void ukctl_err(const char *fmt, ...)

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "common/metrics_page.h"
+#include "host/metrics_read.h"
 #include "run.h"
 #include "util.h"
 
@@ -112,8 +113,8 @@ static uint64_t load_seq(const unsigned char *p)
     return s;
 }
 
-/* Copy a consistent snapshot of the page at map+off into buf; -1 if none. */
-static int snapshot(const unsigned char *map, size_t size, size_t off, unsigned char *buf,
+/* See metrics_read.h. */
+int metrics_snapshot(const unsigned char *map, size_t size, size_t off, unsigned char *buf,
                     size_t *len, const char **why)
 {
     size_t n = size - off < UKM_PAGE_BYTES ? size - off : UKM_PAGE_BYTES;
@@ -249,7 +250,7 @@ int metrics_main(int argc, char **argv)
         unsigned count;
         const char *w;
         struct ukm_header h;
-        if (snapshot(map, size, off, buf, &len, &w) < 0 || ukm_validate(buf, len, &count, &w) < 0) {
+        if (metrics_snapshot(map, size, off, buf, &len, &w) < 0 || ukm_validate(buf, len, &count, &w) < 0) {
             why = w;
             continue;
         }

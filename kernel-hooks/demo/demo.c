@@ -9,6 +9,9 @@
  *                      100 saturates every vCPU, 0 makes the demo quiet:
  *                      crunchers and producer only sleep)
  *   ticker             logs a heartbeat every 10 s
+ *   logburst           only with demo.log_burst=N: logs N numbered lines,
+ *                      demo.log_batch (default 8) every 10 ms, so that the
+ *                      collector's tests have a burst to follow
  *
  * demo_work_item() and demo_iterations are stable names for breakpoint and
  * watchpoint demos (see docs/architecture.md).
@@ -125,6 +128,20 @@ static void ticker(void *arg)
     }
 }
 
+static void logburst(void *arg)
+{
+    uint64_t n = uk_cmdline_get_u64("demo.log_burst", 0);
+    uint64_t batch = uk_cmdline_get_u64("demo.log_batch", 8);
+
+    uk_sleep_ms(uk_cmdline_get_u64("demo.log_delay_ms", 500));
+    for (uint64_t i = 0; i < n; i++) {
+        uk_info("demo: burst line %llu of %llu", (unsigned long long)i, (unsigned long long)n);
+        if (batch && (i + 1) % batch == 0)
+            uk_sleep_ms(10);
+    }
+    uk_info("demo: burst done, %llu lines", (unsigned long long)n);
+}
+
 static void start(const char *name, uk_thread_fn fn, int cpu)
 {
     struct uk_thread_attr attr = {.stack_size = 0, .cpu = cpu};
@@ -139,12 +156,14 @@ int uk_app_main(void)
     start("producer", producer, -1);
     start("consumer", consumer, -1);
     start("ticker", ticker, -1);
+    if (uk_cmdline_get_u64("demo.log_burst", 0))
+        start("logburst", logburst, -1);
     for (unsigned c = 0; c < uk_cpu_count(); c++) {
         char name[16];
         snprintf(name, sizeof(name), "cruncher%u", c);
         start(name, cruncher, (int)c);
     }
     uk_info("demo: %u threads started (demo.load=%u%%); attach a debugger or read the log",
-            3 + uk_cpu_count(), demo_load);
+            3 + uk_cpu_count() + (uk_cmdline_get_u64("demo.log_burst", 0) ? 1 : 0), demo_load);
     return 0;
 }

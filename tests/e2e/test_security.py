@@ -178,7 +178,7 @@ def test_run_dir_modes(t, accel):
         assert mode(run) == 0o700, oct(mode(run))
         names = sorted(p.name for p in run.iterdir())
         assert names == sorted(["console.log", "gdb-virtio.sock", "gdb.sock", "instance.json",
-                                "qemu.log", "qmp-tools.sock", "qmp.sock", "ram",
+                                "qemu.log", "qmp-collector.sock", "qmp-tools.sock", "qmp.sock", "ram",
                                 "telemetry.sock", "token"]), names
         for n in names:
             assert mode(run / n) == 0o600, f"{n}: mode {oct(mode(run / n))}"

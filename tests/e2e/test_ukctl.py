@@ -192,7 +192,7 @@ def test_instance_json(t, accel):
                           ("telemetry_socket", "telemetry.sock")):
             assert inst[key] == str(run / name), (key, inst[key])
         assert (run / "ram").stat().st_size == 64 << 20, "ram file size"
-        for s in ("gdb.sock", "qmp.sock", "qmp-tools.sock", "gdb-virtio.sock", "telemetry.sock"):
+        for s in ("gdb.sock", "qmp.sock", "qmp-tools.sock", "qmp-collector.sock", "gdb-virtio.sock", "telemetry.sock"):
             assert (run / s).is_socket(), f"{s} missing"
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", inst["started_at"]), inst
         (p,) = inst["ports"]

@@ -1,0 +1,280 @@
+/*
+ * Per tick, per instance: new klog records (by sequence number, from the
+ * ring in the RAM file) and new console.log lines into the log store.
+ *
+ * The ring alone is enough when read every tick (1 s): it keeps
+ * UK_KLOG_SLOTS records, so a guest logging fewer than that per second
+ * loses nothing; beyond that the overwritten records are stored as one
+ * {"lost":N,"from_seq":S} record per gap, so every seq of a boot is in the
+ * store exactly once, as a record or inside a lost range.
+ *
+ * Guest memory is hostile: the ring header is re-validated every tick (a
+ * ring rewritten with garbage is a counted klog error and a log line; the
+ * other instances are not affected), a head that moves backwards is an
+ * error, and every read runs under the RAM view's SIGBUS guard.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uk/thread_abi.h>
+
+#include "cd.h"
+#include "log.h"
+
+enum { RETRY_MS = 10000, UTR_RETRY_MS = 2000, KLOG_PASSES = 8, CONSOLE_CHUNK = 65536, LINE_MAX_TEXT = 511 };
+
+static void src_error(struct inst *in, enum cd_source s, const char *msg)
+{
+    in->err[s]++;
+    if (!in->src_bad[s])
+        cd_log(CD_WARN, "%s: Failed to read the %s source: %s (counted; retrying)", in->name,
+               cd_source_names[s], msg);
+    in->src_bad[s] = true;
+}
+
+static void src_ok(struct inst *in, enum cd_source s)
+{
+    if (in->src_bad[s])
+        cd_log(CD_INFO, "%s: %s source readable again", in->name, cd_source_names[s]);
+    in->src_bad[s] = false;
+}
+
+void ingest_close(struct inst *in)
+{
+    if (in->utr_ok)
+        utr_close(&in->tr);
+    in->utr_ok = false;
+    in->klog_ok = false;
+    in->klog_retry = in->utr_retry = 0;
+    in->metrics_off = 0;
+    ramview_close(&in->ram);
+}
+
+static json_t *base_rec(struct inst *in, const char *source)
+{
+    return json_pack("{s:s,s:s,s:s,s:s}", "instance", in->name, "boot_id", in->boot_id,
+                     "build_id", in->build_id, "source", source);
+}
+
+static void add(struct inst *in, json_t *rec)
+{
+    if (rec && logstore_add(&in->ls, rec) == 0 && json_object_get(rec, "seq"))
+        in->ingested[strcmp(json_string_value(json_object_get(rec, "source")), "klog") ? 1 : 0]++;
+    json_decref(rec);
+}
+
+static void add_lost(struct inst *in, uint64_t from, uint64_t n)
+{
+    json_t *r = base_rec(in, "klog");
+    json_object_set_new(r, "lost", json_integer((json_int_t)n));
+    json_object_set_new(r, "from_seq", json_integer((json_int_t)from));
+    cd_log(CD_WARN, "%s: %llu klog records overwritten before they were read (seq %llu..%llu)",
+           in->name, (unsigned long long)n, (unsigned long long)from,
+           (unsigned long long)(from + n - 1));
+    add(in, r);
+}
+
+static int on_klog(void *arg, const struct klog_record *k)
+{
+    struct inst *in = arg;
+    const char *th = in->utr_ok ? utr_thread_name(&in->tr, k->tid) : NULL;
+    json_t *r;
+
+    if (k->seq > in->ls.pos.klog_next)
+        add_lost(in, in->ls.pos.klog_next, k->seq - in->ls.pos.klog_next);
+    r = base_rec(in, "klog");
+    json_object_set_new(r, "seq", json_integer((json_int_t)k->seq));
+    json_object_set_new(r, "time_ns", json_integer(in->boot_wall_ns + (json_int_t)k->time_ns));
+    json_object_set_new(r, "guest_ns", json_integer((json_int_t)k->time_ns));
+    json_object_set_new(r, "severity", json_integer(k->level > 7 ? 7 : k->level));
+    json_object_set_new(r, "cpu", json_integer(k->cpu));
+    json_object_set_new(r, "tid", json_integer(k->tid));
+    json_object_set_new(r, "thread", json_string(th ? th : ""));
+    json_object_set_new(r, "text", json_stringn(k->text, k->len));
+    add(in, r);
+    return 0;
+}
+
+static void attach(struct inst *in, int64_t now)
+{
+    struct klog_mem m = {in->ram.base, in->ram.size};
+    struct utr_mem um = {in->ram.base, in->ram.size};
+    char err[256];
+    uint64_t addr;
+
+    if (!in->utr_ok && now >= in->utr_retry) {
+        in->utr_retry = now + UTR_RETRY_MS;
+        if (utr_find(&um, &addr, err, sizeof(err)) == 0 && utr_open(&in->tr, &um, addr) == 0) {
+            in->utr_ok = true;
+            unsigned n = in->tr.hdr.build_id_len <= 20 ? in->tr.hdr.build_id_len : 20;
+            for (unsigned i = 0; i < n; i++)
+                snprintf(in->build_id + 2 * i, 3, "%02x", in->tr.hdr.build_id[i]);
+        }
+    }
+    if (!in->klog_ok && now >= in->klog_retry) {
+        in->klog_retry = now + RETRY_MS;
+        if ((in->klog_addr && klog_open(&in->kr, &m, in->klog_addr, err, sizeof(err)) == 0) ||
+            (klog_find(&m, &in->klog_addr, err, sizeof(err)) == 0 &&
+             klog_open(&in->kr, &m, in->klog_addr, err, sizeof(err)) == 0)) {
+            in->klog_ok = true;
+            in->kr.next = in->ls.pos.klog_next; /* a gap up to the oldest is counted lost */
+            src_ok(in, SRC_KLOG);
+        } else {
+            in->klog_addr = 0;
+            src_error(in, SRC_KLOG, err);
+        }
+    }
+}
+
+static void read_klog(struct inst *in, bool final)
+{
+    struct klog_reader chk;
+    char err[256];
+    struct klog_mem m = {in->ram.base, in->ram.size};
+
+    if (klog_open(&chk, &m, in->klog_addr, err, sizeof(err)) < 0) {
+        in->klog_ok = false;
+        in->klog_addr = 0;
+        src_error(in, SRC_KLOG, err);
+        return;
+    }
+    if (klog_head(&chk) < in->ls.pos.klog_next) {
+        snprintf(err, sizeof(err), "ring head %llu went back below %llu (sequence numbers loop)",
+                 (unsigned long long)klog_head(&chk), (unsigned long long)in->ls.pos.klog_next);
+        in->klog_ok = false;
+        src_error(in, SRC_KLOG, err);
+        return;
+    }
+    in->kr.next = in->ls.pos.klog_next;
+    for (int i = 0; i < KLOG_PASSES; i++)
+        if (klog_read(&in->kr, UINT64_MAX, final, on_klog, in) <= 0)
+            break;
+    if (in->kr.next > in->ls.pos.klog_next) /* skipped at the end: lost */
+        add_lost(in, in->ls.pos.klog_next, in->kr.next - in->ls.pos.klog_next);
+    src_ok(in, SRC_KLOG);
+}
+
+static void read_console(struct inst *in)
+{
+    char path[4200], *buf;
+    ssize_t n;
+    int fd;
+    uint64_t off = in->ls.pos.console_off;
+
+    snprintf(path, sizeof(path), "%s/console.log", in->run_dir);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return;
+    if ((uint64_t)lseek(fd, 0, SEEK_END) < off)
+        off = 0; /* a new file (new boot or truncated) */
+    buf = malloc(CONSOLE_CHUNK);
+    n = buf ? pread(fd, buf, CONSOLE_CHUNK, (off_t)off) : -1;
+    close(fd);
+    if (n < 0) {
+        src_error(in, SRC_CONSOLE, strerror(errno));
+        free(buf);
+        return;
+    }
+    size_t start = 0;
+    for (size_t i = 0; i < (size_t)n; i++) {
+        bool nl = buf[i] == '\n';
+        if (!nl && i - start < LINE_MAX_TEXT)
+            continue;
+        size_t len = i - start, end = i + (nl ? 1 : 0);
+        char text[LINE_MAX_TEXT + 1];
+        size_t t = 0;
+        for (size_t j = start; j < start + len; j++)
+            if (buf[j] != '\r')
+                text[t++] = (buf[j] >= 0x20 && buf[j] < 0x7f) ? buf[j] : '?';
+        json_t *r = base_rec(in, "console");
+        json_object_set_new(r, "seq", json_integer((json_int_t)in->ls.pos.console_seq));
+        json_object_set_new(r, "off_end", json_integer((json_int_t)(off + end)));
+        json_object_set_new(r, "time_ns", json_integer(cd_wall_ns()));
+        json_object_set_new(r, "severity", json_integer(6));
+        json_object_set_new(r, "text", json_stringn(text, t));
+        add(in, r);
+        start = end;
+        if (!nl)
+            i--; /* the byte at i starts the next piece */
+    }
+    free(buf);
+    src_ok(in, SRC_CONSOLE);
+}
+
+void ingest_tick(struct inst *in, int64_t now, bool final)
+{
+    char path[4200];
+    int r;
+
+    if (!in->ls_ok || !in->boot_id[0])
+        return;
+    if (strcmp(in->ls.pos.boot_id, in->boot_id)) {
+        uint64_t size = in->ls.pos.store_size;
+        memset(&in->ls.pos, 0, sizeof(in->ls.pos));
+        in->ls.pos.store_size = size;
+        snprintf(in->ls.pos.boot_id, sizeof(in->ls.pos.boot_id), "%s", in->boot_id);
+    }
+    if (in->ram.fd < 0) {
+        snprintf(path, sizeof(path), "%s/ram", in->run_dir);
+        if (ramview_open(&in->ram, path) < 0) {
+            src_error(in, SRC_RAM, strerror(errno));
+            goto console;
+        }
+    }
+    r = ramview_refresh(&in->ram);
+    if (r < 0) {
+        src_error(in, SRC_RAM, strerror(errno));
+        goto console;
+    }
+    if (r > 0) { /* re-mapped: the readers point into the old mapping */
+        if (in->utr_ok)
+            utr_close(&in->tr);
+        in->utr_ok = in->klog_ok = false;
+        in->klog_retry = in->utr_retry = 0;
+        in->metrics_off = 0;
+    }
+    if (RAMVIEW_GUARD()) {
+        attach(in, now);
+        if (in->utr_ok)
+            utr_threads_refresh(&in->tr);
+        if (in->klog_ok)
+            read_klog(in, final);
+        ramview_unguard();
+        src_ok(in, SRC_RAM);
+    } else {
+        src_error(in, SRC_RAM, "SIGBUS: the RAM file shrank under the reader");
+        ingest_close(in);
+    }
+console:
+    read_console(in);
+    if (logstore_commit(&in->ls) < 0)
+        in->err[SRC_KLOG]++;
+}
+
+json_t *ingest_threads_json(struct inst *in)
+{
+    json_t *a;
+
+    if (!in->utr_ok || !in->ram.base)
+        return NULL;
+    a = json_array();
+    if (RAMVIEW_GUARD()) {
+        utr_threads_refresh(&in->tr);
+        for (unsigned i = 0; in->tr.threads && i < UK_THREAD_MAX; i++)
+            if (in->tr.threads[i].tid)
+                json_array_append_new(a, json_pack("{s:I,s:s}", "tid",
+                                                   (json_int_t)in->tr.threads[i].tid, "name",
+                                                   in->tr.threads[i].name));
+        ramview_unguard();
+    } else {
+        in->err[SRC_THREADS]++;
+        json_decref(a);
+        return NULL;
+    }
+    return a;
+}

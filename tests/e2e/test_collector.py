@@ -1,0 +1,559 @@
+"""ukcollectd, the fleet collector (docs/collector.md), end to end.
+
+Small TCG guests (--mem 32) under a temporary --root; the daemon on a free
+loopback port with its own --state.  Each test stops what it started.
+"""
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from harness import Skip, run
+
+KLOG_MAGIC = (0x474F4C4B55).to_bytes(8, "little")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Collector:
+    def __init__(self, t, root, state, extra=()):
+        self.t, self.root, self.state = t, root, state
+        self.port = free_port()
+        self.addr = f"127.0.0.1:{self.port}"
+        self.log = state.parent / f"ukcollectd.{self.port}.log"
+        self.extra = list(extra)
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [str(self.t.build / "bin/ukcollectd"), "--root", str(self.root), "--state",
+             str(self.state), "--listen", self.addr] + self.extra,
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"), start_new_session=True)
+        self.t._track(self.proc)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                self.get("/api/v1/instances")
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("ukcollectd did not answer:\n" + self.log.read_text()[-2000:])
+
+    def kill9(self):
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+    def request(self, path, method="GET", token=None, body=None):
+        req = urllib.request.Request(f"http://{self.addr}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None)
+        if token is not None:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def get(self, path):
+        status, body = self.request(path)
+        assert status == 200, (path, status, body)
+        return json.loads(body) if not path.startswith("/metrics") else body.decode()
+
+    def instances(self):
+        return {i["name"]: i for i in self.get("/api/v1/instances")["instances"]}
+
+    def wait(self, cond, what, timeout=30):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            last = self.instances()
+            if cond(last):
+                return last
+            time.sleep(0.3)
+        raise AssertionError(f"timed out waiting for {what}: {json.dumps(last)[:3000]}\n"
+                             + self.log.read_text()[-3000:])
+
+
+def start_instance(t, root, name, cmdline=""):
+    args = [t.build / "bin/ukctl", "run", "--detach", "--keep", "--name", name, "--run-dir",
+            root / name, "--mem", "32", "--accel", "tcg"]
+    if cmdline:
+        args += ["--cmdline", cmdline]
+    run(args + [t.build / "kernel.elf"], timeout=60)
+    return root / name
+
+
+def stop_all(t, root):
+    for d in sorted(root.iterdir()) if root.exists() else []:
+        if (d / "instance.json").exists():
+            run([t.build / "bin/ukctl", "stop", d], timeout=60, check=False)
+
+
+def setup(t):
+    base = t.tmpdir()
+    root, state = base / "root", base / "state"
+    root.mkdir(mode=0o700)
+    return base, root, state
+
+
+def store_records(state, name):
+    """klog records and lost ranges of every boot in the instance's store."""
+    recs = []
+    for f in ("log.jsonl.1", "log.jsonl"):
+        p = state / "instances" / name / f
+        if p.exists():
+            recs += [json.loads(l) for l in p.read_text().splitlines()]
+    return [r for r in recs if r["source"] == "klog"]
+
+
+def check_exactly_once(recs):
+    """Every seq from 0 to the last once: as a record or inside a lost range."""
+    seen = {}
+    for r in recs:
+        if "lost" in r:
+            for s in range(r["from_seq"], r["from_seq"] + r["lost"]):
+                seen[s] = seen.get(s, 0) + 1
+        else:
+            seen[r["seq"]] = seen.get(r["seq"], 0) + 1
+    dups = [s for s, n in seen.items() if n != 1]
+    assert not dups, f"seqs stored more than once: {dups[:20]}"
+    top = max(seen)
+    missing = [s for s in range(top + 1) if s not in seen]
+    assert not missing, f"seqs neither stored nor counted lost: {missing[:20]}"
+    return top + 1, sum(r["lost"] for r in recs if "lost" in r)
+
+
+def test_collector_discovery_logs(t):
+    """3 instances discovered; logs complete by seq; ps/logs CLI; threads; token checks."""
+    base, root, state = setup(t)
+    names = ["c1", "c2", "c3"]
+    try:
+        for n in names:
+            start_instance(t, root, n)
+        cd = Collector(t, root, state)
+        insts = cd.wait(lambda i: all(n in i and i[n]["state"] == "running"
+                                      and i[n]["log"]["klog_next"] > 5 and i[n]["build_id"]
+                                      for n in names), "3 running instances")
+        # the demo's "threads started" line is in every store
+        cd.wait(lambda i: all(any("threads started" in r.get("text", "")
+                                  for r in store_records(state, n)) for n in names),
+                "the demo started in every instance")
+        for n in names:
+            i = insts[n]
+            assert i["accel"] == "tcg" and i["mem_mib"] == 32 and i["smp"] == 1, i
+            assert any(p["guest"] == 8080 for p in i["ports"]), i
+            assert i["uptime_s"] >= 0 and i["restarts"] == 0, i
+            assert len(i["build_id"]) == 40, i
+        # logs by seq, complete from 0
+        logs = cd.get("/api/v1/instances/c1/logs?since=0")
+        seqs = [r["seq"] for r in logs["records"] if "seq" in r]
+        assert seqs == list(range(len(seqs))) and len(seqs) > 5, seqs[:50]
+        assert logs["klog_lost"] == 0
+        assert any("threads started" in r["text"] for r in logs["records"]), logs["records"][-5:]
+        r = logs["records"][-1]
+        for k in ("instance", "boot_id", "seq", "time_ns", "severity", "cpu", "thread", "text"):
+            assert k in r, (k, r)
+        since = cd.get("/api/v1/instances/c1/logs?since=3")["records"]
+        assert since and since[0]["seq"] == 3, since[:2]
+        th = cd.get("/api/v1/instances/c2/threads")["threads"]
+        assert {"main", "ticker"} <= {x["name"] for x in th}, th
+        env = {"UKCOLLECTD_ADDR": cd.addr}
+        ps = json.loads(run([t.build / "bin/ukctl", "ps", "--json"], env=env).stdout)
+        assert sorted(i["name"] for i in ps) == names, ps
+        out = run([t.build / "bin/ukctl", "logs", "c3"], env=env).stdout
+        assert "threads started" in out, out[-2000:]
+        # follow (Server-Sent Events): the backlog from --since, then it keeps waiting
+        try:
+            subprocess.run([str(t.build / "bin/ukctl"), "logs", "-f", "--json", "--since", "2",
+                            "c2"], env=dict(os.environ, **env), capture_output=True, timeout=3)
+            raise AssertionError("ukctl logs -f ended on its own")
+        except subprocess.TimeoutExpired as e:
+            follow = [json.loads(x) for x in (e.stdout or b"").decode().splitlines()]
+        assert follow and follow[0]["seq"] == 2 and follow[0]["instance"] == "c2", follow[:2]
+        assert [r["seq"] for r in follow] == list(range(2, 2 + len(follow))), follow[:5]
+        # no collector: ps/logs from the run dirs
+        ps = json.loads(run([t.build / "bin/ukctl", "ps", "--json", "--root", root]).stdout)
+        assert sorted(i["name"] for i in ps) == names, ps
+        out = run([t.build / "bin/ukctl", "logs", root / "c3"],
+                  env={"UKCOLLECTD_ADDR": "127.0.0.1:1"}).stdout
+        assert "threads started" in out, out[-2000:]
+        out = run([t.build / "bin/ukctl", "logs", "--source", "console", root / "c3"],
+                  env={"UKCOLLECTD_ADDR": "127.0.0.1:1"}).stdout
+        assert out == (root / "c3" / "console.log").read_text()[:len(out)] and out, out[-500:]
+        # tokens: none -> 401, wrong -> 403, right -> accepted (a bad body: 400)
+        token = (state / "token").read_text().strip()
+        assert (state / "token").stat().st_mode & 0o777 == 0o600
+        assert state.stat().st_mode & 0o777 == 0o700
+        assert cd.request("/api/v1/instances/c1/stop", "POST")[0] == 401
+        assert cd.request("/api/v1/instances/c1/stop", "POST", token="x" * len(token))[0] == 403
+        assert cd.request("/api/v1/instances/c1/stop", "POST", token=token[:-1])[0] == 403
+        assert cd.request("/api/v1/instances", "POST", token=token, body={"name": "x"})[0] == 400
+        assert cd.instances()["c1"]["state"] == "running", "c1 stopped by a rejected request"
+        st, body = cd.request("/api/v1/instances/c1/stop", "POST", token=token)
+        assert st == 202, (st, body)
+        cd.wait(lambda i: i["c1"]["state"] == "exited", "c1 exited after an API stop")
+        # killing the daemon leaves the instances running; a new one re-adopts them
+        cd.kill9()
+        cd.start()
+        insts = cd.wait(lambda i: i.get("c2", {}).get("state") == "running"
+                        and i.get("c3", {}).get("state") == "running", "re-adoption")
+        # an instance stopped by hand (run dir removed) is forgotten
+        run([t.build / "bin/ukctl", "stop", root / "c3"], timeout=60)
+        cd.wait(lambda i: "c3" not in i and "c2" in i, "c3 forgotten")
+    finally:
+        stop_all(t, root)
+        if "cd" in locals():
+            cd.stop()
+
+
+def test_collector_kill9_burst(t):
+    """kill -9 of the daemon during a 10 000-line burst: every seq once, or counted lost."""
+    base, root, state = setup(t)
+    try:
+        start_instance(t, root, "burst", "demo.log_burst=10000 demo.log_batch=8")
+        cd = Collector(t, root, state)
+        cd.wait(lambda i: i.get("burst", {}).get("log", {}).get("klog_next", 0) > 1500,
+                "the burst under way", 60)
+        cd.kill9()
+        t.log(f"killed at {len(store_records(state, 'burst'))} records")
+        time.sleep(2.5)  # the guest keeps logging: up to ~2000 lines meanwhile
+        cd.start()
+        cd.wait(lambda i: any("burst done" in r.get("text", "")
+                              for r in store_records(state, "burst")[-20:]), "burst done", 120)
+        recs = store_records(state, "burst")
+        total, lost = check_exactly_once(recs)
+        lines = {int(r["text"].split()[3]) for r in recs
+                 if "seq" in r and r["text"].startswith("demo: burst line ")}
+        t.log(f"{total} seqs, {lost} lost, {len(lines)} burst lines stored")
+        assert len(lines) + lost >= 10000, (len(lines), lost)
+        i = cd.instances()["burst"]
+        assert i["log"]["klog_lost"] == lost, (i["log"], lost)
+        m = cd.get("/metrics")
+        assert f'ukcollectd_log_records_lost_total{{instance="burst"}} {lost}' in m
+    finally:
+        stop_all(t, root)
+        if "cd" in locals():
+            cd.stop()
+
+
+def fake_silent_instance(t, root, name):
+    """A run dir whose QEMU is a sleeping process and whose QMP socket accepts and never
+    answers."""
+    d = root / name
+    d.mkdir(mode=0o700)
+    sleeper = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    t._track(sleeper)
+    st = Path(f"/proc/{sleeper.pid}/stat").read_text()
+    start = int(st[st.rindex(")") + 2:].split()[19])
+    (d / "instance.json").write_text(json.dumps({
+        "name": name, "pid": sleeper.pid, "qemu_start_time": start,
+        "qemu_exe": os.readlink(f"/proc/{sleeper.pid}/exe"), "accel": "tcg", "smp": 1,
+        "mem_mib": 32, "run_dir": str(d), "qmp_socket": str(d / "qmp-tools.sock"),
+        "image": "/nonexistent", "ports": []}))
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(d / "qmp-collector.sock"))
+    srv.listen(16)
+    return srv
+
+
+def test_collector_hostile_guest(t):
+    """A klog ring rewritten with random bytes and a QMP socket that never answers: counted
+    errors, the other instances keep flowing."""
+    base, root, state = setup(t)
+    try:
+        for n in ("good", "bad", "trunc", "loop"):
+            start_instance(t, root, n)
+        srv = fake_silent_instance(t, root, "silent")
+        cd = Collector(t, root, state)
+        cd.wait(lambda i: all(i.get(n, {}).get("log", {}).get("klog_next", 0) > 10
+                              for n in ("good", "bad", "loop")), "all logging")
+        ram = (root / "bad" / "ram").read_bytes()
+        off = ram.find(KLOG_MAGIC)
+        assert off >= 0 and off % 8 == 0, off
+        with open(root / "bad" / "ram", "r+b") as f:
+            f.seek(off)
+            f.write(random.Random(1).randbytes(64 * 1024))
+        os.truncate(root / "trunc" / "ram", 4096)  # under the collector's (and QEMU's) mapping
+        # looping sequence numbers: the ring's head (offset 24) set back to 3
+        lram = (root / "loop" / "ram").read_bytes()
+        loff = lram.find(KLOG_MAGIC)
+        with open(root / "loop" / "ram", "r+b") as f:
+            f.seek(loff + 24)
+            f.write((3).to_bytes(8, "little"))
+        good0 = cd.instances()["good"]["log"]["klog_next"]
+        i = cd.wait(lambda i: i["bad"]["errors"]["klog"] > 0 and i["silent"]["errors"]["qmp"] > 0
+                    and i["good"]["log"]["klog_next"] > good0
+                    and (i["trunc"]["errors"]["klog"] + i["trunc"]["errors"]["ram"] > 0
+                         or i["trunc"]["state"] == "exited")
+                    and i["loop"]["errors"]["klog"] > 0, "counted errors", 60)
+        t.log(f"truncated RAM: {i['trunc']['state']}, errors {i['trunc']['errors']}")
+        assert i["good"]["errors"]["klog"] == 0 and i["good"]["errors"]["qmp"] == 0, i["good"]
+        assert i["silent"]["state"] == "running", i["silent"]  # alive by /proc
+        m = cd.get("/metrics")
+        assert 'ukcollectd_read_errors_total{instance="bad",source="klog"}' in m
+        log = cd.log.read_text()
+        assert "bad: Failed to read the klog source" in log, log[-2000:]
+        assert "silent: QMP: no answer" in log, log[-2000:]
+        assert "loop: Failed to read the klog source: ring head" in log, log[-2000:]
+        # the loop instance's store still holds each seq once
+        check_exactly_once(store_records(state, "loop"))
+        assert cd.proc.poll() is None, "the daemon died"
+        srv.close()
+    finally:
+        stop_all(t, root)
+        if "cd" in locals():
+            cd.stop()
+
+
+def test_collector_prometheus(t):
+    """A real Prometheus: http_sd from /sd/prometheus (guests up) and the collector's /metrics
+    with instance labels; two collectors (two roots: the multi-host story on loopback) in one
+    Prometheus."""
+    prom = Path("/usr/bin/prometheus")
+    if not prom.exists():
+        raise Skip("no /usr/bin/prometheus")
+    base, root, state = setup(t)
+    pp = None
+    try:
+        for n in ("p1", "p2"):
+            start_instance(t, root, n)
+        root2 = base / "root2"
+        root2.mkdir(mode=0o700)
+        start_instance(t, root2, "p3")
+        cd = Collector(t, root, state)
+        cd2 = Collector(t, root2, base / "state2")
+        cd.wait(lambda i: all(i.get(n, {}).get("build_id") for n in ("p1", "p2")), "build ids")
+        cd2.wait(lambda i: i.get("p3", {}).get("build_id"), "build id of p3")
+        sd = cd.get("/sd/prometheus")
+        assert sorted(g["labels"]["instance"] for g in sd) == ["p1", "p2"], sd
+        port = free_port()
+        cfg = base / "prometheus.yml"
+        cfg.write_text(f"""
+global: {{scrape_interval: 1s, scrape_timeout: 1s}}
+scrape_configs:
+  - job_name: ukcollectd
+    honor_labels: true
+    static_configs: [{{targets: ['{cd.addr}', '{cd2.addr}']}}]
+  - job_name: guests
+    http_sd_configs: [{{url: 'http://{cd.addr}/sd/prometheus', refresh_interval: 5s}}]
+""")
+        pp = subprocess.Popen([str(prom), f"--config.file={cfg}",
+                               f"--storage.tsdb.path={base / 'tsdb'}",
+                               f"--web.listen-address=127.0.0.1:{port}"],
+                              stdout=subprocess.DEVNULL, stderr=open(base / "prom.log", "wb"),
+                              start_new_session=True)
+        t._track(pp)
+
+        def q(path):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+                return json.loads(r.read())["data"]
+
+        deadline = time.monotonic() + 60
+        targets, series = None, None
+        while time.monotonic() < deadline:
+            try:
+                targets = q("/api/v1/targets")["activeTargets"]
+                series = q("/api/v1/query?query=ukscope_uptime_seconds%7Bjob%3D%22ukcollectd%22%7D")
+            except OSError:
+                time.sleep(1)
+                continue
+            up = {(x["labels"]["job"], x["labels"].get("instance")): x["health"] for x in targets}
+            if (len(up) == 4 and all(h == "up" for h in up.values())
+                    and {s["metric"]["instance"] for s in series["result"]} == {"p1", "p2", "p3"}):
+                break
+            time.sleep(1)
+        else:
+            raise AssertionError(f"targets {json.dumps(targets)[:2000]}\nseries {series}\n"
+                                 + (base / "prom.log").read_text()[-2000:])
+        assert ("guests", "p1") in up and ("guests", "p2") in up, up
+        for s in series["result"]:
+            assert len(s["metric"]["build_id"]) == 40, s
+        own = q("/api/v1/query?query=ukcollectd_log_records_stored")["result"]
+        assert {s["metric"]["instance"] for s in own} == {"p1", "p2", "p3"}, own
+    finally:
+        if pp:
+            pp.terminate()
+            try:
+                pp.wait(10)
+            except subprocess.TimeoutExpired:
+                pp.kill()
+        stop_all(t, root)
+        stop_all(t, base / "root2")
+        for c in ("cd", "cd2"):
+            if c in locals():
+                locals()[c].stop()
+
+
+def test_collector_fleet(t):
+    """ukctl fleet up/down through the API; restart policy after a QEMU is killed."""
+    base, root, state = setup(t)
+    try:
+        cd = Collector(t, root, state)
+        env = {"UKCOLLECTD_ADDR": cd.addr, "UKCOLLECTD_TOKEN_FILE": state / "token"}
+        r = run([t.build / "bin/ukctl", "fleet", "up", "--count", "2", "--name-prefix", "web",
+                 "--mem", "32", "--accel", "tcg", "--restart", "always",
+                 t.build / "kernel.elf"], env=env, timeout=60)
+        assert r.stdout.split() == ["web-1", "web-2"], r.stdout
+        i = cd.wait(lambda i: all(i.get(n, {}).get("state") == "running" for n in ("web-1", "web-2"))
+                    and all(i[n]["pid"] for n in ("web-1", "web-2")), "fleet up", 60)
+        assert i["web-1"]["managed"] and i["web-1"]["restart_policy"] == "always"
+        os.kill(i["web-1"]["pid"], signal.SIGKILL)
+        old = i["web-1"]["boot_id"]
+        cd.wait(lambda i: i["web-1"]["restarts"] == 1 and i["web-1"]["state"] == "running"
+                and i["web-1"]["boot_id"] != old, "restart by policy", 60)
+        r = run([t.build / "bin/ukctl", "fleet", "down"], env=env, timeout=60)
+        assert sorted(r.stdout.split()) == ["web-1", "web-2"], r.stdout
+        cd.wait(lambda i: not i, "fleet down", 60)
+        assert not list(root.iterdir()), list(root.iterdir())
+    finally:
+        stop_all(t, root)
+        if "cd" in locals():
+            cd.stop()
+
+
+def test_collector_panic(t):
+    """A guest that panics (kept paused for post-mortem): state panicked from QMP, its log
+    (the panic message) collected, not restarted."""
+    base, root, state = setup(t)
+    try:
+        cd = Collector(t, root, state)
+        run([t.build / "bin/ukctl", "run", "--detach", "--keep", "--name", "pan", "--run-dir",
+             root / "pan", "--mem", "32", "--accel", "tcg", "--on-panic", "pause", "--cmdline",
+             "test=panic_call", t.build / "kernel-test.elf"], timeout=60)
+        i = cd.wait(lambda i: i.get("pan", {}).get("state") == "panicked", "panicked", 60)
+        assert i["pan"]["restarts"] == 0, i["pan"]
+        recs = cd.get("/api/v1/instances/pan/logs?since=0&source=all")["records"]
+        assert any("PANIC" in r.get("text", "").upper() for r in recs), recs[-5:]
+        assert 'ukcollectd_instances{state="panicked"} 1' in cd.get("/metrics")
+    finally:
+        stop_all(t, root)
+        if "cd" in locals():
+            cd.stop()
+
+
+def test_collector_crash_loop(t):
+    """An instance that exits at once, with restart=always: restarted with backoff, then
+    crash-loop (no more restarts); the daemon's other work goes on."""
+    from pvh_stub import write_pvh_elf
+    base, root, state = setup(t)
+    img = base / "exit.elf"
+    write_pvh_elf(img, b"bye\n", status=3)
+    try:
+        cd = Collector(t, root, state)
+        token = (state / "token").read_text().strip()
+        st, body = cd.request("/api/v1/instances", "POST", token=token,
+                              body={"name": "crashy", "image": str(img), "mem_mib": 32,
+                                    "accel": "tcg", "restart": "always"})
+        assert st == 202, (st, body)
+        i = cd.wait(lambda i: i["crashy"]["state"] == "crash-loop", "crash-loop", 180)
+        assert i["crashy"]["restarts"] == 5, i["crashy"]
+        time.sleep(3)
+        assert cd.instances()["crashy"]["restarts"] == 5, "restarted after crash-loop"
+        assert "crashy: crash loop" in cd.log.read_text()
+        m = cd.get("/metrics")
+        assert 'ukcollectd_restarts_total{instance="crashy"} 5' in m
+        assert 'ukcollectd_instances{state="crash-loop"} 1' in m
+    finally:
+        stop_all(t, root)
+        if "cd" in locals():
+            cd.stop()
+
+
+def test_collector_relp(t):
+    """Every stored klog record reaches a real rsyslogd over RELP, also across a kill -9 of
+    the daemon during a burst (at least once; duplicates bounded and identifiable by seq)."""
+    from rsyslogd import Rsyslogd, have_rsyslog_relp
+    if not have_rsyslog_relp():
+        raise Skip("rsyslog-relp (imrelp) not installed")
+    base, root, state = setup(t)
+    rs = Rsyslogd(base / "rsyslog", track=t._track)
+    rs.start()
+    try:
+        start_instance(t, root, "r1", "demo.log_burst=3000 demo.log_batch=8")
+        cd = Collector(t, root, state, ["--relp", f"127.0.0.1:{rs.port}"])
+        cd.wait(lambda i: i.get("r1", {}).get("log", {}).get("klog_next", 0) > 800,
+                "the burst under way", 60)
+        cd.kill9()
+        time.sleep(1)
+        cd.start()
+        cd.wait(lambda i: any("burst done" in r.get("text", "")
+                              for r in store_records(state, "r1")[-20:]), "burst done", 120)
+        stored = {r["seq"] for r in store_records(state, "r1") if "seq" in r}
+
+        def arrived():
+            got = {}
+            for line in rs.out.read_bytes().split(b"\n") if rs.out.exists() else []:
+                if b" klog " in line and b'instance="r1"' in line:
+                    m = re.search(rb' seq="(\d+)"', line)
+                    if m:
+                        got[int(m.group(1))] = got.get(int(m.group(1)), 0) + 1
+            return got
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not stored <= set(arrived()):
+            time.sleep(0.5)
+        got = arrived()
+        missing = sorted(stored - set(got))
+        assert not missing, f"{len(missing)} stored records never reached rsyslog: {missing[:20]}"
+        dups = sum(n - 1 for n in got.values())
+        t.log(f"{len(stored)} stored, {len(got)} distinct at rsyslog, {dups} duplicates")
+        assert dups <= 2000, dups  # one tick's batch + one RELP window at most
+        m = cd.get("/metrics")
+        assert "ukcollectd_log_records_forwarded_total" in m, m[-1500:]
+    finally:
+        stop_all(t, root)
+        if "cd" in locals():
+            cd.stop()
+        rs.stop()
+
+
+def test_collector_trace_api(t):
+    """The flight recorder over the API: one instance's last seconds (json) and the fleet
+    (Perfetto)."""
+    base, root, state = setup(t)
+    try:
+        for n in ("t1", "t2"):
+            start_instance(t, root, n)
+        cd = Collector(t, root, state)
+        cd.wait(lambda i: all(i.get(n, {}).get("state") == "running" for n in ("t1", "t2")),
+                "running")
+        deadline = time.monotonic() + 30
+        while True:
+            st, body = cd.request("/api/v1/instances/t1/trace?last=5&format=json")
+            if st == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        if st == 501:
+            raise AssertionError("ukcollectd built without the trace store")
+        assert st == 200, (st, body[:500])
+        assert b"traceEvents" in body or body.lstrip().startswith(b"["), body[:300]
+        st, body = cd.request("/api/v1/trace?last=5")
+        assert st == 200 and len(body) > 100, (st, body[:300])
+        m = cd.get("/metrics")
+        assert 'ukcollectd_trace_events_stored_total{instance="t1"}' in m, m[-2000:]
+    finally:
+        stop_all(t, root)
+        if "cd" in locals():
+            cd.stop()
