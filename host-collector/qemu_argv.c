@@ -47,7 +47,12 @@ static void add(struct argv_buf *b, const char *fmt, ...)
     b->v[b->n] = NULL;
 }
 
-/* -netdev user with one hostfwd per forward. */
+/*
+ * -netdev user with one hostfwd per forward.  restrict=on: the guest cannot
+ * open connections to the host (10.0.2.2 is the host's loopback: ukcollectd,
+ * other instances' forwarded ports) or beyond; forwards into the guest and
+ * slirp's DHCP still work.  Guest traffic is hostile (docs/security.md).
+ */
 static void add_netdev(struct argv_buf *b, const struct qemu_plan *p)
 {
     char *s = NULL;
@@ -58,7 +63,7 @@ static void add_netdev(struct argv_buf *b, const struct qemu_plan *p)
         b->oom = true;
         return;
     }
-    fputs("user,id=net0", f);
+    fputs("user,id=net0,restrict=on", f);
     for (i = 0; i < p->nfwds; i++)
         fprintf(f, ",hostfwd=tcp:127.0.0.1:%u-:%u", p->fwds[i].host, p->fwds[i].guest);
     if (fclose(f) != 0 || !s) {

@@ -251,7 +251,7 @@ static void test_argv_kvm_foreground(void **state)
     assert_true(argv_pair(argv, "-action", "panic=pause"));
     assert_true(argv_pair(argv, "-device", "isa-debug-exit,iobase=0xf4,iosize=4"));
     assert_true(argv_pair(argv, "-netdev",
-                          "user,id=net0,hostfwd=tcp:127.0.0.1:40000-:8080,"
+                          "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:40000-:8080,"
                           "hostfwd=tcp:127.0.0.1:40001-:8081"));
     assert_true(argv_pair(argv, "-device", "virtio-net-device,netdev=net0"));
     assert_true(argv_pair(argv, "-kernel", "/img/k.elf"));
