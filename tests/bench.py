@@ -563,6 +563,28 @@ def bench_metrics(b):
     return result
 
 
+def _start_prometheus(d, targets):
+    """A real Prometheus in d scraping {job: host port} every 1 s (timeout 1 s)
+    on loopback; returns (process, query(PromQL) -> result list)."""
+    import urllib.parse
+    import urllib.request
+    jobs = "".join(f"  - job_name: {job}\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
+                   for job, port in targets.items())
+    (d / "prom.yml").write_text("global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
+                                "scrape_configs:\n" + jobs)
+    pport = _free_port()
+    prom = subprocess.Popen(["prometheus", f"--config.file={d / 'prom.yml'}",
+                             f"--storage.tsdb.path={d / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{pport}"],
+                            stdout=subprocess.DEVNULL, stderr=open(d / "prom.log", "w"))
+
+    def query(q):
+        url = f"http://127.0.0.1:{pport}/api/v1/query?" + urllib.parse.urlencode({"query": q})
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return json.load(r)["data"]["result"]
+    return prom, query
+
+
 def bench_prometheus(b):
     """A real Prometheus scraping one guest as N separate targets every second
     (N jobs naming the same forwarded port): N times the load a fleet-wide
@@ -598,25 +620,8 @@ def bench_prometheus(b):
                 if time.time() > deadline:
                     raise
                 time.sleep(0.5)
-        jobs = "".join(f"  - job_name: t{i}\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
-                       for i in range(ntargets))
-        (d / "prom.yml").write_text("global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
-                                    "scrape_configs:\n" + jobs)
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        pport = s.getsockname()[1]
-        s.close()
-        prom = subprocess.Popen(["prometheus", f"--config.file={d / 'prom.yml'}",
-                                 f"--storage.tsdb.path={d / 'data'}",
-                                 f"--web.listen-address=127.0.0.1:{pport}"],
-                                stdout=subprocess.DEVNULL, stderr=open(d / "prom.log", "w"))
+        prom, query = _start_prometheus(d, {f"t{i}": port for i in range(ntargets)})
         time.sleep(secs + 5)
-
-        def query(q):
-            url = f"http://127.0.0.1:{pport}/api/v1/query?" + urllib.parse.urlencode({"query": q})
-            with urllib.request.urlopen(url, timeout=10) as r:
-                return json.load(r)["data"]["result"]
-        import urllib.parse
         up = query("up")
         durs = [float(v) for series in query(f"scrape_duration_seconds[{secs}s]")
                 for _, v in series["values"]]
@@ -730,33 +735,15 @@ def bench_busy(b):
 def bench_prometheus_busy(b):
     """A real Prometheus scraping 4 busy instances (demo.load=100, smp 2, TCG)
     every 1 s (timeout 1 s) for 2 minutes (--quick: 20 s); goal: 0 failed scrapes."""
-    import socket
-    import urllib.parse
-    import urllib.request
     ninst, secs = 4, (20 if b.args.quick else 120)
     insts, prom = [], None
     d = b.ctx.tmpdir()
     try:
         for _ in range(ninst):
             insts.append(_start_instance(b, "demo.load=100"))
-        jobs = "".join(f"  - job_name: busy{i}\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
-                       for i, (_, port, _) in enumerate(insts))
-        (d / "prom.yml").write_text("global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
-                                    "scrape_configs:\n" + jobs)
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        pport = s.getsockname()[1]
-        s.close()
-        prom = subprocess.Popen(["prometheus", f"--config.file={d / 'prom.yml'}",
-                                 f"--storage.tsdb.path={d / 'data'}",
-                                 f"--web.listen-address=127.0.0.1:{pport}"],
-                                stdout=subprocess.DEVNULL, stderr=open(d / "prom.log", "w"))
+        prom, query = _start_prometheus(d, {f"busy{i}": port
+                                            for i, (_, port, _) in enumerate(insts)})
         time.sleep(secs + 3)
-
-        def query(q):
-            url = f"http://127.0.0.1:{pport}/api/v1/query?" + urllib.parse.urlencode({"query": q})
-            with urllib.request.urlopen(url, timeout=10) as r:
-                return json.load(r)["data"]["result"]
         ups = {x["metric"]["job"]: [float(v) for _, v in x["values"]]
                for x in query(f"up[{secs}s]")}
         durs = sorted(float(v) for x in query(f"scrape_duration_seconds[{secs}s]")
