@@ -17,6 +17,7 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -254,11 +255,23 @@ static void test_atomic_output(void **state)
 
 int main(void)
 {
+    /* The cases write files by relative name: do it in a fresh directory,
+     * never in the caller's (the runner's is the source tree). */
+    char dir[] = "/tmp/ukscope-test_trace_out.XXXXXX";
+    if (!mkdtemp(dir) || chdir(dir) != 0) {
+        perror("Failed to make a scratch directory");
+        return 1;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pf_grow_failure),
         cmocka_unit_test(test_full_thread_names),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_atomic_output),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[sizeof(dir) + 16];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "warning: %s left behind\n", dir);
+    return rc;
 }
