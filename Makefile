@@ -120,7 +120,7 @@ guest: $(O)/kernel.elf $(O)/kernel-test.elf
 # ----------------------------------------------------------------- host ---
 HOST_CC := gcc
 HOST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -MMD -MP \
-	-Ikernel-hooks/include -Ihost-collector -DUKSCOPE_SRCDIR='"$(CURDIR)"'
+	-Ikernel-hooks/include -Ihost-collector -Ihost-collector/lib -Ihost-collector/ukctl -DUKSCOPE_SRCDIR='"$(CURDIR)"'
 HOST_LDLIBS := -ljansson -ldw -lelf
 
 # Component fragments come after every variable they may append to.
@@ -131,7 +131,7 @@ UKCTL_EXTRA_OBJS :=
 $(eval $(call IMAGE_template,kernel,$(KERNEL_OBJS) $(GUEST_EXTRA_OBJS) $(DEMO_OBJS)))
 $(eval $(call IMAGE_template,kernel-test,$(KERNEL_OBJS) $(GUEST_EXTRA_OBJS) $(GTEST_OBJS)))
 
-UKCTL_SRCS := $(wildcard host-collector/*.c host-collector/crash/*.c host-collector/lib/*.c) \
+UKCTL_SRCS := $(wildcard host-collector/ukctl/*.c host-collector/crash/*.c host-collector/lib/*.c) \
 	$(call comp_srcs,host)
 hobj = $(patsubst %,$(O)/host/%.o,$(basename $(1)))
 UKCTL_OBJS := $(call hobj,$(UKCTL_SRCS))
@@ -154,8 +154,7 @@ $(O)/bin/ukctl: $(UKCTL_OBJS) $(UKCTL_EXTRA_OBJS)
 # forwarder and trace store (collectd/relpfwd.c, tracestore.c) are linked in
 # when present.
 CD_SRCS := $(wildcard host-collector/collectd/*.c) $(wildcard host-collector/lib/*.c) \
-	host-collector/instance.c host-collector/qmp.c host-collector/util.c \
-	host-collector/util_secure.c guest-agent/host/klog_ring.c guest-agent/host/metrics_cmd.c \
+	guest-agent/host/klog_ring.c guest-agent/host/metrics_cmd.c \
 	guest-agent/common/metrics_text.c tracing/host/trace_reader.c tracing/host/trace_names.c
 CD_LDLIBS := -ljansson -lmicrohttpd
 # Paths are built in fixed buffers sized for PATH_MAX-long roots; gcc cannot

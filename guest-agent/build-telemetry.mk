@@ -49,4 +49,4 @@ $(O)/host/gen/telemetry.pb-c.o: $(TELEM_GEN_C)
 	@$(if $(Q),echo "  HOSTCC  $<")
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
 $(patsubst %.c,$(O)/host/%.o,$(wildcard guest-agent/host/*.c guest-agent/common/*.c)): $(TELEM_GEN_H)
-$(O)/host/host-collector/ukctl.o: $(TELEM_GEN_H)
+$(O)/host/host-collector/ukctl/ukctl.o: $(TELEM_GEN_H)

@@ -17,13 +17,13 @@ UNIT_NAMES := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(addprefix $(O)/tests/unit/,$(UNIT_NAMES))
 UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-fsanitize=address,undefined -fno-omit-frame-pointer \
-	-Ikernel-hooks/include -Ihost-collector -Itests/unit
+	-Ikernel-hooks/include -Ihost-collector -Ihost-collector/lib -Ihost-collector/ukctl -Itests/unit
 
 FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS  := $(addprefix $(O)/fuzz/,$(FUZZ_NAMES))
 FUZZ_CC := clang
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=undefined -Ikernel-hooks/include -Ihost-collector -Itests/fuzz
+	-fno-sanitize-recover=undefined -Ikernel-hooks/include -Ihost-collector -Ihost-collector/lib -Ihost-collector/ukctl -Itests/fuzz
 
 # Unit and fuzz binaries are compiled and linked in one step, without
 # dependency files: they depend on every header of the tree instead, so a

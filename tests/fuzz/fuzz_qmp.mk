@@ -1,2 +1,2 @@
-fuzz_qmp_SRCS := host-collector/qmp.c
+fuzz_qmp_SRCS := host-collector/lib/qmp.c
 fuzz_qmp_LDLIBS := -ljansson

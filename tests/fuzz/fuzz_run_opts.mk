@@ -1,1 +1,1 @@
-fuzz_run_opts_SRCS := host-collector/run_opts.c host-collector/qemu_argv.c
+fuzz_run_opts_SRCS := host-collector/ukctl/run_opts.c host-collector/ukctl/qemu_argv.c

@@ -1,2 +1,2 @@
-test_qmp_SRCS := host-collector/qmp.c
+test_qmp_SRCS := host-collector/lib/qmp.c
 test_qmp_LDLIBS := -ljansson

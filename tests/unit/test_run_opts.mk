@@ -1,1 +1,1 @@
-test_run_opts_SRCS := host-collector/run_opts.c host-collector/qemu_argv.c
+test_run_opts_SRCS := host-collector/ukctl/run_opts.c host-collector/ukctl/qemu_argv.c

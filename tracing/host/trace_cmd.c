@@ -118,7 +118,7 @@ int trace_main(int argc, char **argv)
 
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--fleet"))
-            return trace_fleet_main(argc, argv); /* host-collector/trace_fleet.c */
+            return trace_fleet_main(argc, argv); /* host-collector/ukctl/trace_fleet.c */
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:o:c:Fh", opts, NULL)) != -1) {
         switch (c) {

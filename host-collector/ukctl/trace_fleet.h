@@ -1,4 +1,4 @@
-/* `ukctl trace --fleet` (host-collector/trace_fleet.c). */
+/* `ukctl trace --fleet` (host-collector/ukctl/trace_fleet.c). */
 #ifndef TRACE_FLEET_H
 #define TRACE_FLEET_H
 
