@@ -8,7 +8,9 @@
  *   POST /fault/NAME (Authorization: Bearer TOKEN, token= on the command line)
  *
  * Faults (also `fault=NAME` on the command line, fired fault_delay_ms after
- * start): panic, pagefault, divide, deadlock, busyloop, oom.
+ * start): panic, pagefault, divide, assert (a failed UK_ASSERT), stackoverflow
+ * (recursion into the guard page below the thread's stack: a #DF), deadlock,
+ * busyloop, oom.
  *
  * The network thread parses requests and hands each to a worker through a
  * queue (mutex + condition variable); the worker answers through
@@ -97,9 +99,23 @@ static void busy_thread(void *arg)
         ;
 }
 
+/* Recursion that never ends (opaque to the compiler): each frame holds 512
+ * bytes, well under a page, so it walks into the guard page, never over it. */
+static volatile bool recurse_on = true;
+
+__attribute__((noinline)) static unsigned stack_hog(unsigned depth)
+{
+    volatile char pad[512];
+    pad[0] = (char)depth;
+    if (!recurse_on)
+        return depth;
+    return stack_hog(depth + 1) + (unsigned)pad[0];
+}
+
 static bool fault_known(const char *f)
 {
-    static const char *const names[] = {"panic", "pagefault", "divide", "deadlock", "busyloop", "oom"};
+    static const char *const names[] = {"panic",    "pagefault", "divide", "assert", "stackoverflow",
+                                        "deadlock", "busyloop",  "oom"};
     for (unsigned i = 0; i < UK_ARRAY_SIZE(names); i++)
         if (!strcmp(f, names[i]))
             return true;
@@ -119,6 +135,11 @@ static void inject(const char *f)
     } else if (!strcmp(f, "divide")) {
         volatile unsigned zero = 0, one = 1;
         uk_info("kv: %u", one / zero);
+    } else if (!strcmp(f, "assert")) {
+        volatile unsigned keys_counted = nkeys + 1; /* the store "disagrees" with its count */
+        UK_ASSERT(keys_counted == nkeys);
+    } else if (!strcmp(f, "stackoverflow")) {
+        uk_info("kv: %u", stack_hog(0));
     } else if (!strcmp(f, "deadlock")) {
         uk_thread_create("kv-deadlock", deadlock_peer, NULL, NULL, NULL);
         uk_mutex_lock(&dl_a);

@@ -40,9 +40,9 @@ int crash_default_dir(char *buf, size_t len)
 /* Frames of the panic machinery: never part of a signature. */
 static bool machinery(const char *f)
 {
-    static const char *const names[] = {"uk_panic", "panic_exception", "panic_finish",
-                                        "trap_dispatch", "trap_common", "uk_backtrace_here",
-                                        "uk_backtrace_print", "?"};
+    static const char *const names[] = {"uk_panic", "uk_panic_assert", "panic_exception",
+                                        "panic_finish", "trap_dispatch", "trap_common",
+                                        "uk_backtrace_here", "uk_backtrace_print", "?"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (!strcmp(f, names[i]))
             return true;

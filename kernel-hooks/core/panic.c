@@ -173,18 +173,20 @@ static void panic_enter(void)
     }
 }
 
-void uk_panic(const char *fmt, ...)
+/*
+ * The common body of uk_panic and uk_panic_assert (`msg` already formatted);
+ * always inlined so the frame it records and the backtrace it prints start
+ * at the public entry point (`fp` is that function's frame), as gdb and
+ * crash signatures expect.
+ */
+static inline __attribute__((always_inline)) UK_NORETURN void
+panic_call(enum uk_panic_reason reason, uint64_t *fp, const char *msg)
 {
-    char msg[200];
-    va_list ap;
     panic_enter();
-    const struct uk_trap_frame *site = record_callsite(__builtin_frame_address(0));
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
+    const struct uk_trap_frame *site = record_callsite(fp);
 
     static const struct uk_trap_frame unknown = {.vector = 256};
-    panic_record(UK_PANIC_CALL, msg, site ? site : &unknown, 0);
+    panic_record(reason, msg, site ? site : &unknown, 0);
 
     uk_log(UK_LOG_EMERG, "PANIC on CPU %u: %s", uk_cpu_id(), msg);
     uk_log(UK_LOG_EMERG, "build-id %s", uk_build_id_hex());
@@ -192,26 +194,46 @@ void uk_panic(const char *fmt, ...)
     uk_ipi_nmi_others();
 
     struct uk_panic_info info = {
-        .reason = UK_PANIC_CALL, .message = msg, .tf = NULL, .cr2 = 0, .cpu = uk_cpu_id()};
+        .reason = reason, .message = msg, .tf = NULL, .cr2 = 0, .cpu = uk_cpu_id()};
     panic_finish(&info);
 }
 
+void uk_panic(const char *fmt, ...)
+{
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    panic_call(UK_PANIC_CALL, __builtin_frame_address(0), msg);
+}
+
+void uk_panic_assert(const char *expr, const char *file, int line)
+{
+    char msg[200];
+    snprintf(msg, sizeof(msg), "assertion failed: %s at %s:%d", expr, file, line);
+    panic_call(UK_PANIC_ASSERT, __builtin_frame_address(0), msg);
+}
 void panic_exception(struct uk_trap_frame *tf, uint64_t cr2)
 {
     char msg[160];
     panic_enter();
-    snprintf(msg, sizeof(msg), "unhandled exception %s (vector %llu) error code 0x%llx",
-             uk_exception_name((unsigned)tf->vector), (unsigned long long)tf->vector,
-             (unsigned long long)tf->error_code);
+    struct uk_thread *cur = this_cpu()->current;
+    /* A thread that ran into the unmapped guard page below its stack: the
+     * #PF could not push its frame there either, so this is normally a #DF
+     * (on its own IST stack, arch/x86_64/asm.h), with CR2 in the guard. */
+    if (cur && cur->stack_lo && cr2 >= cur->stack_lo - UK_PAGE_SIZE && cr2 < cur->stack_lo)
+        snprintf(msg, sizeof(msg),
+                 "stack overflow in thread %u \"%s\" (%s, guard page hit at 0x%llx)", cur->tid, cur->name, uk_exception_name((unsigned)tf->vector),
+                 (unsigned long long)cr2);
+    else
+        snprintf(msg, sizeof(msg), "unhandled exception %s (vector %llu) error code 0x%llx",
+                 uk_exception_name((unsigned)tf->vector), (unsigned long long)tf->vector,
+                 (unsigned long long)tf->error_code);
     panic_record(UK_PANIC_EXCEPTION, msg, tf, cr2);
     uk_log(UK_LOG_EMERG, "PANIC on CPU %u: %s", uk_cpu_id(), msg);
-    struct uk_thread *cur = this_cpu()->current;
-    if (cur) {
+    if (cur)
         uk_log(UK_LOG_EMERG, "thread %u \"%s\"", cur->tid, cur->name);
-        if (cr2 >= cur->stack_lo - UK_PAGE_SIZE && cr2 < cur->stack_lo)
-            uk_log(UK_LOG_EMERG, "stack overflow: guard page of thread %u hit at 0x%llx",
-                   cur->tid, (unsigned long long)cr2);
-    }
     uk_log(UK_LOG_EMERG, "build-id %s", uk_build_id_hex());
     trap_print_frame(tf, cr2);
     uk_backtrace_print(tf->rip, tf->rbp);

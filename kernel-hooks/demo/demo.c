@@ -12,6 +12,9 @@
  *   logburst           only with demo.log_burst=N: logs N numbered lines,
  *                      demo.log_batch (default 8) every 10 ms, so that the
  *                      collector's tests have a burst to follow
+ *   idleN              only with demo.threads=N (at most DEMO_IDLE_MAX):
+ *                      N threads that only sleep, so a guest can have as
+ *                      many threads as a real service (crash benchmark)
  *
  * demo_work_item() and demo_iterations are stable names for breakpoint and
  * watchpoint demos (see docs/architecture.md).
@@ -30,7 +33,7 @@
 volatile uint64_t demo_iterations;   /* written by every work item */
 volatile uint64_t demo_primes_found; /* written by the crunchers */
 
-enum { DEMO_LOAD_DEFAULT = 10, DEMO_PERIOD_MS = 100, DEMO_PRIME_WRAP = 1 << 20 };
+enum { DEMO_LOAD_DEFAULT = 10, DEMO_PERIOD_MS = 100, DEMO_PRIME_WRAP = 1 << 20, DEMO_IDLE_MAX = 200 };
 static unsigned demo_load = DEMO_LOAD_DEFAULT; /* percent of each CPU, 0..100 */
 
 static struct uk_mutex q_lock = UK_MUTEX_INIT;
@@ -142,6 +145,12 @@ static void logburst(void *arg)
     uk_info("demo: burst done, %llu lines", (unsigned long long)n);
 }
 
+/* A thread of demo.threads: asleep for good. */
+static void idle_worker(void *arg)
+{
+    park();
+}
+
 static void start(const char *name, uk_thread_fn fn, int cpu)
 {
     struct uk_thread_attr attr = {.stack_size = 0, .cpu = cpu};
@@ -163,7 +172,14 @@ int uk_app_main(void)
         snprintf(name, sizeof(name), "cruncher%u", c);
         start(name, cruncher, (int)c);
     }
+    unsigned idle = (unsigned)UK_MIN(uk_cmdline_get_u64("demo.threads", 0), (uint64_t)DEMO_IDLE_MAX);
+    for (unsigned i = 0; i < idle; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "idle%u", i);
+        start(name, idle_worker, -1);
+    }
     uk_info("demo: %u threads started (demo.load=%u%%); attach a debugger or read the log",
-            3 + uk_cpu_count() + (uk_cmdline_get_u64("demo.log_burst", 0) ? 1 : 0), demo_load);
+            3 + uk_cpu_count() + (uk_cmdline_get_u64("demo.log_burst", 0) ? 1 : 0) + idle,
+            demo_load);
     return 0;
 }

@@ -15,9 +15,15 @@ FAULTS = {  # fault -> (console report regex, gdb's frame #0 function)
     "panic": (r"PANIC on CPU \d+: kv: injected panic", "inject"),
     "pagefault": (r"PANIC on CPU \d+: unhandled exception #PF ", "inject"),
     "divide": (r"PANIC on CPU \d+: unhandled exception #DE ", "inject"),
+    "assert": (r"PANIC on CPU \d+: assertion failed: keys_counted == nkeys at "
+               r"guest-agent/demo/kvdemo\.c:\d+", "inject"),
+    "stackoverflow": (r"PANIC on CPU \d+: stack overflow in thread \d+ \"kv-fault\" \(#DF, "
+                      r"guard page hit at 0x[0-9a-f]+\)", "stack_hog"),
 }
+REASONS = {"panic": "panic", "assert": "assertion"}  # report.json reason; others "exception"
 # Frames of the panic machinery itself in the guest's console report.
-PANIC_FRAMES = {"uk_backtrace_here", "uk_backtrace_print", "uk_panic", "panic_exception",
+PANIC_FRAMES = {"uk_backtrace_here", "uk_backtrace_print", "uk_panic", "uk_panic_assert",
+                "panic_exception",
                 "trap_dispatch", "trap_common"}
 CORE_MAX = 2 << 20  # minimal core of a 128 MiB guest
 
@@ -107,7 +113,7 @@ def check_readers(t, core, nthreads, fault_tid, top):
     r = subprocess.run(["eu-stack", f"--core={core}", "-e", str(t.build / "kernel.elf")],
                        capture_output=True, text=True, timeout=120)
     tids = {int(x) for x in re.findall(r"^TID (\d+):", r.stdout, re.M)}
-    assert len(tids) == nthreads and fault_tid in tids, r.stdout + r.stderr
+    assert len(tids) == nthreads and (fault_tid is None or fault_tid in tids), r.stdout + r.stderr
     if shutil.which("lldb"):
         env = dict(os.environ, PATH="/usr/bin:/bin")  # Debian's python for lldb's own scripts
         r = subprocess.run(["lldb", "-b", "-o", "thread list", "-o", "bt",
@@ -115,7 +121,8 @@ def check_readers(t, core, nthreads, fault_tid, top):
                            capture_output=True, text=True, timeout=120, env=env)
         t.log(r.stdout[-3000:])
         assert len(re.findall(r"thread #\d+: tid = \d+", r.stdout)) == nthreads, r.stdout[-3000:]
-        assert f"tid = {fault_tid}," in r.stdout and f"`{top}" in r.stdout, r.stdout[-3000:]
+        if fault_tid is not None:
+            assert f"tid = {fault_tid}," in r.stdout and f"`{top}" in r.stdout, r.stdout[-3000:]
     code = ("import drgn,sys\n"
             "p = drgn.Program(); p.set_core_dump(sys.argv[1]); p.load_debug_info([sys.argv[2]])\n"
             "ts = list(p.threads()); print(len(ts))\n"
@@ -124,10 +131,14 @@ def check_readers(t, core, nthreads, fault_tid, top):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     lines = r.stdout.split()
-    assert int(lines[0]) == nthreads and lines[1:] == [str(fault_tid), top], r.stdout
+    assert int(lines[0]) == nthreads, r.stdout
+    if fault_tid is not None:
+        assert lines[1:] == [str(fault_tid), top], r.stdout
 
 
-def panic_case(t, accel, smp, fault):
+def panic_case(t, accel, smp, fault, cdir):
+    """One injected fault: the core read by every reader, then a bundle in
+    cdir (`ukctl crash capture`); returns the bundle's report.json."""
     report, top = FAULTS[fault]
     run = start(t, accel, smp, f"fault={fault}")
     try:
@@ -158,26 +169,50 @@ def panic_case(t, accel, smp, fault):
         if smp > 1:
             assert "no frame was recorded" not in r.stderr, r.stderr  # every CPU accounted for
         check_readers(t, core, len(threads), fault_tid, top)
-        return meta
+        r = ukctl(t, "crash", "--crash-dir", cdir, "capture", run, timeout=120)
+        bundle = r.stdout.strip().splitlines()[-1]
+        rep = json.loads(open(os.path.join(bundle, "report.json")).read())
+        assert rep["reason"] == REASONS.get(fault, "exception"), rep["reason"]
+        assert rep["thread"]["tid"] == fault_tid and rep["thread"]["frames"][0]["function"] == top
+        return rep
     finally:
         ukctl(t, "stop", run, check=False)
 
 
 def test_crash_dump_faults(t, accel):
-    """Page fault, #DE and a panic call at smp 1, 2 and 4: minimal cores of at most
-    2 MiB that gdb, lldb, eu-stack and drgn read, every thread with a backtrace
-    whose frames match the guest's console report."""
-    for smp in (1, 2, 4):
+    """Page fault, #DE, a failed assertion, a panic call and a stack overflow
+    (#DF on the guard page) at smp 1 and 4: minimal cores of at most 2 MiB
+    that gdb, lldb, eu-stack and drgn read, every thread with a backtrace
+    whose frames match the guest's console report; the bundles of the same
+    fault share a signature, different faults do not."""
+    cdir = t.tmpdir() / "crashes"
+    sigs = {}
+    for smp in (1, 4):
         for fault in FAULTS:
             t.log(f"--- {fault} smp {smp}")
-            panic_case(t, accel, smp, fault)
+            rep = panic_case(t, accel, smp, fault, cdir)
+            sigs.setdefault(fault, set()).add(rep["signature"])
+            if fault == "stackoverflow":
+                assert rep["message"].startswith("stack overflow in thread") and rep["vector"] == 8
+    t.log(str(sigs))
+    assert all(len(v) == 1 for v in sigs.values()), sigs  # two instances, one signature
+    assert len({next(iter(v)) for v in sigs.values()}) == len(FAULTS), sigs  # all different
+    ls = json.loads(ukctl(t, "crash", "--crash-dir", cdir, "ls", "--json").stdout)
+    assert sorted(g["count"] for g in ls["groups"].values()) == [2] * len(FAULTS), ls["groups"]
 
 
 def test_crash_dump_live_deadlock(t, accel):
-    """A deadlocked, running guest: `ukctl dump` stops it, copies, resumes it
-    (reporting the pause); both deadlocked threads show in uk_mutex_lock, with
-    their names from the gdb helper, and the guest keeps running."""
-    run = start(t, accel, 2, "fault=deadlock")
+    """A deadlocked, running guest at smp 1 and 4: `ukctl dump` stops it,
+    copies, resumes it (reporting the pause); both deadlocked threads show in
+    uk_mutex_lock, with their names from the gdb helper, and the guest keeps
+    running; lldb, eu-stack and drgn read the same core."""
+    for smp in (1, 4):
+        t.log(f"--- deadlock smp {smp}")
+        deadlock_case(t, accel, smp)
+
+
+def deadlock_case(t, accel, smp):
+    run = start(t, accel, smp, "fault=deadlock")
     try:
         wait_for("the deadlock", lambda: "injecting fault 'deadlock'" in console(run),
                  60 * t.scale(accel))
@@ -199,6 +234,9 @@ def test_crash_dump_live_deadlock(t, accel):
         assert ukctl(t, "list", run.parent).stdout.count("running") >= 1
         size = (run / "core").stat().st_size
         assert size <= CORE_MAX, size
+        meta = read_meta(run / "core")
+        assert not meta["panicked"] and meta["smp"] == smp, meta
+        check_readers(t, run / "core", len(threads), None, None)
     finally:
         ukctl(t, "stop", run, check=False)
 

@@ -161,8 +161,8 @@ def test_exception_gp(t, accel):
 def test_exception_stack_overflow(t, accel):
     out = panic_run(t, accel, "exc_stack_overflow")
     # The #PF on the guard page cannot push its frame: a double fault on the IST stack.
-    assert re.search(r"unhandled exception #DF", out), out[-3000:]
-    assert re.search(r"stack overflow: guard page of thread \d+ hit", out), out[-3000:]
+    assert re.search(r"PANIC on CPU \d+: stack overflow in thread \d+ \"[^\"]+\" \(#DF, guard page hit",
+                     out), out[-3000:]
     assert "recurse+0x" in out
 
 

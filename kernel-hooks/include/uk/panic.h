@@ -23,10 +23,17 @@ UK_NORETURN void uk_panic(const char *fmt, ...) UK_PRINTF(1, 2);
 /* Leave the VM through isa-debug-exit with `status` (0..127); halts if absent. */
 UK_NORETURN void uk_exit(unsigned status);
 
+/*
+ * A failed UK_ASSERT: panics like uk_panic with reason UK_PANIC_ASSERT and
+ * the message "assertion failed: EXPR at FILE:LINE" (the panic record's
+ * frame is the call site in the asserting function).
+ */
+UK_NORETURN void uk_panic_assert(const char *expr, const char *file, int line);
+
 #define UK_ASSERT(cond)                                                                            \
     do {                                                                                           \
         if (__builtin_expect(!(cond), 0))                                                          \
-            uk_panic("assertion failed: %s at %s:%d", #cond, __FILE__, __LINE__);                  \
+            uk_panic_assert(#cond, __FILE__, __LINE__);                                            \
     } while (0)
 
 struct uk_trap_frame;
