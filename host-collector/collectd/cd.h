@@ -174,4 +174,10 @@ int tsglue_export(const char *name, int64_t last_s, const char *format, char **b
                   char *err, size_t errlen);
 char *prom_sd(size_t *len);
 
+/* crashglue.c: a crash bundle per panic, by a `ukctl crash capture --once` child */
+void crashglue_on_panic(struct inst *in);
+void crashglue_tick(int64_t now);
+/* A capture is running for it: stop/remove/restart wait. */
+bool crashglue_busy(struct inst *in);
+
 #endif

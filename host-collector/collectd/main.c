@@ -119,6 +119,7 @@ static void tick(void)
     int64_t t0 = cd_now();
 
     inst_reap_children();
+    crashglue_tick(t0);
     inst_scan();
     for (unsigned i = 0; i < CD_MAX_INSTANCES; i++) {
         struct inst *in = &cd.inst[i];

@@ -206,8 +206,10 @@ char *prom_render(size_t *len)
     }
     extern void prom_relp(FILE *o);
     extern void prom_trace(FILE *o);
+    extern void prom_crash(FILE *o);
     prom_relp(o);
     prom_trace(o);
+    prom_crash(o);
     for (unsigned i = 0; i < CD_MAX_INSTANCES; i++)
         if (cd.inst[i].used && cd.inst[i].state != ST_EXITED)
             add_instance(fams, &nf, &cd.inst[i]);

@@ -85,8 +85,10 @@ static void on_status(struct inst *in, json_t *ret)
         return;
     if (!strcmp(st, "running"))
         inst_set_state(in, ST_RUNNING);
-    else if (!strcmp(st, "guest-panicked"))
+    else if (!strcmp(st, "guest-panicked")) {
         inst_set_state(in, ST_PANICKED);
+        crashglue_on_panic(in); /* adopted panicked: a bundle unless one was claimed */
+    }
     else
         inst_set_state(in, ST_PAUSED);
 }
@@ -98,6 +100,7 @@ static void on_event(struct inst *in, const struct qmp_msg *m)
         in->panics++;
         cd_log(CD_WARN, "%s: guest panicked", in->name);
         inst_set_state(in, ST_PANICKED);
+        crashglue_on_panic(in);
     } else if (!strcmp(e, "STOP")) {
         if (in->state != ST_PANICKED)
             inst_set_state(in, ST_PAUSED);

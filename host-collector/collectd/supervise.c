@@ -201,6 +201,10 @@ int inst_action(struct inst *in, const char *action, bool remove, char *err, siz
         snprintf(err, errlen, "busy: a ukctl %s is running for it", in->child_kind == CHILD_START ? "run" : "stop");
         return -1;
     }
+    if (crashglue_busy(in)) {
+        snprintf(err, errlen, "busy: its crash bundle is being written");
+        return -1;
+    }
     if (!strcmp(action, "stop") || !strcmp(action, "restart")) {
         if (!strcmp(action, "stop")) {
             in->spec.want_up = false;
@@ -292,7 +296,8 @@ void supervise_tick(struct inst *in, int64_t now)
     bool failure;
     unsigned recent = 0;
 
-    if (!s->managed || in->child || in->state != ST_EXITED || !s->want_up || in->stop_requested)
+    if (!s->managed || in->child || in->state != ST_EXITED || !s->want_up || in->stop_requested ||
+        crashglue_busy(in))
         return;
     failure = strcmp(in->shutdown_reason, "guest-shutdown") != 0;
     if (s->policy == RP_NO || (s->policy == RP_ON_FAILURE && !failure))

@@ -3,7 +3,9 @@
  * trace and metrics snapshots, the image kept per build-id, then the store
  * (index, retention).  Also `ukctl run`'s hook on a panic.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "instance.h"
 #include "util.h"
 
 #include "crash_bundle.h"
@@ -114,13 +117,63 @@ cleanup:
     return rc;
 }
 
+#define CLAIM_PREFIX "crash-claim."
+
+int crash_claim(const char *run_dir, char *err, size_t errlen)
+{
+    struct instance_summary sum;
+    char name[64], path[4200];
+    DIR *d;
+    struct dirent *e;
+    int fd;
+
+    if (instance_read(run_dir, &sum, err, errlen) < 0) {
+        if (errno != EINVAL)
+            snprintf(err, errlen, "Failed to read %s/instance.json: %s", run_dir, strerror(errno));
+        return -1;
+    }
+    /* One file per boot (QEMU pid and start time): no stale claim to clean
+     * up under a race; claims of earlier boots in a kept run dir go. */
+    snprintf(name, sizeof(name), CLAIM_PREFIX "%d-%llu", (int)sum.pid, sum.qemu_start_time);
+    if ((d = opendir(run_dir)) != NULL) {
+        while ((e = readdir(d)))
+            if (!strncmp(e->d_name, CLAIM_PREFIX, strlen(CLAIM_PREFIX)) &&
+                strcmp(e->d_name, name) && util_path(path, sizeof(path), "%s/%s", run_dir,
+                                                     e->d_name) == 0)
+                unlink(path);
+        closedir(d);
+    }
+    if (util_path(path, sizeof(path), "%s/%s", run_dir, name) < 0) {
+        snprintf(err, errlen, "Failed to claim the crash: run dir path too long");
+        return -1;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        dprintf(fd, "%d\n", (int)getpid());
+        close(fd);
+        return 1;
+    }
+    if (errno == EEXIST)
+        return 0;
+    snprintf(err, errlen, "Failed to create %s: %s", path, strerror(errno));
+    return -1;
+}
+
 void crash_on_panic(const char *run_dir)
 {
     char err[512], path[4096];
     const char *e = getenv("UKSCOPE_CRASH_DIR");
     double t0 = now_ms();
+    int claimed;
     if (e && !strcmp(e, "off"))
         return;
+    /* A collector watching this instance may be writing its bundle already. */
+    if ((claimed = crash_claim(run_dir, err, sizeof(err))) == 0) {
+        ukctl_err("crash bundle: another process (ukcollectd) writes this panic's bundle");
+        return;
+    }
+    if (claimed < 0)
+        ukctl_err("%s; writing the bundle anyway", err);
     if (crash_bundle_write(run_dir, NULL, CRASH_LEVEL_MINIMAL, false, path, sizeof(path), err,
                            sizeof(err)) < 0) {
         ukctl_err("Failed to write a crash bundle: %s", err);

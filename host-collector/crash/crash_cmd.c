@@ -20,7 +20,8 @@ static const char usage[] =
     "  show ID|SIGNATURE        report.txt of a bundle (a signature: its newest bundle)\n"
     "  gdb ID|SIGNATURE [--batch-file F]  gdb on the bundle's kernel image + core\n"
     "  rm ID|SIGNATURE|--all    remove bundles (a signature: its bundles and its group)\n"
-    "  capture [--level L] RUN_DIR  write a bundle of a running or stopped instance now\n"
+    "  capture [--level L] [--once] RUN_DIR  write a bundle of a running or stopped instance\n"
+    "                          now (--once: unless this boot's was claimed already)\n"
     "The crash dir: --crash-dir, else $UKSCOPE_CRASH_DIR, $XDG_STATE_HOME/ukscope/crashes,\n"
     "~/.local/state/ukscope/crashes.\n";
 
@@ -209,12 +210,28 @@ cleanup:
 static int cmd_capture(const char *dir, int argc, char **argv)
 {
     char err[512], path[4096];
-    int level = CRASH_LEVEL_MINIMAL;
-    if (argc == 4 && !strcmp(argv[1], "--level"))
-        level = crash_level_parse(argv[2]);
-    if ((argc != 2 && argc != 4) || level < 0) {
+    int level = CRASH_LEVEL_MINIMAL, i = 1, claimed;
+    bool once = false;
+    for (; i < argc - 1; i++) {
+        if (!strcmp(argv[i], "--level") && i + 1 < argc - 1)
+            level = crash_level_parse(argv[++i]);
+        else if (!strcmp(argv[i], "--once"))
+            once = true;
+        else
+            break;
+    }
+    if (i != argc - 1 || level < 0) {
         fputs(usage, stderr);
         return UKCTL_EXIT_USAGE;
+    }
+    /* --once: the panic of this boot gets one bundle, whoever writes it. */
+    if (once && (claimed = crash_claim(argv[argc - 1], err, sizeof(err))) <= 0) {
+        if (claimed < 0) {
+            ukctl_err("%s", err);
+            return 1;
+        }
+        printf("claimed: another process writes this boot's bundle\n");
+        return 0;
     }
     if (crash_bundle_write(argv[argc - 1], dir, (enum crash_level)level, true, path, sizeof(path),
                            err, sizeof(err)) < 0) {

@@ -87,6 +87,14 @@ int crash_bundle_write(const char *run_dir, const char *crash_dir, enum crash_le
                        bool verbose, char *path_out, size_t path_len, char *err, size_t errlen);
 
 /*
+ * Claim the bundle of RUN's current boot (QEMU pid and start time from
+ * instance.json) so that `ukctl run` and ukcollectd, both watching a
+ * panic, write one bundle: creates RUN/crash-claim.PID-START exclusively.
+ * 1 = claimed (write it), 0 = another process claimed it, -1 = error (err).
+ */
+int crash_claim(const char *run_dir, char *err, size_t errlen);
+
+/*
  * `ukctl run`'s hook on GUEST_PANICKED: write a minimal bundle to the
  * default crash dir (UKSCOPE_CRASH_DIR=off disables it) and say where on
  * stderr; failures are reported, never fatal.

@@ -29,8 +29,8 @@ def free_port():
 
 
 class Collector:
-    def __init__(self, t, root, state, extra=()):
-        self.t, self.root, self.state = t, root, state
+    def __init__(self, t, root, state, extra=(), env=None):
+        self.t, self.root, self.state, self.env = t, root, state, env
         self.port = free_port()
         self.addr = f"127.0.0.1:{self.port}"
         self.log = state.parent / f"ukcollectd.{self.port}.log"
@@ -42,7 +42,8 @@ class Collector:
         self.proc = subprocess.Popen(
             [str(self.t.build / "bin/ukcollectd"), "--root", str(self.root), "--state",
              str(self.state), "--listen", self.addr] + self.extra,
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"), start_new_session=True)
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"), start_new_session=True,
+            env=self.env)
         self.t._track(self.proc)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -447,6 +448,68 @@ def test_collector_panic(t):
         recs = cd.get("/api/v1/instances/pan/logs?since=0&source=all")["records"]
         assert any("PANIC" in r.get("text", "").upper() for r in recs), recs[-5:]
         assert 'ukcollectd_instances{state="panicked"} 1' in cd.get("/metrics")
+    finally:
+        stop_all(t, root)
+        if "cd" in locals():
+            cd.stop()
+
+
+def test_collector_crash_bundles(t):
+    """20 instances started through the collector (32 MiB, tcg, demo.load=0): 5 crash with
+    #DE, 1 with a page fault, the rest keep running.  The collector writes one bundle per
+    panic (ukctl crash capture --once) with its trace store's history, before a stop is
+    allowed: `ukctl crash ls --json` shows 2 groups with counts 5 and 1; /metrics counts
+    the panics and the bundles."""
+    base, root, state = setup(t)
+    cdir = base / "crashes"
+    try:
+        cd = Collector(t, root, state, env=dict(os.environ, UKSCOPE_CRASH_DIR=str(cdir)))
+        env = {"UKCOLLECTD_ADDR": cd.addr, "UKCOLLECTD_TOKEN_FILE": state / "token"}
+        groups = [("ok", 14, "demo.load=0"), ("de", 5, "demo.load=0 fault=divide fault_delay_ms=3000"),
+                  ("pf", 1, "demo.load=0 fault=pagefault")]
+        for prefix, n, cmdline in groups:
+            run([t.build / "bin/ukctl", "fleet", "up", "--count", str(n), "--name-prefix", prefix,
+                 "--mem", "32", "--accel", "tcg", "--restart", "on-failure", "--cmdline", cmdline,
+                 t.build / "kernel.elf"], env=env, timeout=120)
+        crashed = [f"de-{k}" for k in range(1, 6)] + ["pf-1"]
+        cd.wait(lambda i: len(i) == 20 and all(i[n]["state"] == "panicked" for n in crashed)
+                and sum(v["state"] == "running" for v in i.values()) == 14, "6 panics", 180)
+        deadline = time.monotonic() + 120
+        while True:
+            m = cd.get("/metrics")
+            done = [n for n in crashed
+                    if f'ukcollectd_crash_bundles_total{{instance="{n}"}} 1' in m]
+            if len(done) == 6 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        t.log(cd.log.read_text()[-4000:])
+        assert len(done) == 6, m
+        assert 'ukcollectd_crash_bundles_total{instance="ok-1"} 0' in m
+        assert all(f'ukcollectd_panics_total{{instance="{n}"}}' in m for n in crashed)
+        ls = json.loads(run([t.build / "bin/ukctl", "crash", "--crash-dir", cdir, "ls", "--json"],
+                            timeout=60).stdout)
+        got = sorted((g["count"], g["instance_count"]) for g in ls["groups"].values())
+        assert got == [(1, 1), (5, 5)], ls["groups"]
+        reps = [json.loads((Path(b["path"]) / "report.json").read_text()) for b in ls["bundles"]]
+        assert sorted(r["instance"]["name"] for r in reps) == sorted(crashed)
+        assert all(r["snapshots"]["tracestore"] in ("ok", "none") for r in reps), reps[0]["snapshots"]
+        assert any(r["snapshots"]["tracestore"] == "ok" for r in reps), [r["snapshots"] for r in reps]
+        # a second look at the same panics (the daemon restarted) writes nothing new
+        cd.stop()
+        cd = Collector(t, root, state, env=dict(os.environ, UKSCOPE_CRASH_DIR=str(cdir)))
+        cd.wait(lambda i: all(i.get(n, {}).get("state") == "panicked" for n in crashed), "re-adopt", 60)
+        deadline = time.monotonic() + 60
+        while True:
+            m = cd.get("/metrics")
+            claimed = [n for n in crashed
+                       if f'ukcollectd_crash_bundles_claimed_total{{instance="{n}"}} 1' in m]
+            if len(claimed) == 6 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert len(claimed) == 6 and 'ukcollectd_crash_bundles_total{instance="de-1"} 0' in m, m
+        ls = json.loads(run([t.build / "bin/ukctl", "crash", "--crash-dir", cdir, "ls", "--json"],
+                            timeout=60).stdout)
+        assert len(ls["bundles"]) == 6, [b["id"] for b in ls["bundles"]]
     finally:
         stop_all(t, root)
         if "cd" in locals():
