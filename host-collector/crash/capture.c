@@ -30,6 +30,7 @@ int crash_bundle_write(const char *run_dir, const char *crash_dir, enum crash_le
 {
     char dir[4096], id[512], bp[4096], p[4096], img[4096], stamp[32];
     struct crash_src src = {.fd = -1, .qmp.fd = -1};
+    struct crash_snapjobs *snaps = NULL;
     struct crash_state *st = malloc(sizeof(*st));
     json_t *rep = NULL;
     int rc = -1;
@@ -71,6 +72,11 @@ int crash_bundle_write(const char *run_dir, const char *crash_dir, enum crash_le
             goto cleanup;
         }
     }
+    /* A panicked guest does not move: its trace/metrics snapshot children
+     * run while the core is written (a live guest's would lengthen its
+     * pause: they start after the thaw). */
+    if (crash_src_panicked(&src))
+        snaps = crash_snapshots_start(run_dir, bp);
     util_path(p, sizeof(p), "%s/core", bp);
     if (crash_dump(&src, level, p, st, &size, err, errlen) < 0)
         goto cleanup;
@@ -91,7 +97,11 @@ int crash_bundle_write(const char *run_dir, const char *crash_dir, enum crash_le
     util_path(p, sizeof(p), "%s/console.tail", bp);
     if (crash_copy_file(src.console_log, p, CONSOLE_TAIL) < 0)
         crash_warn(st, "could not copy the console tail");
-    crash_snapshots(run_dir, bp, rep);
+    crash_src_thaw(&src);
+    if (!snaps)
+        snaps = crash_snapshots_start(run_dir, bp);
+    crash_snapshots_finish(snaps, rep);
+    snaps = NULL;
     json_object_set_new(rep, "capture_ms", json_real(now_ms() - t0));
     util_path(p, sizeof(p), "%s/report.json", bp);
     if (json_dump_file(rep, p, JSON_INDENT(1)) < 0) {
@@ -111,6 +121,11 @@ int crash_bundle_write(const char *run_dir, const char *crash_dir, enum crash_le
         printf("%s\n", bp);
     rc = 0;
 cleanup:
+    if (snaps) { /* failed after starting them: reap them */
+        json_t *dummy = json_object();
+        crash_snapshots_finish(snaps, dummy);
+        json_decref(dummy);
+    }
     json_decref(rep);
     crash_src_close(&src);
     free(st);

@@ -46,6 +46,16 @@ int crash_copy_file(const char *src, const char *dst, long tail);
  */
 void crash_snapshots(const char *run_dir, const char *bundle, json_t *report);
 
+/*
+ * The same in two steps, so the children run while the core is written:
+ * _start spawns them (NULL if out of memory: _finish then records them
+ * failed); _finish waits (the 5 s deadline counts from _start), sets
+ * report["snapshots"] and frees sj.
+ */
+struct crash_snapjobs;
+struct crash_snapjobs *crash_snapshots_start(const char *run_dir, const char *bundle);
+void crash_snapshots_finish(struct crash_snapjobs *sj, json_t *report);
+
 /* Open and lock (flock, exclusive) DIR/.lock, creating DIR; fd or -1. */
 int crash_store_lock(const char *dir);
 

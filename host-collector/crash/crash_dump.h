@@ -43,6 +43,9 @@ struct crash_src {
 /* Read RUN/instance.json, kernel.elf's layout, and map RUN's RAM file. */
 int crash_src_open(struct crash_src *s, const char *run_dir, char *err, size_t errlen);
 
+/* True when the guest's panic record is complete (every CPU parked). */
+bool crash_src_panicked(const struct crash_src *s);
+
 /* Hold the guest still if it runs (see dump.c); sets s->how. */
 int crash_src_freeze(struct crash_src *s, char *err, size_t errlen);
 

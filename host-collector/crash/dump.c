@@ -131,6 +131,18 @@ cleanup:
     json_decref(ret);
 }
 
+static bool panic_record_done(const struct crash_src *s, struct uk_panic_record *rec)
+{
+    return s->lay.panic_record && crash_mem_read(&s->mem, s->lay.panic_record, rec, sizeof(*rec)) &&
+           rec->magic == UK_PANIC_REC_MAGIC && rec->state == UK_PANIC_REC_DONE;
+}
+
+bool crash_src_panicked(const struct crash_src *s)
+{
+    struct uk_panic_record rec;
+    return panic_record_done(s, &rec);
+}
+
 int crash_src_freeze(struct crash_src *s, char *err, size_t errlen)
 {
     json_t *ret = NULL;
@@ -138,9 +150,7 @@ int crash_src_freeze(struct crash_src *s, char *err, size_t errlen)
     struct uk_panic_record rec;
 
     /* A complete panic record: the guest parked every CPU; nothing moves. */
-    if (s->lay.panic_record &&
-        crash_mem_read(&s->mem, s->lay.panic_record, &rec, sizeof(rec)) &&
-        rec.magic == UK_PANIC_REC_MAGIC && rec.state == UK_PANIC_REC_DONE) {
+    if (panic_record_done(s, &rec)) {
         s->how = CRASH_SRC_PANICKED;
         /* A CPU whose panic NMI left no frame: QEMU (if still there and
          * free) knows its registers. */

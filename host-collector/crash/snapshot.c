@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,22 +45,37 @@ static pid_t spawn(char *const argv[], const char *out)
     return pid;
 }
 
-void crash_snapshots(const char *run_dir, const char *bundle, json_t *report)
+struct crash_snapjobs {
+    struct job jobs[3];
+    struct timespec t0;
+};
+
+struct crash_snapjobs *crash_snapshots_start(const char *run_dir, const char *bundle)
 {
     char pf[4096], ctf[4096], met[4096];
+    struct crash_snapjobs *sj = calloc(1, sizeof(*sj));
+    if (!sj)
+        return NULL;
     util_path(pf, sizeof(pf), "%s/trace.perfetto-trace", bundle);
     util_path(ctf, sizeof(ctf), "%s/trace-ctf", bundle);
     util_path(met, sizeof(met), "%s/metrics.txt", bundle);
     char *a_pf[] = {"ukctl", "trace", (char *)run_dir, "--format", "perfetto", "-o", pf, NULL};
     char *a_ctf[] = {"ukctl", "trace", (char *)run_dir, "--format", "ctf", "-o", ctf, NULL};
     char *a_met[] = {"ukctl", "metrics", (char *)run_dir, NULL};
-    struct job jobs[] = {{"trace_perfetto", spawn(a_pf, NULL), -1},
-                         {"trace_ctf", spawn(a_ctf, NULL), -1},
-                         {"metrics", spawn(a_met, met), -1}};
-    const unsigned n = sizeof(jobs) / sizeof(jobs[0]);
-    struct timespec t0, now, nap = {0, 5000000};
+    clock_gettime(CLOCK_MONOTONIC, &sj->t0);
+    sj->jobs[0] = (struct job){"trace_perfetto", spawn(a_pf, NULL), -1};
+    sj->jobs[1] = (struct job){"trace_ctf", spawn(a_ctf, NULL), -1};
+    sj->jobs[2] = (struct job){"metrics", spawn(a_met, met), -1};
+    return sj;
+}
+
+void crash_snapshots_finish(struct crash_snapjobs *sj, json_t *report)
+{
+    struct job none[3] = {{"trace_perfetto", -1, -1}, {"trace_ctf", -1, -1}, {"metrics", -1, -1}};
+    struct job *jobs = sj ? sj->jobs : none;
+    const unsigned n = 3;
+    struct timespec now, nap = {0, 2000000};
     unsigned left = 0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (unsigned i = 0; i < n; i++)
         left += jobs[i].pid > 0;
     while (left) {
@@ -72,7 +88,7 @@ void crash_snapshots(const char *run_dir, const char *bundle, json_t *report)
             }
         }
         clock_gettime(CLOCK_MONOTONIC, &now);
-        long ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+        long ms = (now.tv_sec - sj->t0.tv_sec) * 1000 + (now.tv_nsec - sj->t0.tv_nsec) / 1000000;
         if (left && ms > SNAPSHOT_DEADLINE_MS) {
             for (unsigned i = 0; i < n; i++)
                 if (jobs[i].pid > 0) {
@@ -93,4 +109,10 @@ void crash_snapshots(const char *run_dir, const char *bundle, json_t *report)
                                         : jobs[i].status == -2 ? "timed out"
                                                                : "failed"));
     json_object_set_new(report, "snapshots", o);
+    free(sj);
+}
+
+void crash_snapshots(const char *run_dir, const char *bundle, json_t *report)
+{
+    crash_snapshots_finish(crash_snapshots_start(run_dir, bundle), report);
 }

@@ -78,6 +78,10 @@ void uk_panic(const char *fmt, ...)
     va_end(ap);
     longjmp(panic_jmp, 1);
 }
+void uk_panic_assert(const char *expr, const char *file, int line)
+{
+    uk_panic("assertion failed: %s at %s:%d", expr, file, line);
+}
 
 static struct uk_mem_stats stats(void)
 {
