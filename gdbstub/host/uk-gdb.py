@@ -1,6 +1,7 @@
 # gdb helper for ukscope kernels (loaded by `ukctl gdb`, or `source` it).
 #
 #   uk threads   the thread table (uk_thread_table, <uk/thread_abi.h>)
+#   uk name-threads  name gdb's threads after it (done on load for a core)
 #   uk dmesg [N] the last N kernel log records (uk_klog, <uk/klog_abi.h>)
 #
 # Both read guest memory directly (no help from the stub), so they also work
@@ -107,40 +108,62 @@ class UkThreads(gdb.Command):
         super().__init__("uk threads", gdb.COMMAND_USER)
 
     def invoke(self, arg, from_tty):
-        tt = Layout("uk_thread_table")
-        th = Layout("uk_thread")
-        ctx = Layout("uk_thread_ctx")
-        tt.need("magic", "version", "max", "entry_size", "threads")
-        th.need("state", "tid", "name", "cpu", "ctx")
-        ctx.need("rip")
-        base = _addr("uk_thread_table")
-        hdr = _read(base, tt.off["threads"])
-        magic, version = tt.u(hdr, "magic"), tt.u(hdr, "version")
-        tmax, esize = tt.u(hdr, "max"), tt.u(hdr, "entry_size")
-        want_magic = _const("UK_THREAD_TABLE_MAGIC") or 0x5448544B55
-        if magic != want_magic or version != (_const("UK_THREAD_TABLE_VERSION") or 1):
-            raise gdb.GdbError(f"uk_thread_table: bad header (magic {magic:#x}, "
-                               f"version {version})")
-        # The reader needs the ABI prefix of every entry; the kernel may add
-        # private fields after it (entry_size is the stride).
-        need = max(th.off[n] + th.len[n] for n in ("state", "tid", "name", "cpu", "ctx"))
-        if not need <= esize <= 4096:
-            raise gdb.GdbError(f"uk_thread_table: bad entry_size {esize} (want {need}..4096; "
-                               f"this image's struct uk_thread is {th.size} bytes)")
-        if not 0 < tmax <= 4096:
-            raise gdb.GdbError(f"uk_thread_table: bad max {tmax} (want 1..4096)")
-        first = base + tt.off["threads"]
         gdb.write(f"{'TID':>5} {'NAME':<20} {'STATE':<9} {'CPU':>4} {'RIP':>18}\n")
-        for i in range(tmax):
-            rec = _read(first + i * esize, need)
-            state = th.u(rec, "state")
-            if state == 0:
-                continue
-            tid = th.u(rec, "tid")
-            name = _cstr(th.raw(rec, "name"))
-            cpu = th.u(rec, "cpu", signed=True)
-            rip = ctx.u(rec, "rip", base=th.off["ctx"])
+        for tid, name, state, cpu, rip in _threads():
             gdb.write(f"{tid:>5} {name:<20} {STATES.get(state, '?'):<9} {cpu:>4} {rip:#18x}\n")
+
+
+class UkNameThreads(gdb.Command):
+    """Name gdb's threads after the thread table (LWP = thread id), so that
+`info threads` shows them; run when this helper is loaded on a core (gdb
+reads no thread names from a Linux-style core)."""
+
+    def __init__(self):
+        super().__init__("uk name-threads", gdb.COMMAND_USER)
+
+    def invoke(self, arg, from_tty):
+        names = {tid: name for tid, name, _, _, _ in _threads()}
+        n = 0
+        for t in gdb.selected_inferior().threads():
+            if t.ptid[1] in names:
+                t.name = names[t.ptid[1]]
+                n += 1
+        if from_tty:
+            gdb.write(f"named {n} threads\n")
+
+
+def _threads():
+    """(tid, name, state, cpu, rip) of every used slot of uk_thread_table."""
+    tt = Layout("uk_thread_table")
+    th = Layout("uk_thread")
+    ctx = Layout("uk_thread_ctx")
+    tt.need("magic", "version", "max", "entry_size", "threads")
+    th.need("state", "tid", "name", "cpu", "ctx")
+    ctx.need("rip")
+    base = _addr("uk_thread_table")
+    hdr = _read(base, tt.off["threads"])
+    magic, version = tt.u(hdr, "magic"), tt.u(hdr, "version")
+    tmax, esize = tt.u(hdr, "max"), tt.u(hdr, "entry_size")
+    want_magic = _const("UK_THREAD_TABLE_MAGIC") or 0x5448544B55
+    if magic != want_magic or version != (_const("UK_THREAD_TABLE_VERSION") or 1):
+        raise gdb.GdbError(f"uk_thread_table: bad header (magic {magic:#x}, "
+                           f"version {version})")
+    # The reader needs the ABI prefix of every entry; the kernel may add
+    # private fields after it (entry_size is the stride).
+    need = max(th.off[n] + th.len[n] for n in ("state", "tid", "name", "cpu", "ctx"))
+    if not need <= esize <= 4096:
+        raise gdb.GdbError(f"uk_thread_table: bad entry_size {esize} (want {need}..4096; "
+                           f"this image's struct uk_thread is {th.size} bytes)")
+    if not 0 < tmax <= 4096:
+        raise gdb.GdbError(f"uk_thread_table: bad max {tmax} (want 1..4096)")
+    first = base + tt.off["threads"]
+    for i in range(tmax):
+        rec = _read(first + i * esize, need)
+        state = th.u(rec, "state")
+        if state == 0:
+            continue
+        yield (th.u(rec, "tid"), _cstr(th.raw(rec, "name")), state,
+               th.u(rec, "cpu", signed=True), ctx.u(rec, "rip", base=th.off["ctx"]))
 
 
 class UkDmesg(gdb.Command):
@@ -182,4 +205,13 @@ class UkDmesg(gdb.Command):
 
 UkPrefix()
 UkThreads()
+UkNameThreads()
 UkDmesg()
+
+# On a core, name the threads now (a live stub reports names itself).
+try:
+    _conn = gdb.selected_inferior().connection
+    if _conn is not None and _conn.type == "core":
+        gdb.execute("uk name-threads", to_string=True)
+except (gdb.error, AttributeError):
+    pass

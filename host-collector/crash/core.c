@@ -152,18 +152,25 @@ static int write_all(int fd, const void *p, size_t len)
  * them for an executable.  lldb needs a Linux-style note to accept the core
  * at all; elfutils and lldb use it to name the module.
  */
-static size_t file_note(const struct crash_layout *lay, const char *image, uint8_t *out)
+static size_t file_note(const struct crash_layout *lay, const char *image, uint64_t hdr_va,
+                        uint8_t *out)
 {
-    size_t n = lay->nlseg, nl = strlen(image) + 1, len = 16 + n * 24 + n * nl;
+    size_t h = hdr_va ? 1 : 0, n = h + lay->nlseg, nl = strlen(image) + 1;
+    size_t len = 16 + n * 24 + n * nl;
     if (!out)
         return len;
     uint64_t *w = (uint64_t *)out;
     w[0] = n;
     w[1] = 1; /* offsets in bytes (page size 1): our segments are not page-aligned in the file */
-    for (size_t i = 0; i < n; i++) {
-        w[2 + 3 * i] = lay->lseg[i].addr;
-        w[3 + 3 * i] = lay->lseg[i].addr + lay->lseg[i].len;
-        w[4 + 3 * i] = lay->lseg[i].offset;
+    if (h) { /* the header page (corehdr.c): the file from offset 0 */
+        w[2] = hdr_va;
+        w[3] = hdr_va + PAGE;
+        w[4] = 0;
+    }
+    for (size_t i = 0; i < lay->nlseg; i++) {
+        w[2 + 3 * (h + i)] = lay->lseg[i].addr;
+        w[3 + 3 * (h + i)] = lay->lseg[i].addr + lay->lseg[i].len;
+        w[4 + 3 * (h + i)] = lay->lseg[i].offset;
     }
     for (size_t i = 0; i < n; i++)
         memcpy(out + 16 + n * 24 + i * nl, image, nl);
@@ -179,8 +186,15 @@ long crash_core_write(int fd, const struct crash_state *st, const struct crash_m
     Elf64_Phdr *ph = NULL;
     char *json = crash_meta_json(st, lay, meta);
     struct elf_prpsinfo ps;
-    unsigned nph = 1 + st->nregions;
     static const uint8_t zero[PAGE];
+    uint8_t hdr[PAGE];
+    uint64_t hdr_va = 0;
+    bool has_hdr = crash_hdr_page(st, lay, &hdr_va, hdr);
+    unsigned nph = 1 + st->nregions + has_hdr, nseg = st->nregions + has_hdr;
+    struct seg {
+        uint64_t addr, len;
+        const uint8_t *src;
+    } *seg = calloc(nseg + 1, sizeof(*seg));
 
     if (!json) {
         snprintf(err, errlen, "Failed to format the metadata note");
@@ -208,9 +222,14 @@ long crash_core_write(int fd, const struct crash_state *st, const struct crash_m
      * mapped from file offset 0: tools find the executable's entry and
      * program headers (load bias 0) through it. */
     uint64_t phdr = lay->nlseg ? lay->lseg[0].addr - lay->lseg[0].offset + lay->phoff : 0;
-    uint64_t auxv[] = {AT_PHDR, phdr, AT_PHENT, sizeof(Elf64_Phdr), AT_PHNUM, lay->phnum,
+    uint64_t phnum = lay->phnum;
+    if (has_hdr) { /* the header page's own program headers */
+        phdr = hdr_va + ((const Elf64_Ehdr *)hdr)->e_phoff;
+        phnum = ((const Elf64_Ehdr *)hdr)->e_phnum;
+    }
+    uint64_t auxv[] = {AT_PHDR, phdr, AT_PHENT, sizeof(Elf64_Phdr), AT_PHNUM, phnum,
                        AT_PAGESZ, PAGE, AT_BASE, 0, AT_ENTRY, lay->entry, AT_NULL, 0};
-    size_t flen = file_note(lay, image, NULL);
+    size_t flen = file_note(lay, image, hdr_va, NULL);
     uint8_t *fdesc = calloc(1, flen);
     size_t nlen = note_size("CORE", sizeof(ps)) + note_size(CRASH_NOTE_NAME, strlen(json) + 1) +
                   note_size("CORE", flen) + note_size("LINUX", sizeof(fx)) +
@@ -218,7 +237,7 @@ long crash_core_write(int fd, const struct crash_state *st, const struct crash_m
                   st->nthreads * note_size("CORE", sizeof(struct elf_prstatus));
     notes = malloc(nlen);
     ph = calloc(nph, sizeof(*ph));
-    if (!notes || !ph || !fdesc) {
+    if (!notes || !ph || !fdesc || !seg) {
         free(fdesc);
         snprintf(err, errlen, "Failed to allocate the core's headers");
         goto cleanup;
@@ -226,7 +245,7 @@ long crash_core_write(int fd, const struct crash_state *st, const struct crash_m
     size_t off = 0;
     put_note(notes, &off, "CORE", NT_PRPSINFO, &ps, sizeof(ps));
     put_note(notes, &off, CRASH_NOTE_NAME, CRASH_NOTE_META, json, strlen(json) + 1);
-    file_note(lay, image, fdesc);
+    file_note(lay, image, hdr_va, fdesc);
     put_note(notes, &off, "CORE", NT_FILE, fdesc, flen);
     put_note(notes, &off, "LINUX", NT_PRXFPREG, fx, sizeof(fx));
     put_note(notes, &off, "CORE", NT_AUXV, auxv, sizeof(auxv));
@@ -255,30 +274,40 @@ long crash_core_write(int fd, const struct crash_state *st, const struct crash_m
     uint64_t pos = sizeof(eh) + nph * sizeof(Elf64_Phdr);
     ph[0] = (Elf64_Phdr){.p_type = PT_NOTE, .p_offset = pos, .p_filesz = off, .p_align = 4};
     pos += off;
-    for (unsigned i = 0; i < st->nregions; i++) {
-        const struct crash_region *r = &st->regions[i];
-        pos += (r->addr - pos) & (PAGE - 1); /* offset == vaddr mod page */
-        ph[1 + i] = (Elf64_Phdr){.p_type = PT_LOAD, .p_flags = PF_R | PF_W, .p_offset = pos,
-                                 .p_vaddr = r->addr, .p_paddr = r->addr, .p_filesz = r->len,
-                                 .p_memsz = r->len, .p_align = PAGE};
-        pos += r->len;
-    }
-    if (write_all(fd, &eh, sizeof(eh)) || write_all(fd, ph, nph * sizeof(*ph)) ||
-        write_all(fd, notes, off))
-        goto io_error;
-    pos = sizeof(eh) + nph * sizeof(*ph) + off;
-    for (unsigned i = 0; i < st->nregions; i++) {
-        const struct crash_region *r = &st->regions[i];
-        uint64_t pad = ph[1 + i].p_offset - pos;
+    /* Guest memory regions, with the header page in address order. */
+    for (unsigned i = 0, k = 0; i < st->nregions || k < nseg; k++) {
+        const struct crash_region *r = i < st->nregions ? &st->regions[i] : NULL;
+        if (has_hdr && (!r || hdr_va < r->addr)) {
+            seg[k] = (struct seg){hdr_va, PAGE, hdr};
+            has_hdr = false;
+            continue;
+        }
         /* Regions were clamped to m; check again rather than trust that. */
         if (r->addr > m->size || r->len > m->size - r->addr) {
             snprintf(err, errlen, "Failed to write region 0x%llx: outside RAM",
                      (unsigned long long)r->addr);
             goto cleanup;
         }
-        if (write_all(fd, zero, pad) || write_all(fd, m->base + r->addr, r->len))
+        seg[k] = (struct seg){r->addr, r->len, m->base + r->addr};
+        i++;
+    }
+    for (unsigned i = 0; i < nseg; i++) {
+        pos += (seg[i].addr - pos) & (PAGE - 1); /* offset == vaddr mod page */
+        ph[1 + i] = (Elf64_Phdr){.p_type = PT_LOAD,
+                                 .p_flags = seg[i].src == hdr ? PF_R : PF_R | PF_W,
+                                 .p_offset = pos, .p_vaddr = seg[i].addr, .p_paddr = seg[i].addr,
+                                 .p_filesz = seg[i].len, .p_memsz = seg[i].len, .p_align = PAGE};
+        pos += seg[i].len;
+    }
+    if (write_all(fd, &eh, sizeof(eh)) || write_all(fd, ph, nph * sizeof(*ph)) ||
+        write_all(fd, notes, off))
+        goto io_error;
+    pos = sizeof(eh) + nph * sizeof(*ph) + off;
+    for (unsigned i = 0; i < nseg; i++) {
+        uint64_t pad = ph[1 + i].p_offset - pos;
+        if (write_all(fd, zero, pad) || write_all(fd, seg[i].src, seg[i].len))
             goto io_error;
-        pos += pad + r->len;
+        pos += pad + seg[i].len;
     }
     ret = (long)pos;
     goto cleanup;
@@ -288,5 +317,6 @@ cleanup:
     free(json);
     free(notes);
     free(ph);
+    free(seg);
     return ret;
 }

@@ -189,6 +189,14 @@ long crash_core_write(int fd, const struct crash_state *st, const struct crash_m
                       const struct crash_layout *lay, const struct crash_meta *meta, char *err,
                       size_t errlen);
 
+/*
+ * The image's ELF header page for the core (corehdr.c), so libdwfl finds
+ * the module: false when the image's layout has no room for it or guest
+ * memory in the core covers that address (level full).  *va = its address.
+ */
+bool crash_hdr_page(const struct crash_state *st, const struct crash_layout *lay, uint64_t *va,
+                    uint8_t page[4096]);
+
 /* The metadata note's JSON (malloc'd), also report.json's "instance". */
 char *crash_meta_json(const struct crash_state *st, const struct crash_layout *lay,
                       const struct crash_meta *meta);

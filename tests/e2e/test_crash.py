@@ -110,10 +110,15 @@ def check_readers(t, core, nthreads, fault_tid, top):
     notes = core_meta(core)
     assert notes.count("PRSTATUS") == nthreads, notes[:2000]
     assert "PRPSINFO" in notes and "UKSCOPE" in notes, notes[:2000]
-    r = subprocess.run(["eu-stack", f"--core={core}", "-e", str(t.build / "kernel.elf")],
-                       capture_output=True, text=True, timeout=120)
-    tids = {int(x) for x in re.findall(r"^TID (\d+):", r.stdout, re.M)}
-    assert len(tids) == nthreads and (fault_tid is None or fault_tid in tids), r.stdout + r.stderr
+    # eu-stack symbolizes from the core alone: the image's header page and
+    # NT_FILE name kernel.elf (corehdr.c); no -e needed
+    r = subprocess.run(["eu-stack", f"--core={core}"], capture_output=True, text=True, timeout=120)
+    stacks = dict(re.findall(r"^TID (\d+):\n((?:#.*\n?)*)", r.stdout, re.M))
+    assert len(stacks) == nthreads, r.stdout + r.stderr
+    unnamed = [tid for tid, s in stacks.items() if not re.match(r"#0\s+0x[0-9a-f]+ [A-Za-z_]", s)]
+    assert not unnamed, (unnamed, r.stdout[-3000:])
+    if fault_tid is not None:
+        assert re.match(rf"#0\s+0x[0-9a-f]+ {top}\n", stacks[str(fault_tid)]), stacks[str(fault_tid)]
     if shutil.which("lldb"):
         env = dict(os.environ, PATH="/usr/bin:/bin")  # Debian's python for lldb's own scripts
         r = subprocess.run(["lldb", "-b", "-o", "thread list", "-o", "bt",
@@ -320,6 +325,9 @@ def test_crash_gdb_fallback(t, accel):
             assert "debugging a minimal core instead" in r.stderr, r.stderr
             assert re.search(r"#0 .* in inject ", r.stdout), r.stdout[-2000:]
             assert re.search(r"kv-fault\s+running", r.stdout), r.stdout[-2000:]
+            # the helper names gdb's threads on a core: `info threads` shows them
+            assert re.search(r'\* 1\s+LWP \d+ "kv-fault"', r.stdout), r.stdout[-2000:]
+            assert re.search(r'LWP \d+ "main"', r.stdout), r.stdout[-2000:]
             if phase == "paused":
                 ukctl(t, "stop", "--keep", run)
     finally:

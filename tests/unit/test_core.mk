@@ -1,2 +1,2 @@
-test_core_SRCS := host-collector/crash/guest.c host-collector/crash/regions.c host-collector/crash/core.c
+test_core_SRCS := host-collector/crash/guest.c host-collector/crash/regions.c host-collector/crash/core.c host-collector/crash/corehdr.c
 test_core_LDLIBS := -ljansson
