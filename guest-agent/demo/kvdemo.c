@@ -114,8 +114,8 @@ __attribute__((noinline)) static unsigned stack_hog(unsigned depth)
 
 static bool fault_known(const char *f)
 {
-    static const char *const names[] = {"panic",    "pagefault", "divide", "assert", "stackoverflow",
-                                        "deadlock", "busyloop",  "oom"};
+    static const char *const names[] = {"panic",         "pagefault", "divide",   "assert",
+                                        "stackoverflow", "deadlock",  "busyloop", "oom"};
     for (unsigned i = 0; i < UK_ARRAY_SIZE(names); i++)
         if (!strcmp(f, names[i]))
             return true;

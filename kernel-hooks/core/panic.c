@@ -224,8 +224,8 @@ void panic_exception(struct uk_trap_frame *tf, uint64_t cr2)
      * (on its own IST stack, arch/x86_64/asm.h), with CR2 in the guard. */
     if (cur && cur->stack_lo && cr2 >= cur->stack_lo - UK_PAGE_SIZE && cr2 < cur->stack_lo)
         snprintf(msg, sizeof(msg),
-                 "stack overflow in thread %u \"%s\" (%s, guard page hit at 0x%llx)", cur->tid, cur->name, uk_exception_name((unsigned)tf->vector),
-                 (unsigned long long)cr2);
+                 "stack overflow in thread %u \"%s\" (%s, guard page hit at 0x%llx)", cur->tid,
+                 cur->name, uk_exception_name((unsigned)tf->vector), (unsigned long long)cr2);
     else
         snprintf(msg, sizeof(msg), "unhandled exception %s (vector %llu) error code 0x%llx",
                  uk_exception_name((unsigned)tf->vector), (unsigned long long)tf->vector,

@@ -33,7 +33,8 @@
 volatile uint64_t demo_iterations;   /* written by every work item */
 volatile uint64_t demo_primes_found; /* written by the crunchers */
 
-enum { DEMO_LOAD_DEFAULT = 10, DEMO_PERIOD_MS = 100, DEMO_PRIME_WRAP = 1 << 20, DEMO_IDLE_MAX = 200 };
+enum { DEMO_LOAD_DEFAULT = 10, DEMO_PERIOD_MS = 100, DEMO_PRIME_WRAP = 1 << 20 };
+enum { DEMO_IDLE_MAX = 200 }; /* demo.threads bound */
 static unsigned demo_load = DEMO_LOAD_DEFAULT; /* percent of each CPU, 0..100 */
 
 static struct uk_mutex q_lock = UK_MUTEX_INIT;
@@ -172,7 +173,8 @@ int uk_app_main(void)
         snprintf(name, sizeof(name), "cruncher%u", c);
         start(name, cruncher, (int)c);
     }
-    unsigned idle = (unsigned)UK_MIN(uk_cmdline_get_u64("demo.threads", 0), (uint64_t)DEMO_IDLE_MAX);
+    unsigned idle =
+        (unsigned)UK_MIN(uk_cmdline_get_u64("demo.threads", 0), (uint64_t)DEMO_IDLE_MAX);
     for (unsigned i = 0; i < idle; i++) {
         char name[16];
         snprintf(name, sizeof(name), "idle%u", i);
