@@ -118,7 +118,8 @@ def check_readers(t, core, nthreads, fault_tid, top):
     unnamed = [tid for tid, s in stacks.items() if not re.match(r"#0\s+0x[0-9a-f]+ [A-Za-z_]", s)]
     assert not unnamed, (unnamed, r.stdout[-3000:])
     if fault_tid is not None:
-        assert re.match(rf"#0\s+0x[0-9a-f]+ {top}\n", stacks[str(fault_tid)]), stacks[str(fault_tid)]
+        fs = stacks[str(fault_tid)]
+        assert re.match(rf"#0\s+0x[0-9a-f]+ {top}\n", fs), fs
     if shutil.which("lldb"):
         env = dict(os.environ, PATH="/usr/bin:/bin")  # Debian's python for lldb's own scripts
         r = subprocess.run(["lldb", "-b", "-o", "thread list", "-o", "bt",
@@ -211,12 +212,15 @@ def test_crash_dump_live_deadlock(t, accel):
     copies, resumes it (reporting the pause); both deadlocked threads show in
     uk_mutex_lock, with their names from the gdb helper, and the guest keeps
     running; lldb, eu-stack and drgn read the same core."""
+    cdir = t.tmpdir() / "crashes"
     for smp in (1, 4):
         t.log(f"--- deadlock smp {smp}")
-        deadlock_case(t, accel, smp)
+        deadlock_case(t, accel, smp, cdir)
+    ls = json.loads(ukctl(t, "crash", "--crash-dir", cdir, "ls", "--json").stdout)
+    assert [(g["count"], g["reason"]) for g in ls["groups"].values()] == [(2, "manual")], ls
 
 
-def deadlock_case(t, accel, smp):
+def deadlock_case(t, accel, smp, cdir):
     run = start(t, accel, smp, "fault=deadlock")
     try:
         wait_for("the deadlock", lambda: "injecting fault 'deadlock'" in console(run),
@@ -242,6 +246,14 @@ def deadlock_case(t, accel, smp):
         meta = read_meta(run / "core")
         assert not meta["panicked"] and meta["smp"] == smp, meta
         check_readers(t, run / "core", len(threads), None, None)
+        # the manual bundle of the hung guest: both threads in uk_mutex_lock
+        bundle = ukctl(t, "crash", "--crash-dir", cdir, "capture", run).stdout.split()[-1]
+        rep = json.loads(open(os.path.join(bundle, "report.json")).read())
+        assert rep["reason"] == "manual" and rep["capture"].startswith("live"), rep["capture"]
+        stuck = {th["name"] for th in rep["threads"]
+                 if any(f["function"] == "uk_mutex_lock" for f in th["frames"])}
+        assert stuck == {"kv-fault", "kv-deadlock"}, [(th["name"], th["frames"])
+                                                      for th in rep["threads"]]
     finally:
         ukctl(t, "stop", run, check=False)
 
