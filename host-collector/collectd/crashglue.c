@@ -9,7 +9,8 @@
  *
  * While the child runs, the instance is "busy": API stop/remove/restart are
  * refused and the restart policy waits, so the RAM is read before QEMU goes.
- * When the child is done (pipe at EOF, seen each tick), the collector adds
+ * When the child is done (pipe at EOF, seen on SIGCHLD or at the next
+ * tick), the collector adds
  * its own trace store's recent history for the instance to the bundle
  * (tracestore.perfetto-trace; the bundle already has the rings' snapshot)
  * and counts bundles and failures for /metrics.

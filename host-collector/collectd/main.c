@@ -291,9 +291,10 @@ int main(int argc, char **argv)
             } else if (fd == sfd) {
                 struct signalfd_siginfo si;
                 while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-                    if (si.ssi_signo == SIGCHLD)
+                    if (si.ssi_signo == SIGCHLD) {
                         inst_reap_children();
-                    else {
+                        crashglue_tick(cd_now()); /* a finished capture, at once */
+                    } else {
                         cd_log(CD_NOTICE, "signal %u: exiting (instances keep running)",
                                si.ssi_signo);
                         rc = 0;
