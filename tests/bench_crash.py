@@ -5,6 +5,7 @@ For a 128 MiB demo guest with --threads idle threads on top of the demo's own
 (`demo.threads=N`, default 64) that panics (fault=divide), side by side in one run:
   - panic event -> bundle written: `ukctl run` (foreground) prints the time
     from QMP GUEST_PANICKED to the bundle on disk (core, reports, console);
+    ukcollectd logs the same for a detached instance it watches;
   - `ukctl dump` (minimal) of a panicked guest: wall time and core size;
   - QEMU `dump-guest-memory` of the same guest with paging on (what the issue
     compares with) and off (QEMU 7.2 writes paging-on segments at
@@ -98,6 +99,43 @@ def one(build, accel, tmp, i, nthreads):
     return res
 
 
+def collector_ms(build, accel, tmp, runs, nthreads):
+    """The same panic under ukcollectd: its "crash bundle written in N ms" (from
+    the GUEST_PANICKED event on its QMP monitor to the capture child's bundle)."""
+    ukctl = str(build / "bin" / "ukctl")
+    root, state = tmp / "root", tmp / "state"
+    root.mkdir(mode=0o700)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    log = tmp / "ukcollectd.log"
+    cd = subprocess.Popen([str(build / "bin" / "ukcollectd"), "--root", str(root), "--state",
+                           str(state), "--listen", f"127.0.0.1:{port}"],
+                          stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
+                          env=dict(os.environ, UKSCOPE_CRASH_DIR=str(tmp / "cd-crashes")))
+    out = []
+    try:
+        time.sleep(0.5)
+        for i in range(runs):
+            run = root / f"c{i}"
+            subprocess.run([ukctl, "run", "--detach", "--accel", accel, "--mem", "128", "--smp",
+                            "2", "--no-net", "--name", f"c{i}", "--run-dir", str(run),
+                            "--cmdline", f"fault=divide fault_delay_ms=2000 demo.threads={nthreads}",
+                            str(build / "kernel.elf")], check=True, capture_output=True,
+                           timeout=120, stdin=subprocess.DEVNULL)
+            deadline = time.time() + 120
+            while not (m := re.search(rf"c{i}: crash bundle written in (\d+) ms", log.read_text())):
+                assert time.time() < deadline, log.read_text()[-2000:]
+                time.sleep(0.1)
+            out.append(int(m.group(1)))
+            subprocess.run([ukctl, "stop", str(run)], capture_output=True, timeout=60)
+    finally:
+        cd.terminate()
+        cd.wait(10)
+    return statistics.median(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
@@ -110,6 +148,7 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="bench_crash."))
     try:
         res = [one(build, a.accel, tmp, i, a.threads) for i in range(a.runs)]
+        cd_ms = collector_ms(build, a.accel, tmp, a.runs, a.threads)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     med = {k: statistics.median(r[k] for r in res) for k in
@@ -118,7 +157,8 @@ def main():
     g = res[0]
     print(f"crash ({a.accel}, 128 MiB, smp 2, demo.threads={a.threads}: {g['gdb_ours'][0]} "
           f"threads, {a.runs} runs, medians)")
-    print(f"  panic event -> bundle written      {med['bundle_ms']:8.1f} ms")
+    print(f"  panic event -> bundle written      {med['bundle_ms']:8.1f} ms  (ukctl run)")
+    print(f"  panic event -> bundle written      {cd_ms:8.1f} ms  (ukcollectd)")
     print(f"  ukctl dump (minimal), wall         {med['dump_ms']:8.1f} ms  "
           f"{med['core_bytes'] / 2**20:7.2f} MiB")
     for k, what in (("qemu_pg", "paging on "), ("qemu", "paging off")):
@@ -128,7 +168,7 @@ def main():
     print(f"  gdb thread apply all bt: ours {g['gdb_ours'][0]} threads / {g['gdb_ours'][1]} "
           f"frames; QEMU paging on {g['gdb_qemu_pg'][0]} threads / {g['gdb_qemu_pg'][1]} frames; "
           f"paging off {g['gdb_qemu'][0]} threads / {g['gdb_qemu'][1]} frames")
-    goals = (med["bundle_ms"] <= 100, med["core_bytes"] <= 2 << 20,
+    goals = (max(med["bundle_ms"], cd_ms) <= 100, med["core_bytes"] <= 2 << 20,
              med["qemu_pg_bytes"] >= 50 * med["core_bytes"],
              all(r["gdb_ours"][0] >= r["gdb_qemu_pg"][0] and r["gdb_ours"][1] >= r["gdb_qemu_pg"][1]
                  and r["gdb_ours"][1] >= r["gdb_qemu"][1] for r in res))

@@ -80,6 +80,8 @@ void crashglue_on_panic(struct inst *in)
     int p[2];
     pid_t pid;
 
+    int64_t t0 = cd_now(); /* the event: the logged time counts from here */
+
     if ((e && !strcmp(e, "off")) || j->fd >= 0)
         return;
     /* The rings' latest events into the store before the bundle takes it. */
@@ -118,7 +120,7 @@ void crashglue_on_panic(struct inst *in)
     j->pid = pid;
     j->fd = p[0];
     j->olen = 0;
-    j->t0 = cd_now();
+    j->t0 = t0;
     cd_log(CD_INFO, "%s: writing a crash bundle (ukctl pid %d)", in->name, (int)pid);
 }
 
