@@ -513,6 +513,21 @@ def test_collector_crash_bundles(t):
         ls = json.loads(run([t.build / "bin/ukctl", "crash", "--crash-dir", cdir, "ls", "--json"],
                             timeout=60).stdout)
         assert len(ls["bundles"]) == 6, [b["id"] for b in ls["bundles"]]
+        # a foreground `ukctl run` under the collector: it and the daemon both see the panic,
+        # one of them writes the bundle
+        r = subprocess.run([str(t.build / "bin/ukctl"), "run", "--name", "fg", "--run-dir",
+                            str(root / "fg"), "--mem", "32", "--accel", "tcg", "--no-net",
+                            "--cmdline", "demo.load=0 fault=divide fault_delay_ms=2000",
+                            str(t.build / "kernel.elf")], capture_output=True, text=True,
+                           timeout=120, stdin=subprocess.DEVNULL,
+                           env=dict(os.environ, UKSCOPE_CRASH_DIR=str(cdir)))
+        t.log(r.stderr[-1500:])
+        assert ("crash bundle written" in r.stderr) != ("another process (ukcollectd)" in r.stderr)
+        # (retention keeps 5 bundles per signature: the counts tell)
+        time.sleep(3)  # the daemon's capture, had it claimed it too, would be done by now
+        ls = json.loads(run([t.build / "bin/ukctl", "crash", "--crash-dir", cdir, "ls", "--json"],
+                            timeout=60).stdout)
+        assert sorted(g["count"] for g in ls["groups"].values()) == [1, 6], ls["groups"]
     finally:
         stop_all(t, root)
         if "cd" in locals():
