@@ -132,6 +132,17 @@ cleanup:
     return rc;
 }
 
+enum crash_level crash_bundle_level(void)
+{
+    const char *e = getenv("UKSCOPE_CRASH_LEVEL");
+    int l = e && *e ? crash_level_parse(e) : CRASH_LEVEL_MINIMAL;
+    if (l < 0) {
+        ukctl_err("UKSCOPE_CRASH_LEVEL=%s is not minimal, heap or full: using minimal", e);
+        l = CRASH_LEVEL_MINIMAL;
+    }
+    return (enum crash_level)l;
+}
+
 #define CLAIM_PREFIX "crash-claim."
 
 int crash_claim(const char *run_dir, char *err, size_t errlen)
@@ -189,7 +200,7 @@ void crash_on_panic(const char *run_dir)
     }
     if (claimed < 0)
         ukctl_err("%s; writing the bundle anyway", err);
-    if (crash_bundle_write(run_dir, NULL, CRASH_LEVEL_MINIMAL, false, path, sizeof(path), err,
+    if (crash_bundle_write(run_dir, NULL, crash_bundle_level(), false, path, sizeof(path), err,
                            sizeof(err)) < 0) {
         ukctl_err("Failed to write a crash bundle: %s", err);
         return;

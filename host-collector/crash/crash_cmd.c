@@ -210,7 +210,7 @@ cleanup:
 static int cmd_capture(const char *dir, int argc, char **argv)
 {
     char err[512], path[4096];
-    int level = CRASH_LEVEL_MINIMAL, i = 1, claimed;
+    int level = crash_bundle_level(), i = 1, claimed;
     bool once = false;
     for (; i < argc - 1; i++) {
         if (!strcmp(argv[i], "--level") && i + 1 < argc - 1)

@@ -89,6 +89,9 @@ int crash_gdb_fallback(const char *run_dir, const char *batch_file);
 int crash_bundle_write(const char *run_dir, const char *crash_dir, enum crash_level level,
                        bool verbose, char *path_out, size_t path_len, char *err, size_t errlen);
 
+/* A bundle's core level: $UKSCOPE_CRASH_LEVEL (minimal|heap|full), default minimal. */
+enum crash_level crash_bundle_level(void);
+
 /*
  * Claim the bundle of RUN's current boot (QEMU pid and start time from
  * instance.json) so that `ukctl run` and ukcollectd, both watching a

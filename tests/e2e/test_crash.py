@@ -274,6 +274,13 @@ def test_crash_dump_kept_ram(t, accel):
             assert threads and threads[min(threads)], text[-2000:]
         assert sizes["minimal"] < sizes["heap"] < sizes["full"], sizes
         assert sizes["full"] >= 128 << 20, sizes
+        # a bundle's level from UKSCOPE_CRASH_LEVEL (the collector's and ukctl run's too)
+        r = subprocess.run([str(t.build / "bin" / "ukctl"), "crash", "--crash-dir",
+                            str(t.tmpdir()), "capture", str(run)], capture_output=True, text=True,
+                           timeout=120, env=dict(os.environ, UKSCOPE_CRASH_LEVEL="heap"))
+        assert r.returncode == 0, r.stderr
+        rep = json.loads(open(os.path.join(r.stdout.split()[-1], "report.json")).read())
+        assert rep["level"] == "heap" and rep["core_bytes"] == sizes["heap"], rep["level"]
         # the drgn helper: threads, klog and trace rings from the minimal core
         r = subprocess.run(["/usr/bin/python3", str(t.root / "gdbstub/host/uk-crash-drgn.py"),
                             str(run / "core.minimal"), str(t.build / "kernel.elf"), "all"],
