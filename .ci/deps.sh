@@ -29,7 +29,8 @@ PACKAGES="librelp-dev rsyslog rsyslog-relp
   libjansson-dev libdw-dev libelf-dev
   libmicrohttpd-dev
   qemu-system-x86 libcmocka-dev gdb lldb elfutils python3-drgn
-  babeltrace2 python3-bt2 prometheus python3-prometheus-client wrk"
+  babeltrace2 python3-bt2 prometheus python3-prometheus-client wrk
+  libbpf-dev bpftool llvm libcap2-bin util-linux linux-perf"
 
 quiet() { # run "$@", its output to $LOG unless V=1; on failure show the log's tail
     if [ "$V" = 1 ]; then

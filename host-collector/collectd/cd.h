@@ -174,4 +174,13 @@ int tsglue_export(const char *name, int64_t last_s, const char *format, char **b
                   char *err, size_t errlen);
 char *prom_sd(size_t *len);
 
+/* hostview_glue.c: the host view (BPF, docs/host-view.md).  init never
+ * fails the daemon; tick tracks in->sum.pid while alive, forget untracks. */
+#include <stdio.h>
+void hvglue_init(void);
+void hvglue_close(void);
+void hvglue_tick(struct inst *in, bool alive);
+void hvglue_forget(struct inst *in);
+void prom_hostview(FILE *o);
+
 #endif

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hostview: what the host scheduler and KVM do to the QEMU processes of a
+ * ukscope fleet (docs/host-view.md).  Counters and log2 histograms stay in
+ * maps that userspace reads (hostview.c); nothing is emitted per event.
+ *
+ * Filter: only processes whose tgid userspace put into `procs`.  The first
+ * lookup every program does is that one, so an untracked task costs one
+ * hash lookup per event.
+ *
+ * Built CO-RE against the build host's vmlinux.h: task_struct fields are
+ * relocated at load time, the old `state` name is read where `__state`
+ * does not exist (kernels before 5.14).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "hostview.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, HV_MAX_INSTANCES);
+    __type(key, __u32);
+    __type(value, struct hv_proc);
+} procs SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, HV_MAX_THREADS);
+    __type(key, __u32);
+    __type(value, struct hv_thread);
+} threads SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, HV_MAX_EXIT_KEYS);
+    __type(key, struct hv_exit_key);
+    __type(value, __u64);
+} exits SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, HV_STAT_COUNT);
+    __type(key, __u32);
+    __type(value, __u64);
+} stats SEC(".maps");
+
+/* A zeroed thread entry to insert (too large for the 512-byte stack). */
+static const struct hv_thread zero_thread;
+
+struct task_struct___pre514 {
+    long state;
+} __attribute__((preserve_access_index));
+
+static __always_inline void stat_inc(enum hv_stat s)
+{
+    __u32 k = s;
+    __u64 *v = bpf_map_lookup_elem(&stats, &k);
+    if (v)
+        (*v)++; /* per-CPU: no atomics needed */
+}
+
+static __always_inline long task_state(struct task_struct *p)
+{
+    if (bpf_core_field_exists(p->__state))
+        return BPF_CORE_READ(p, __state);
+    return BPF_CORE_READ((struct task_struct___pre514 *)p, state);
+}
+
+/* The entry of a thread of a tracked process, created on first sight. */
+static __always_inline struct hv_thread *thread_get(__u32 tgid, __u32 tid)
+{
+    struct hv_thread *t;
+
+    if (!bpf_map_lookup_elem(&procs, &tgid))
+        return NULL;
+    t = bpf_map_lookup_elem(&threads, &tid);
+    if (t)
+        return t;
+    if (bpf_map_update_elem(&threads, &tid, &zero_thread, BPF_NOEXIST) < 0) {
+        stat_inc(HV_STAT_FULL); /* or a racing insert; rare either way */
+        return NULL;
+    }
+    t = bpf_map_lookup_elem(&threads, &tid);
+    if (t)
+        t->tgid = tgid;
+    return t;
+}
+
+static __always_inline struct hv_thread *thread_of(struct task_struct *p)
+{
+    return thread_get(BPF_CORE_READ(p, tgid), BPF_CORE_READ(p, pid));
+}
+
+/* log2 bucket of a wait in ns, in microseconds: 0 for < 1 us, then
+ * b = floor(log2(us)) + 1, the last bucket open-ended. */
+static __always_inline __u32 hist_bucket(__u64 ns)
+{
+    __u64 us = ns / 1000;
+    __u32 b = 0;
+
+    if (!us)
+        return 0;
+    /* branch-free floor(log2) by halving steps (bounded, verifier-friendly) */
+    if (us >> 32) { b += 32; us >>= 32; }
+    if (us >> 16) { b += 16; us >>= 16; }
+    if (us >> 8) { b += 8; us >>= 8; }
+    if (us >> 4) { b += 4; us >>= 4; }
+    if (us >> 2) { b += 2; us >>= 2; }
+    if (us >> 1) { b += 1; }
+    b += 1;
+    return b < HV_HIST_BUCKETS ? b : HV_HIST_BUCKETS - 1;
+}
+
+static __always_inline void queued(struct task_struct *p, __u64 now)
+{
+    struct hv_thread *t = thread_of(p);
+
+    if (!t)
+        return;
+    stat_inc(HV_STAT_EVENTS);
+    t->wakeups++;
+    if (!t->queued_since)
+        t->queued_since = now;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(hv_wakeup, struct task_struct *p)
+{
+    queued(p, bpf_ktime_get_ns());
+    return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(hv_wakeup_new, struct task_struct *p)
+{
+    queued(p, bpf_ktime_get_ns());
+    return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(hv_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+    __u64 now = bpf_ktime_get_ns();
+    struct hv_thread *t = thread_of(prev);
+
+    if (t) {
+        stat_inc(HV_STAT_EVENTS);
+        if (t->on_since)
+            t->oncpu_ns += now - t->on_since;
+        t->on_since = 0;
+        t->switches++;
+        /* Preempted, or switched out still TASK_RUNNING: it stays on the
+         * run queue, so its wait starts now (the kernel's nivcsw case). */
+        if (preempt || task_state(prev) == 0) {
+            t->invol++;
+            t->queued_since = now;
+        }
+    }
+    t = thread_of(next);
+    if (t) {
+        t->on_since = now;
+        t->cpu = bpf_get_smp_processor_id();
+        if (t->queued_since) {
+            __u64 d = now - t->queued_since;
+            t->rq_ns += d;
+            __u32 b = hist_bucket(d);
+            if (b < HV_HIST_BUCKETS)
+                t->rq_hist[b]++;
+            t->queued_since = 0;
+        }
+    }
+    return 0;
+}
+
+SEC("tp_btf/sched_migrate_task")
+int BPF_PROG(hv_migrate, struct task_struct *p, int dest_cpu)
+{
+    struct hv_thread *t = thread_of(p);
+
+    if (t)
+        t->migrations++;
+    return 0;
+}
+
+/* A thread of a tracked process exits: fold its counters into the
+ * process's gone_* sums and free its entry (QEMU's thread pool churns). */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(hv_exit_task, struct task_struct *p)
+{
+    __u32 tgid = BPF_CORE_READ(p, tgid), tid = BPF_CORE_READ(p, pid);
+    struct hv_proc *pr = bpf_map_lookup_elem(&procs, &tgid);
+    struct hv_thread *t;
+
+    if (!pr || !(t = bpf_map_lookup_elem(&threads, &tid)))
+        return 0;
+    __sync_fetch_and_add(&pr->gone_oncpu_ns, t->oncpu_ns);
+    __sync_fetch_and_add(&pr->gone_rq_ns, t->rq_ns);
+    __sync_fetch_and_add(&pr->gone_switches, t->switches);
+    __sync_fetch_and_add(&pr->gone_invol, t->invol);
+    __sync_fetch_and_add(&pr->gone_migrations, t->migrations);
+    bpf_map_delete_elem(&threads, &tid);
+    return 0;
+}
+
+/* KVM: classic tracepoints (their record layout carries the exit reason;
+ * the raw tracepoint only has the vcpu pointer).  Not loaded when the
+ * host has no kvm events (hostview.c turns autoload off). */
+SEC("tracepoint/kvm/kvm_exit")
+int hv_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    struct hv_thread *t = thread_get(id >> 32, (__u32)id);
+    struct hv_exit_key k = {.tid = (__u32)id, .tgid = id >> 32};
+    __u64 one = 1, *n;
+
+    if (!t)
+        return 0;
+    k.reason = BPF_CORE_READ(ctx, exit_reason);
+    if (bpf_core_field_exists(ctx->isa))
+        k.isa = BPF_CORE_READ(ctx, isa);
+    t->exits++;
+    t->exit_since = bpf_ktime_get_ns();
+    n = bpf_map_lookup_elem(&exits, &k);
+    if (n)
+        __sync_fetch_and_add(n, 1);
+    else if (bpf_map_update_elem(&exits, &k, &one, BPF_NOEXIST) < 0)
+        stat_inc(HV_STAT_FULL);
+    return 0;
+}
+
+SEC("tracepoint/kvm/kvm_entry")
+int hv_kvm_entry(void *ctx)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    __u32 tgid = id >> 32, tid = (__u32)id;
+    struct hv_thread *t;
+
+    if (!bpf_map_lookup_elem(&procs, &tgid) || !(t = bpf_map_lookup_elem(&threads, &tid)))
+        return 0;
+    if (t->exit_since) {
+        __u64 d = bpf_ktime_get_ns() - t->exit_since;
+        t->exit_ns += d;
+        if (d > t->exit_max_ns)
+            t->exit_max_ns = d;
+        t->exit_since = 0;
+    }
+    return 0;
+}
