@@ -71,15 +71,19 @@ static __always_inline long task_state(struct task_struct *p)
     return BPF_CORE_READ((struct task_struct___pre514 *)p, state);
 }
 
-/* The entry of a thread of a tracked process, created on first sight. */
-static __always_inline struct hv_thread *thread_get(__u32 tgid, __u32 tid)
+enum { PF_EXITING_ = 0x4 }; /* include/linux/sched.h: a stable ABI value */
+
+/* The entry of a thread of a tracked process, created on first sight, but
+ * not for a thread that is exiting: its last switch-out comes after
+ * sched_process_exit freed its entry, and must not make a new one. */
+static __always_inline struct hv_thread *thread_get(__u32 tgid, __u32 tid, unsigned int flags)
 {
     struct hv_thread *t;
 
     if (!bpf_map_lookup_elem(&procs, &tgid))
         return NULL;
     t = bpf_map_lookup_elem(&threads, &tid);
-    if (t)
+    if (t || (flags & PF_EXITING_))
         return t;
     if (bpf_map_update_elem(&threads, &tid, &zero_thread, BPF_NOEXIST) < 0) {
         stat_inc(HV_STAT_FULL); /* or a racing insert; rare either way */
@@ -93,7 +97,7 @@ static __always_inline struct hv_thread *thread_get(__u32 tgid, __u32 tid)
 
 static __always_inline struct hv_thread *thread_of(struct task_struct *p)
 {
-    return thread_get(BPF_CORE_READ(p, tgid), BPF_CORE_READ(p, pid));
+    return thread_get(BPF_CORE_READ(p, tgid), BPF_CORE_READ(p, pid), BPF_CORE_READ(p, flags));
 }
 
 /* log2 bucket of a wait in ns, in microseconds: 0 for < 1 us, then
@@ -214,7 +218,7 @@ SEC("tracepoint/kvm/kvm_exit")
 int hv_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 {
     __u64 id = bpf_get_current_pid_tgid();
-    struct hv_thread *t = thread_get(id >> 32, (__u32)id);
+    struct hv_thread *t = thread_get(id >> 32, (__u32)id, 0); /* in KVM_RUN: not exiting */
     struct hv_exit_key k = {.tid = (__u32)id, .tgid = id >> 32};
     __u64 one = 1, *n;
 
