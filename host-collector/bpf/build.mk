@@ -33,3 +33,10 @@ $(call hobj,host-collector/bpf/hostview.c): HOST_CFLAGS += -I$(O)/bpf
 $(O)/bin/ukctl $(O)/bin/ukcollectd: $(HV_OBJS)
 HOST_LDLIBS += -lbpf -lm
 CD_LDLIBS += -lbpf -lm
+
+# The driver of the BPF benchmark (tests/bench_bpf.py); built with the unit tests.
+$(O)/tests/hv_drive: tests/tools/hv_drive.c $(HV_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  HOSTLD  $@")
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $@ $^ -lbpf -lm
+unit: $(O)/tests/hv_drive

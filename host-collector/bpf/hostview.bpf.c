@@ -4,9 +4,9 @@
  * ukscope fleet (docs/host-view.md).  Counters and log2 histograms stay in
  * maps that userspace reads (hostview.c); nothing is emitted per event.
  *
- * Filter: only processes whose tgid userspace put into `procs`.  The first
- * lookup every program does is that one, so an untracked task costs one
- * hash lookup per event.
+ * Filter: only processes whose tgid userspace put into `procs` and marked
+ * in the `filter` bitmap.  The bitmap test comes first, so an untracked
+ * task costs an inlined array load per event, no hash lookup.
  *
  * Built CO-RE against the build host's vmlinux.h: task_struct fields are
  * relocated at load time, the old `state` name is read where `__state`
@@ -20,6 +20,15 @@
 #include "hostview.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* One bit per tgid, set for the tracked ones: an array lookup the verifier
+ * inlines, so an untracked task costs a load and a test, no helper call. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, HV_FILTER_WORDS);
+    __type(key, __u32);
+    __type(value, __u64);
+} filter SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -73,6 +82,14 @@ static __always_inline long task_state(struct task_struct *p)
 
 enum { PF_EXITING_ = 0x4 }; /* include/linux/sched.h: a stable ABI value */
 
+static __always_inline bool tracked(__u32 tgid)
+{
+    __u32 w = tgid >> 6;
+    __u64 *bits = bpf_map_lookup_elem(&filter, &w);
+
+    return bits && (*bits >> (tgid & 63)) & 1;
+}
+
 /* The entry of a thread of a tracked process, created on first sight, but
  * not for a thread that is exiting: its last switch-out comes after
  * sched_process_exit freed its entry, and must not make a new one. */
@@ -80,7 +97,7 @@ static __always_inline struct hv_thread *thread_get(__u32 tgid, __u32 tid, unsig
 {
     struct hv_thread *t;
 
-    if (!bpf_map_lookup_elem(&procs, &tgid))
+    if (!tracked(tgid) || !bpf_map_lookup_elem(&procs, &tgid))
         return NULL;
     t = bpf_map_lookup_elem(&threads, &tid);
     if (t || (flags & PF_EXITING_))
@@ -95,9 +112,11 @@ static __always_inline struct hv_thread *thread_get(__u32 tgid, __u32 tid, unsig
     return t;
 }
 
+/* tp_btf arguments are trusted BTF pointers: plain loads (relocated by
+ * CO-RE through vmlinux.h's preserve_access_index), no probe-read calls. */
 static __always_inline struct hv_thread *thread_of(struct task_struct *p)
 {
-    return thread_get(BPF_CORE_READ(p, tgid), BPF_CORE_READ(p, pid), BPF_CORE_READ(p, flags));
+    return thread_get(p->tgid, p->pid, p->flags);
 }
 
 /* log2 bucket of a wait in ns, in microseconds: 0 for < 1 us, then
@@ -120,7 +139,7 @@ static __always_inline __u32 hist_bucket(__u64 ns)
     return b < HV_HIST_BUCKETS ? b : HV_HIST_BUCKETS - 1;
 }
 
-static __always_inline void queued(struct task_struct *p, __u64 now)
+static __always_inline void queued(struct task_struct *p)
 {
     struct hv_thread *t = thread_of(p);
 
@@ -129,30 +148,31 @@ static __always_inline void queued(struct task_struct *p, __u64 now)
     stat_inc(HV_STAT_EVENTS);
     t->wakeups++;
     if (!t->queued_since)
-        t->queued_since = now;
+        t->queued_since = bpf_ktime_get_ns();
 }
 
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(hv_wakeup, struct task_struct *p)
 {
-    queued(p, bpf_ktime_get_ns());
+    queued(p);
     return 0;
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(hv_wakeup_new, struct task_struct *p)
 {
-    queued(p, bpf_ktime_get_ns());
+    queued(p);
     return 0;
 }
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(hv_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-    __u64 now = bpf_ktime_get_ns();
     struct hv_thread *t = thread_of(prev);
+    __u64 now = 0; /* the clock is read only for a tracked thread */
 
     if (t) {
+        now = bpf_ktime_get_ns();
         stat_inc(HV_STAT_EVENTS);
         if (t->on_since)
             t->oncpu_ns += now - t->on_since;
@@ -167,6 +187,8 @@ int BPF_PROG(hv_switch, bool preempt, struct task_struct *prev, struct task_stru
     }
     t = thread_of(next);
     if (t) {
+        if (!now)
+            now = bpf_ktime_get_ns();
         t->on_since = now;
         t->cpu = bpf_get_smp_processor_id();
         if (t->queued_since) {
@@ -196,11 +218,11 @@ int BPF_PROG(hv_migrate, struct task_struct *p, int dest_cpu)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(hv_exit_task, struct task_struct *p)
 {
-    __u32 tgid = BPF_CORE_READ(p, tgid), tid = BPF_CORE_READ(p, pid);
-    struct hv_proc *pr = bpf_map_lookup_elem(&procs, &tgid);
+    __u32 tgid = p->tgid, tid = p->pid;
+    struct hv_proc *pr;
     struct hv_thread *t;
 
-    if (!pr || !(t = bpf_map_lookup_elem(&threads, &tid)))
+    if (!tracked(tgid) || !(pr = bpf_map_lookup_elem(&procs, &tgid)) || !(t = bpf_map_lookup_elem(&threads, &tid)))
         return 0;
     __sync_fetch_and_add(&pr->gone_oncpu_ns, t->oncpu_ns);
     __sync_fetch_and_add(&pr->gone_rq_ns, t->rq_ns);
@@ -244,7 +266,7 @@ int hv_kvm_entry(void *ctx)
     __u32 tgid = id >> 32, tid = (__u32)id;
     struct hv_thread *t;
 
-    if (!bpf_map_lookup_elem(&procs, &tgid) || !(t = bpf_map_lookup_elem(&threads, &tid)))
+    if (!tracked(tgid) || !(t = bpf_map_lookup_elem(&threads, &tid)))
         return 0;
     if (t->exit_since) {
         __u64 d = bpf_ktime_get_ns() - t->exit_since;

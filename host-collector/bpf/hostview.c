@@ -195,15 +195,45 @@ static void seed_threads(struct hv *h, pid_t tgid)
     closedir(d);
 }
 
+/* Set or clear tgid's bit in the `filter` bitmap (only this process
+ * writes it; the programs only read). */
+static int filter_set(struct hv *h, pid_t tgid, bool on)
+{
+    int fd = bpf_map__fd(h->skel->maps.filter);
+    __u32 w = (__u32)tgid >> 6;
+    __u64 bits = 0;
+
+    if (tgid <= 0 || w >= HV_FILTER_WORDS) {
+        errno = ERANGE;
+        return -1;
+    }
+    if (bpf_map_lookup_elem(fd, &w, &bits) < 0)
+        return -1;
+    if (on)
+        bits |= 1ULL << (tgid & 63);
+    else
+        bits &= ~(1ULL << (tgid & 63));
+    return bpf_map_update_elem(fd, &w, &bits, BPF_ANY);
+}
+
 int hv_track(struct hv *h, pid_t tgid, unsigned slot)
 {
     __u32 k = (__u32)tgid;
     struct hv_proc v = {.slot = slot};
 
+    if (tgid <= 0 || ((__u32)tgid >> 6) >= HV_FILTER_WORDS) {
+        errno = ERANGE;
+        return -1;
+    }
+
     /* BPF_NOEXIST: a pid already tracked keeps its gone_* sums */
     if (bpf_map_update_elem(bpf_map__fd(h->skel->maps.procs), &k, &v, BPF_NOEXIST) < 0) {
         if (errno == EEXIST)
             return 0;
+        return -1;
+    }
+    if (filter_set(h, tgid, true) < 0) {
+        bpf_map_delete_elem(bpf_map__fd(h->skel->maps.procs), &k);
         return -1;
     }
     seed_threads(h, tgid);
@@ -222,6 +252,8 @@ int hv_untrack(struct hv *h, pid_t tgid)
     /* First stop new entries, then sweep what is left.  Deleting the key
      * just returned by get_next_key is safe: the walk restarts from the
      * previous key (NULL: the start). */
+    if (tgid > 0 && ((__u32)tgid >> 6) < HV_FILTER_WORDS)
+        filter_set(h, tgid, false);
     if (bpf_map_delete_elem(pfd, &k) < 0 && errno != ENOENT)
         return -1;
     for (prev = NULL; !bpf_map_get_next_key(tfd, prev, &next); ) {
@@ -368,4 +400,21 @@ size_t hv_snap_threads(const struct hv_snap *s, pid_t tgid, size_t *first)
         ;
     *first = lo;
     return end - lo;
+}
+
+void hv_prog_stats(struct hv *h, void (*fn)(void *arg, const char *prog, uint64_t run_cnt,
+                                            uint64_t run_time_ns),
+                   void *arg)
+{
+    struct bpf_program *p;
+
+    bpf_object__for_each_program(p, h->skel->obj) {
+        struct bpf_prog_info info;
+        __u32 len = sizeof(info);
+        int fd = bpf_program__fd(p);
+        memset(&info, 0, sizeof(info));
+        if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+            continue;
+        fn(arg, bpf_program__name(p), info.run_cnt, info.run_time_ns);
+    }
 }

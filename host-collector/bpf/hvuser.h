@@ -73,6 +73,15 @@ int hv_proc_get(struct hv *h, pid_t tgid, struct hv_proc *out);
 /* Index range [*first, *first + return) of tgid's threads in s->th. */
 size_t hv_snap_threads(const struct hv_snap *s, pid_t tgid, size_t *first);
 
+/*
+ * BPF statistics of each attached program (run count and total run time in
+ * ns; non-zero only while the sysctl kernel.bpf_stats_enabled is 1): fn is
+ * called once per program.  For the benchmark (tests/bench_bpf.py).
+ */
+void hv_prog_stats(struct hv *h, void (*fn)(void *arg, const char *prog, uint64_t run_cnt,
+                                            uint64_t run_time_ns),
+                   void *arg);
+
 /* Name of a kvm_exit reason ("HLT", "IO_INSTRUCTION", "npf"...); NULL if
  * unknown.  isa: 1 VMX, 2 SVM, as in the kvm_exit event. */
 const char *hv_exit_name(unsigned isa, unsigned reason);
