@@ -28,7 +28,10 @@ STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
 
 
 def perf(loops, on_start=None):
-    p = subprocess.Popen(["perf", "bench", "sched", "pipe", "-T", "-l", str(loops)],
+    # pinned to one CPU: both threads switch on it (no cross-CPU wakeups, less
+    # noise from whatever else runs on the other CPUs)
+    p = subprocess.Popen(["taskset", "-c", "1", "perf", "bench", "sched", "pipe", "-T", "-l",
+                          str(loops)],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if on_start:
         on_start(p.pid)
