@@ -236,13 +236,22 @@ int BPF_PROG(hv_exit_task, struct task_struct *p)
 /* KVM: classic tracepoints (their record layout carries the exit reason;
  * the raw tracepoint only has the vcpu pointer).  Not loaded when the
  * host has no kvm events (hostview.c turns autoload off). */
+static __always_inline void count_exit(struct hv_exit_key *k)
+{
+    __u64 one = 1, *n = bpf_map_lookup_elem(&exits, k);
+
+    if (n)
+        __sync_fetch_and_add(n, 1);
+    else if (bpf_map_update_elem(&exits, k, &one, BPF_NOEXIST) < 0)
+        stat_inc(HV_STAT_FULL);
+}
+
 SEC("tracepoint/kvm/kvm_exit")
 int hv_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 {
     __u64 id = bpf_get_current_pid_tgid();
     struct hv_thread *t = thread_get(id >> 32, (__u32)id, 0); /* in KVM_RUN: not exiting */
-    struct hv_exit_key k = {.tid = (__u32)id, .tgid = id >> 32};
-    __u64 one = 1, *n;
+    struct hv_exit_key k = {.tid = (__u32)id, .tgid = id >> 32, .isa = HV_ISA_VMX};
 
     if (!t)
         return 0;
@@ -251,11 +260,37 @@ int hv_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
         k.isa = BPF_CORE_READ(ctx, isa);
     t->exits++;
     t->exit_since = bpf_ktime_get_ns();
-    n = bpf_map_lookup_elem(&exits, &k);
-    if (n)
-        __sync_fetch_and_add(n, 1);
-    else if (bpf_map_update_elem(&exits, &k, &one, BPF_NOEXIST) < 0)
-        stat_inc(HV_STAT_FULL);
+    count_exit(&k);
+    return 0;
+}
+
+/* KVM_RUN returning to QEMU (I/O, MMIO, HLT... handled in userspace). */
+SEC("tracepoint/kvm/kvm_userspace_exit")
+int hv_kvm_uexit(struct trace_event_raw_kvm_userspace_exit *ctx)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    struct hv_exit_key k = {.tid = (__u32)id, .tgid = id >> 32, .isa = HV_ISA_USER};
+
+    if (!thread_get(id >> 32, (__u32)id, 0))
+        return 0;
+    k.reason = BPF_CORE_READ(ctx, reason);
+    count_exit(&k);
+    return 0;
+}
+
+/* An instruction KVM emulated.  Under kvm_pvm (this project's CI host) a
+ * guest that is not PVM-aware has its privileged instructions emulated
+ * one by one and kvm_exit does not fire: this is where its exits show. */
+SEC("tracepoint/kvm/kvm_emulate_insn")
+int hv_kvm_emul(struct trace_event_raw_kvm_emulate_insn *ctx)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    struct hv_exit_key k = {.tid = (__u32)id, .tgid = id >> 32, .isa = HV_ISA_EMUL};
+
+    if (!thread_get(id >> 32, (__u32)id, 0))
+        return 0;
+    k.reason = BPF_CORE_READ(ctx, failed) ? 1 : 0;
+    count_exit(&k);
     return 0;
 }
 

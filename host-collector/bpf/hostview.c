@@ -77,24 +77,25 @@ int hv_missing_caps(char *buf, size_t len)
     return missing;
 }
 
-/* The kvm trace events, mounting tracefs at its usual place if nobody has
- * (libbpf resolves a tracepoint's id there).  Not finding them is normal:
- * no KVM on this host, or the kvm module not loaded. */
-static bool have_kvm_events(void)
+/* Whether the kvm trace event NAME exists, mounting tracefs at its usual
+ * place if nobody has (libbpf resolves a tracepoint's id there).  Not
+ * finding it is normal: no KVM in this kernel, or the module not loaded. */
+static bool kvm_event(const char *name)
 {
     static const char *const dirs[] = {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"};
-    char p[128];
+    static bool mounted;
+    char p[160];
 
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < 2; i++) {
-            snprintf(p, sizeof(p), "%s/events/kvm/kvm_exit/id", dirs[i]);
-            if (!access(p, R_OK)) {
-                snprintf(p, sizeof(p), "%s/events/kvm/kvm_entry/id", dirs[i]);
-                return !access(p, R_OK);
-            }
+            snprintf(p, sizeof(p), "%s/events/kvm/%s/id", dirs[i], name);
+            if (!access(p, R_OK))
+                return true;
         }
-        if (pass == 0 && access("/sys/kernel/tracing/events", F_OK) &&
-            mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) < 0)
+        if (pass || mounted || !access("/sys/kernel/tracing/events", F_OK))
+            return false;
+        mounted = true;
+        if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) < 0)
             return false;
     }
     return false;
@@ -122,10 +123,21 @@ int hv_open(struct hv **out, char *err, size_t errlen)
         snprintf(err, errlen, "Failed to open the BPF object: %s", strerror(errno));
         goto fail;
     }
-    h->kvm = have_kvm_events();
-    if (!h->kvm) {
-        bpf_program__set_autoload(h->skel->progs.hv_kvm_exit, false);
-        bpf_program__set_autoload(h->skel->progs.hv_kvm_entry, false);
+    /* each kvm program only where its event exists (kvm_pvm, for one,
+     * has kvm_exit but never fires it; it emulates instead) */
+    {
+        const struct {
+            const char *event;
+            struct bpf_program *prog;
+        } kv[] = {{"kvm_exit", h->skel->progs.hv_kvm_exit},
+                  {"kvm_entry", h->skel->progs.hv_kvm_entry},
+                  {"kvm_userspace_exit", h->skel->progs.hv_kvm_uexit},
+                  {"kvm_emulate_insn", h->skel->progs.hv_kvm_emul}};
+        for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
+            bool on = kvm_event(kv[i].event);
+            h->kvm |= on;
+            bpf_program__set_autoload(kv[i].prog, on);
+        }
     }
     rc = hostview__load(h->skel);
     if (rc) {

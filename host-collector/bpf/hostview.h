@@ -57,9 +57,16 @@ struct hv_thread {
     __u64 rq_hist[HV_HIST_BUCKETS]; /* run-queue waits by log2(us) */
 };
 
-/* Key of the `exits` map: kvm_exit events counted by thread and reason
- * (value: __u64 count).  isa: 1 VMX, 2 SVM (the kvm_exit event's own field);
- * the reason is the raw exit_reason, names are in hostview.c. */
+/* What an `exits` key counts (its isa field). */
+enum hv_exit_isa {
+    HV_ISA_VMX = 1,   /* kvm_exit, VMX basic exit reason (the event's own isa field) */
+    HV_ISA_SVM = 2,   /* kvm_exit, SVM exit code */
+    HV_ISA_USER = 3,  /* kvm_userspace_exit: KVM_RUN returned to QEMU; reason KVM_EXIT_* */
+    HV_ISA_EMUL = 4,  /* kvm_emulate_insn: an instruction KVM emulated; reason 0 (1: failed) */
+};
+
+/* Key of the `exits` map: events counted by thread and reason (value:
+ * __u64 count).  Names of reasons are in hvexit.c. */
 struct hv_exit_key {
     __u32 tid;
     __u32 reason;

@@ -1,7 +1,8 @@
 /*
  * Names of kvm_exit reasons, as the kernel's own kvm_exit event prints them
  * (VMX basic exit reasons, SVM exit codes; from the event's print format).
- * isa 1 = VMX, 2 = SVM: the kvm_exit event's `isa` field.
+ * isa 1 = VMX, 2 = SVM: the kvm_exit event's `isa` field; 3 = KVM_EXIT_* of a
+ * return to userspace; 4 = an emulated instruction (enum hv_exit_isa).
  */
 #include <stddef.h>
 
@@ -59,8 +60,25 @@ static const struct exit_name svm[] = {
     {0x80000013, "vmgexit_ap_creation"}, {0x80000000, "FAILED_VMENTRY"},
 };
 
+/* KVM_EXIT_* of <linux/kvm.h> (the reason of kvm_userspace_exit). */
+static const struct exit_name user[] = {
+    {0, "UNKNOWN"}, {1, "EXCEPTION"}, {2, "IO"}, {3, "HYPERCALL"}, {4, "DEBUG"}, {5, "HLT"},
+    {6, "MMIO"}, {7, "IRQ_WINDOW_OPEN"}, {8, "SHUTDOWN"}, {9, "FAIL_ENTRY"}, {10, "INTR"},
+    {11, "SET_TPR"}, {12, "TPR_ACCESS"}, {17, "INTERNAL_ERROR"}, {24, "SYSTEM_EVENT"},
+    {29, "X86_RDMSR"}, {30, "X86_WRMSR"}, {31, "DIRTY_RING_FULL"}, {35, "NOTIFY"},
+};
+
 const char *hv_exit_name(unsigned isa, unsigned reason)
 {
+    if (isa == HV_ISA_USER) {
+        for (size_t i = 0; i < sizeof(user) / sizeof(user[0]); i++)
+            if (user[i].reason == reason)
+                return user[i].name;
+        return NULL;
+    }
+    if (isa == HV_ISA_EMUL)
+        return reason ? "failed" : "ok";
+
     const struct exit_name *t = isa == 2 ? svm : vmx;
     size_t n = isa == 2 ? sizeof(svm) / sizeof(svm[0]) : sizeof(vmx) / sizeof(vmx[0]);
 

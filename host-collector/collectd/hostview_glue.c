@@ -117,8 +117,14 @@ static void put_threads(FILE *f[], const struct inst *in, const struct hv_snap *
                 snprintf(rs, sizeof(rs), "0x%x", x->reason);
                 nm = rs;
             }
-            fprintf(f[6], "ukscope_host_kvm_exits_total{%s,reason=\"%s\"} %llu\n", lab, nm,
-                    (unsigned long long)x->count);
+            if (x->isa == HV_ISA_EMUL)
+                fprintf(f[8], "ukscope_host_kvm_emulated_instructions_total{%s,result=\"%s\"} %llu\n",
+                        lab, nm, (unsigned long long)x->count);
+            else
+                fprintf(f[x->isa == HV_ISA_USER ? 7 : 6], "%s{%s,reason=\"%s\"} %llu\n",
+                        x->isa == HV_ISA_USER ? "ukscope_host_kvm_userspace_exits_total"
+                                              : "ukscope_host_kvm_exits_total",
+                        lab, nm, (unsigned long long)x->count);
         }
     }
 }
@@ -137,6 +143,10 @@ void prom_hostview(FILE *o)
         "(KVM guests only).",
         "ukscope_host_kvm_exits_total counter kvm_exit events by reason (KVM guests only; absent "
         "under TCG).",
+        "ukscope_host_kvm_userspace_exits_total counter Returns of KVM_RUN to QEMU by KVM_EXIT_ "
+        "reason (KVM guests only).",
+        "ukscope_host_kvm_emulated_instructions_total counter Instructions KVM emulated for the "
+        "vCPU (kvm_emulate_insn; under kvm_pvm these stand for the exits).",
     };
     enum { NF = sizeof(head) / sizeof(head[0]) };
     char *buf[NF] = {0};

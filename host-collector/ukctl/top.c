@@ -125,8 +125,10 @@ static void print_table(struct top_inst *v, size_t n, bool live, const char *exi
         else
             snprintf(ex, sizeof(ex), "-");
         snprintf(lg, sizeof(lg), r->log_ok ? "%.1f" : "-", r->log_per_s);
-        if (r->heap_ok)
+        if (r->heap_ok && r->heap_bytes >= 1048576)
             snprintf(hp, sizeof(hp), "%.1fM", r->heap_bytes / 1048576.0);
+        else if (r->heap_ok)
+            snprintf(hp, sizeof(hp), "%.1fK", r->heap_bytes / 1024.0);
         else
             snprintf(hp, sizeof(hp), "-");
         snprintf(rq, sizeof(rq), r->req_ok ? "%.1f" : "-", r->req_per_s);

@@ -175,9 +175,17 @@ static void sample(struct top_inst *t, const struct hv_snap *s, int64_t now)
     if (r.nvcpu)
         r.steal_pct /= r.nvcpu; /* like a guest's own steal%: per vCPU */
     if (s) {
+        /* kvm_exit events; where the host never fires kvm_exit (kvm_pvm
+         * emulates instead), returns to QEMU + emulated instructions */
+        uint64_t hw = 0, other = 0;
         for (size_t i = 0; i < s->nex; i++)
-            if (s->ex[i].tgid == t->pid)
-                exits += s->ex[i].count;
+            if (s->ex[i].tgid == t->pid) {
+                if (s->ex[i].isa == HV_ISA_VMX || s->ex[i].isa == HV_ISA_SVM)
+                    hw += s->ex[i].count;
+                else
+                    other += s->ex[i].count;
+            }
+        exits = hw ? hw : other;
         r.exits_total = exits;
         r.exits_ok = kvm && t->exits_seen && dt > 0 && exits >= t->exits;
         if (r.exits_ok)

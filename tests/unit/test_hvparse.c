@@ -98,9 +98,14 @@ static void test_exit_names(void **st)
     assert_string_equal(hv_exit_name(1, 0x80000000u | 48), "EPT_VIOLATION"); /* flag bits */
     assert_string_equal(hv_exit_name(2, 0x78), "hlt");
     assert_string_equal(hv_exit_name(2, 0x400), "npf");
+    assert_string_equal(hv_exit_name(HV_ISA_USER, 2), "IO");
+    assert_string_equal(hv_exit_name(HV_ISA_USER, 6), "MMIO");
+    assert_null(hv_exit_name(HV_ISA_USER, 9999));
+    assert_string_equal(hv_exit_name(HV_ISA_EMUL, 0), "ok");
+    assert_string_equal(hv_exit_name(HV_ISA_EMUL, 1), "failed");
     assert_null(hv_exit_name(1, 9999));
     assert_null(hv_exit_name(0, 12));
-    assert_null(hv_exit_name(3, 12));
+    assert_null(hv_exit_name(5, 12));
 }
 
 int main(void)
