@@ -10,7 +10,9 @@
  *
  * Built CO-RE against the build host's vmlinux.h: task_struct fields are
  * relocated at load time, the old `state` name is read where `__state`
- * does not exist (kernels before 5.14).
+ * does not exist (kernels before 5.14).  Needs CONFIG_SCHED_INFO (the
+ * kernel's run-queue accounting, /proc/PID/schedstat): run-queue waits are
+ * read from it, not re-timed from wakeups.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -139,30 +141,17 @@ static __always_inline __u32 hist_bucket(__u64 ns)
     return b < HV_HIST_BUCKETS ? b : HV_HIST_BUCKETS - 1;
 }
 
-static __always_inline void queued(struct task_struct *p)
+/* The clock of the run queue next is on: what the scheduler's own
+ * run-queue accounting (schedstat run_delay) uses.  Reached through the
+ * task's CFS run queue (CONFIG_FAIR_GROUP_SCHED, as Debian builds it): the
+ * per-CPU `runqueues` symbol is not resolvable without KALLSYMS_ALL. */
+static __always_inline __u64 rq_clock_of(struct task_struct *p)
 {
-    struct hv_thread *t = thread_of(p);
+    struct cfs_rq *cfs = p->se.cfs_rq;
 
-    if (!t)
-        return;
-    stat_inc(HV_STAT_EVENTS);
-    t->wakeups++;
-    if (!t->queued_since)
-        t->queued_since = bpf_ktime_get_ns();
-}
-
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(hv_wakeup, struct task_struct *p)
-{
-    queued(p);
-    return 0;
-}
-
-SEC("tp_btf/sched_wakeup_new")
-int BPF_PROG(hv_wakeup_new, struct task_struct *p)
-{
-    queued(p);
-    return 0;
+    if (!bpf_core_field_exists(cfs->rq) || !cfs)
+        return 0;
+    return BPF_CORE_READ(cfs, rq, clock);
 }
 
 SEC("tp_btf/sched_switch")
@@ -179,25 +168,29 @@ int BPF_PROG(hv_switch, bool preempt, struct task_struct *prev, struct task_stru
         t->on_since = 0;
         t->switches++;
         /* Preempted, or switched out still TASK_RUNNING: it stays on the
-         * run queue, so its wait starts now (the kernel's nivcsw case). */
-        if (preempt || task_state(prev) == 0) {
+         * run queue (the kernel's nivcsw case). */
+        if (preempt || task_state(prev) == 0)
             t->invol++;
-            t->queued_since = now;
-        }
     }
     t = thread_of(next);
     if (t) {
+        __u64 queued = next->sched_info.last_queued, clock = rq_clock_of(next);
+
         if (!now)
             now = bpf_ktime_get_ns();
         t->on_since = now;
         t->cpu = bpf_get_smp_processor_id();
-        if (t->queued_since) {
-            __u64 d = now - t->queued_since;
+        /* The wait that ends now, exactly as the kernel is about to add it
+         * to run_delay (sched_info_arrive, right after this tracepoint):
+         * rq clock (updated by __schedule before picking next) minus the
+         * time next was queued.  So the totals equal schedstat's field 2,
+         * and no wakeup tracepoint is needed. */
+        if (queued && clock > queued) {
+            __u64 d = clock - queued;
             t->rq_ns += d;
             __u32 b = hist_bucket(d);
             if (b < HV_HIST_BUCKETS)
                 t->rq_hist[b]++;
-            t->queued_since = 0;
         }
     }
     return 0;

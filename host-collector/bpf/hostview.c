@@ -356,8 +356,6 @@ int hv_snapshot(struct hv *h, struct hv_snap *s)
         /* the slice in progress counts up to now */
         if (v->t.on_since && v->t.on_since < s->now_ns)
             v->oncpu_open_ns = s->now_ns - v->t.on_since;
-        if (v->t.queued_since && v->t.queued_since < s->now_ns)
-            v->rq_open_ns = s->now_ns - v->t.queued_since;
         s->nth++;
     }
     for (size_t i = 0; i < s->nth; i++)

@@ -43,13 +43,11 @@ struct hv_thread {
     __u32 tgid;
     __u32 cpu;            /* host CPU it last ran on */
     __u64 on_since;       /* switched in at (0: not on a CPU) */
-    __u64 queued_since;   /* became runnable at (0: not waiting on a run queue) */
     __u64 oncpu_ns;       /* time on a host CPU */
-    __u64 rq_ns;          /* time runnable but not running: steal for a vCPU thread */
+    __u64 rq_ns;          /* completed run-queue waits (runnable, not running): steal */
     __u64 switches;       /* times switched out */
     __u64 invol;          /* ... of which while still runnable (preempted) */
     __u64 migrations;     /* moved to another host CPU */
-    __u64 wakeups;
     __u64 exits;          /* kvm_exit events on this thread (vCPU threads under KVM) */
     __u64 exit_ns;        /* sum of kvm_exit -> next kvm_entry */
     __u64 exit_max_ns;

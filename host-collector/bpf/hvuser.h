@@ -38,15 +38,15 @@ int hv_track(struct hv *h, pid_t tgid, unsigned slot);
 int hv_untrack(struct hv *h, pid_t tgid);
 
 /* One thread as read now.  t holds the counters as the programs left them
- * (completed slices and waits only, consistent with the histogram); the
- * slice running or the wait in progress at the moment of the read is in
- * the *_open_ns fields: totals are t.oncpu_ns + oncpu_open_ns. */
+ * (completed slices and waits); the slice running at the moment of the
+ * read is in oncpu_open_ns: on-CPU total = t.oncpu_ns + oncpu_open_ns.  A
+ * wait in progress is counted when it ends, as in schedstat. */
 struct hv_thread_view {
     pid_t tgid, tid;
     int vcpu;            /* vCPU index from the thread name, HV_NOT_VCPU for main/IO */
     char comm[16];
     struct hv_thread t;
-    uint64_t oncpu_open_ns, rq_open_ns;
+    uint64_t oncpu_open_ns;
 };
 enum { HV_NOT_VCPU = -1, HV_ALL_VCPUS = -2 /* single-threaded TCG: "ALL CPUs/TCG" */ };
 

@@ -79,7 +79,7 @@ static void put_threads(FILE *f[], const struct inst *in, const struct hv_snap *
         char lab[320], vc[16];
         if (v->vcpu == HV_NOT_VCPU) {
             io[0] += (t->oncpu_ns + v->oncpu_open_ns) / 1e9;
-            io[1] += (t->rq_ns + v->rq_open_ns) / 1e9;
+            io[1] += t->rq_ns / 1e9;
             continue;
         }
         label_vcpu(vc, sizeof(vc), v->vcpu);
@@ -87,7 +87,7 @@ static void put_threads(FILE *f[], const struct inst *in, const struct hv_snap *
         fprintf(f[0], "ukscope_host_vcpu_cpu_seconds_total{%s} %.9f\n", lab,
                 (t->oncpu_ns + v->oncpu_open_ns) / 1e9);
         fprintf(f[1], "ukscope_host_vcpu_runqueue_wait_seconds_total{%s} %.9f\n", lab,
-                (t->rq_ns + v->rq_open_ns) / 1e9);
+                t->rq_ns / 1e9);
         uint64_t cum = 0;
         for (unsigned b = 0; b < HV_HIST_BUCKETS; b++) {
             cum += t->rq_hist[b];
@@ -134,7 +134,7 @@ void prom_hostview(FILE *o)
     static const char *const head[] = {
         "ukscope_host_vcpu_cpu_seconds_total counter Time the vCPU thread ran on a host CPU.",
         "ukscope_host_vcpu_runqueue_wait_seconds_total counter Time the vCPU thread was runnable but "
-        "not running (the guest's steal), including a wait in progress.",
+        "not running (the guest's steal); a wait counts when it ends, as in schedstat.",
         "ukscope_host_vcpu_runqueue_wait_seconds histogram Run-queue waits of the vCPU thread "
         "(completed waits, log2 buckets of microseconds).",
         "ukscope_host_vcpu_involuntary_switches_total counter Times the vCPU thread was preempted.",
