@@ -32,7 +32,7 @@ static const char top_usage[] =
     "Usage: ukctl top [--root DIR] [--interval SECONDS] [--once] [--json] [--no-bpf]\n"
     "  A live table of the instances under DIR (default: the default run-dir parent):\n"
     "  CPU% (100 = one host CPU), STEAL% (vCPU run-queue wait per vCPU), kvm exits/s,\n"
-    "  log records/s, guest heap in use, HTTP requests/s.  q or Ctrl-C quits.\n"
+    "  log records/s, guest heap in use, HTTP requests/s.  Ctrl-C quits.\n"
     "  --once       print one sample (two reads INTERVAL apart) and exit\n"
     "  --json       machine-readable output (with --once: one object)\n"
     "  --no-bpf     do not load the BPF programs (exits/s then shows '-')\n";

@@ -263,7 +263,7 @@ json_t *top_json(const struct top_inst *v, size_t n, const char *exits_why, doub
     }
     return json_pack("{s:f,s:{s:s,s:s},s:o}", "interval_s", interval, "sources", "cpu",
                      "/proc/PID/task/TID/schedstat", "exits",
-                     exits_why ? exits_why : "bpf (hostview kvm_exit)", "instances", a);
+                     exits_why ? exits_why : "bpf (hostview kvm events)", "instances", a);
 }
 
 void top_inst_close(struct top_inst *t)

@@ -376,3 +376,20 @@ def test_bpf_untrack(t):
         if c:
             c.stop()
         stop_all(t, root)
+
+
+def test_bpf_top_usage(t):
+    """`ukctl top` refuses bad arguments with one line and exit status 2;
+    an empty parent gives an empty list, not an error."""
+    base = t.tmpdir()
+    top = [str(t.build / "bin/ukctl"), "top"]
+    for args in (["--interval", "0"], ["--interval", "x"], ["--interval", "1e9"], ["extra"],
+                 ["--bogus"]):
+        r = subprocess.run(top + args, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2, (args, r.returncode, r.stderr)
+        assert r.stdout == "", (args, r.stdout)
+    empty = base / "empty"
+    empty.mkdir()
+    r = run(top + ["--root", empty, "--once", "--json", "--interval", "0.2", "--no-bpf"])
+    o = json.loads(r.stdout)
+    assert o["instances"] == [] and o["sources"]["exits"] == "BPF not loaded (--no-bpf)", o
