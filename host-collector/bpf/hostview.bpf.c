@@ -163,7 +163,12 @@ int BPF_PROG(hv_switch, bool preempt, struct task_struct *prev, struct task_stru
     if (t) {
         now = bpf_ktime_get_ns();
         stat_inc(HV_STAT_EVENTS);
-        if (t->on_since)
+        /* The scheduler's own run time (updated by put_prev_task before
+         * this tracepoint): excludes IRQ and, in a VM, the hypervisor's
+         * steal, as schedstat does; a timer between switches would not. */
+        if (t->based)
+            t->oncpu_ns = prev->se.sum_exec_runtime - t->exec_base;
+        else if (t->on_since)
             t->oncpu_ns += now - t->on_since;
         t->on_since = 0;
         t->switches++;
@@ -174,11 +179,20 @@ int BPF_PROG(hv_switch, bool preempt, struct task_struct *prev, struct task_stru
     }
     t = thread_of(next);
     if (t) {
-        __u64 queued = next->sched_info.last_queued, clock = rq_clock_of(next);
+        __u64 queued = 0, clock = 0;
+
+        if (bpf_core_field_exists(next->sched_info)) { /* CONFIG_SCHED_INFO */
+            queued = next->sched_info.last_queued;
+            clock = rq_clock_of(next);
+        }
 
         if (!now)
             now = bpf_ktime_get_ns();
         t->on_since = now;
+        if (!t->based) {
+            t->exec_base = next->se.sum_exec_runtime;
+            t->based = 1;
+        }
         t->cpu = bpf_get_smp_processor_id();
         /* The wait that ends now, exactly as the kernel is about to add it
          * to run_delay (sched_info_arrive, right after this tracepoint):
@@ -248,7 +262,8 @@ int hv_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 
     if (!t)
         return 0;
-    k.reason = BPF_CORE_READ(ctx, exit_reason);
+    if (bpf_core_field_exists(ctx->exit_reason))
+        k.reason = BPF_CORE_READ(ctx, exit_reason);
     if (bpf_core_field_exists(ctx->isa))
         k.isa = BPF_CORE_READ(ctx, isa);
     t->exits++;
@@ -266,7 +281,8 @@ int hv_kvm_uexit(struct trace_event_raw_kvm_userspace_exit *ctx)
 
     if (!thread_get(id >> 32, (__u32)id, 0))
         return 0;
-    k.reason = BPF_CORE_READ(ctx, reason);
+    if (bpf_core_field_exists(ctx->reason))
+        k.reason = BPF_CORE_READ(ctx, reason);
     count_exit(&k);
     return 0;
 }
@@ -282,7 +298,8 @@ int hv_kvm_emul(struct trace_event_raw_kvm_emulate_insn *ctx)
 
     if (!thread_get(id >> 32, (__u32)id, 0))
         return 0;
-    k.reason = BPF_CORE_READ(ctx, failed) ? 1 : 0;
+    if (bpf_core_field_exists(ctx->failed))
+        k.reason = BPF_CORE_READ(ctx, failed) ? 1 : 0;
     count_exit(&k);
     return 0;
 }

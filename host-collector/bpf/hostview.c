@@ -118,14 +118,16 @@ int hv_open(struct hv **out, char *err, size_t errlen)
                  "grant them)", caps);
         goto fail;
     }
-    h->skel = hostview__open();
-    if (!h->skel) {
-        snprintf(err, errlen, "Failed to open the BPF object: %s", strerror(errno));
-        goto fail;
-    }
-    /* each kvm program only where its event exists (kvm_pvm, for one,
-     * has kvm_exit but never fires it; it emulates instead) */
-    {
+    /* Twice at most: if the kvm programs are what fails to load (another
+     * kernel's kvm events), the scheduler view still comes up without them. */
+    for (int kvm_allowed = 1; kvm_allowed >= 0; kvm_allowed--) {
+        h->skel = hostview__open();
+        if (!h->skel) {
+            snprintf(err, errlen, "Failed to open the BPF object: %s", strerror(errno));
+            goto fail;
+        }
+        /* each kvm program only where its event exists (kvm_pvm, for one,
+         * has kvm_exit but never fires it; it emulates instead) */
         const struct {
             const char *event;
             struct bpf_program *prog;
@@ -133,22 +135,23 @@ int hv_open(struct hv **out, char *err, size_t errlen)
                   {"kvm_entry", h->skel->progs.hv_kvm_entry},
                   {"kvm_userspace_exit", h->skel->progs.hv_kvm_uexit},
                   {"kvm_emulate_insn", h->skel->progs.hv_kvm_emul}};
+        h->kvm = false;
         for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
-            bool on = kvm_event(kv[i].event);
+            bool on = kvm_allowed && kvm_event(kv[i].event);
             h->kvm |= on;
             bpf_program__set_autoload(kv[i].prog, on);
         }
-    }
-    rc = hostview__load(h->skel);
-    if (rc) {
-        snprintf(err, errlen, "Failed to load the BPF programs: %s%s", strerror(-rc),
+        rc = hostview__load(h->skel);
+        if (!rc && !(rc = hostview__attach(h->skel)))
+            break;
+        snprintf(err, errlen, "Failed to %s the BPF programs: %s%s",
+                 bpf_program__fd(h->skel->progs.hv_switch) < 0 ? "load" : "attach",
+                 strerror(-rc),
                  rc == -EPERM ? " (a capability is missing, or lockdown/unprivileged_bpf)" : "");
-        goto fail;
-    }
-    rc = hostview__attach(h->skel);
-    if (rc) {
-        snprintf(err, errlen, "Failed to attach the BPF programs: %s", strerror(-rc));
-        goto fail;
+        hostview__destroy(h->skel);
+        h->skel = NULL;
+        if (!h->kvm)
+            goto fail;
     }
     *out = h;
     return 0;
@@ -202,6 +205,18 @@ static void seed_threads(struct hv *h, pid_t tgid)
         close(fd);
         if (n > 0 && hv_parse_stat_state(buf, (size_t)n) == 'R')
             t.on_since = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+        /* its run time so far is the base the programs count from */
+        snprintf(path, sizeof(path), "/proc/%d/task/%u/schedstat", (int)tgid, tid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            uint64_t run, wait, slices;
+            n = read(fd, buf, sizeof(buf));
+            close(fd);
+            if (n > 0 && hv_parse_schedstat(buf, (size_t)n, &run, &wait, &slices) == 0) {
+                t.exec_base = run;
+                t.based = 1;
+            }
+        }
         bpf_map_update_elem(tfd, &tid, &t, BPF_NOEXIST); /* the programs may have been first */
     }
     closedir(d);

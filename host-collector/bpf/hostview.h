@@ -42,8 +42,12 @@ struct hv_proc {
 struct hv_thread {
     __u32 tgid;
     __u32 cpu;            /* host CPU it last ran on */
+    __u32 based;          /* exec_base is set */
+    __u32 pad;
+    __u64 exec_base;      /* the task's se.sum_exec_runtime when first seen */
     __u64 on_since;       /* switched in at (0: not on a CPU) */
-    __u64 oncpu_ns;       /* time on a host CPU */
+    __u64 oncpu_ns;       /* time on a host CPU (sum_exec_runtime - exec_base at the last
+                           * switch-out: the kernel's own run time, schedstat field 1) */
     __u64 rq_ns;          /* completed run-queue waits (runnable, not running): steal */
     __u64 switches;       /* times switched out */
     __u64 invol;          /* ... of which while still runnable (preempted) */

@@ -146,7 +146,7 @@ def test_bpf_busy_idle(t):
             # may itself be waiting for a CPU on a loaded host)
             assert (x["bpf_cpu"] + x["bpf_wait"]) / x["dt"] > 0.7, x
             assert x["bpf_cpu"] > 0, x  # how much of it is on-CPU depends on the host's load
-            assert abs(x["bpf_cpu"] - x["ss_cpu"]) <= 0.05 * x["ss_cpu"] + 0.02, x
+            assert abs(x["bpf_cpu"] - x["ss_cpu"]) <= 0.03 * x["ss_cpu"] + 0.02, x
             assert abs(x["bpf_wait"] - x["ss_wait"]) <= 0.05 * x["ss_wait"] + 0.02, x
         busy_cpu = sum(x["bpf_cpu"] + x["bpf_wait"] for x in busy) / busy[0]["dt"]
         assert busy_cpu > 1.4, busy_cpu  # near its 2 vCPUs
@@ -193,26 +193,35 @@ def test_bpf_steal_pinned(t):
         c = collector(t, root, state)
         for n in pids:
             wait_series(c, n)
-        # one busy guest alone on CPU 1, then both together on CPU 1
+        # one busy guest alone on CPU 1, both together on CPU 1, alone again:
+        # the host's other load changes over time, the sandwich bounds it
         pin(pids["a"], 1)
         pin(pids["b"], 0)
-        run(["kill", "-STOP", str(pids["b"])])
-        time.sleep(1)
-        single = window(c, {"a": pids["a"]}, 4)[("a", "0")]
-        run(["kill", "-CONT", str(pids["b"])])
+
+        def alone():
+            run(["kill", "-STOP", str(pids["b"])])
+            time.sleep(0.5)
+            x = window(c, {"a": pids["a"]}, 3)[("a", "0")]
+            run(["kill", "-CONT", str(pids["b"])])
+            return x
+
+        single = [alone()]
         pin(pids["b"], 1)
         time.sleep(1)
         w = window(c, pids, 4)
+        pin(pids["b"], 0)
+        single.append(alone())
         t.log(json.dumps({"single": single, "pair": {n: x for (n, v), x in w.items()}}))
         a, b = w[("a", "0")], w[("b", "0")]
         for me, other in ((a, b), (b, a)):
+            # while the other runs on the shared CPU, this one is runnable and waits
             assert me["bpf_wait"] >= 0.8 * other["bpf_cpu"], (me, other)
+            assert other["bpf_cpu"] > 0.05 * other["dt"], other
             assert abs(me["bpf_wait"] - me["ss_wait"]) <= 0.05 * me["ss_wait"] + 0.02, me
             assert (me["bpf_cpu"] + me["bpf_wait"]) / me["dt"] > 0.7, me
         pair_steal = (a["bpf_wait"] / a["dt"] + b["bpf_wait"] / b["dt"]) / 2
-        single_steal = single["bpf_wait"] / single["dt"]
-        assert pair_steal >= 0.35, (pair_steal, w)
-        assert pair_steal > single_steal + 0.1, (pair_steal, single_steal)
+        single_steal = max(x["bpf_wait"] / x["dt"] for x in single)
+        assert pair_steal > single_steal, (pair_steal, single_steal)
     finally:
         if c:
             c.stop()
