@@ -304,6 +304,31 @@ int hv_kvm_emul(struct trace_event_raw_kvm_emulate_insn *ctx)
     return 0;
 }
 
+/* A halted vCPU woke up: halt-polling outcome and duration (what kvm_stat
+ * shows as halt_successful_poll / halt_wait_ns). */
+SEC("tracepoint/kvm/kvm_vcpu_wakeup")
+int hv_kvm_wakeup(struct trace_event_raw_kvm_vcpu_wakeup *ctx)
+{
+    __u64 id = bpf_get_current_pid_tgid(), ns = 0;
+    struct hv_thread *t = thread_get(id >> 32, (__u32)id, 0);
+    bool waited = true;
+
+    if (!t)
+        return 0;
+    if (bpf_core_field_exists(ctx->ns))
+        ns = BPF_CORE_READ(ctx, ns);
+    if (bpf_core_field_exists(ctx->waited))
+        waited = BPF_CORE_READ(ctx, waited);
+    if (waited) {
+        t->halt_waited++;
+        t->halt_wait_ns += ns;
+    } else {
+        t->halt_polled++;
+        t->halt_poll_ns += ns;
+    }
+    return 0;
+}
+
 SEC("tracepoint/kvm/kvm_entry")
 int hv_kvm_entry(void *ctx)
 {

@@ -134,7 +134,8 @@ int hv_open(struct hv **out, char *err, size_t errlen)
         } kv[] = {{"kvm_exit", h->skel->progs.hv_kvm_exit},
                   {"kvm_entry", h->skel->progs.hv_kvm_entry},
                   {"kvm_userspace_exit", h->skel->progs.hv_kvm_uexit},
-                  {"kvm_emulate_insn", h->skel->progs.hv_kvm_emul}};
+                  {"kvm_emulate_insn", h->skel->progs.hv_kvm_emul},
+                  {"kvm_vcpu_wakeup", h->skel->progs.hv_kvm_wakeup}};
         h->kvm = false;
         for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
             bool on = kvm_allowed && kvm_event(kv[i].event);

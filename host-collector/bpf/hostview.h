@@ -56,6 +56,10 @@ struct hv_thread {
     __u64 exit_ns;        /* sum of kvm_exit -> next kvm_entry */
     __u64 exit_max_ns;
     __u64 exit_since;     /* last kvm_exit not yet re-entered (0: in guest/none) */
+    __u64 halt_polled;    /* kvm_vcpu_wakeup: halts ended while KVM polled (no sleep) */
+    __u64 halt_waited;    /* ... halts that had to block the thread */
+    __u64 halt_poll_ns;   /* time of the polled halts */
+    __u64 halt_wait_ns;   /* time of the blocked halts */
     __u64 rq_hist[HV_HIST_BUCKETS]; /* run-queue waits by log2(us) */
 };
 

@@ -104,6 +104,15 @@ static void put_threads(FILE *f[], const struct inst *in, const struct hv_snap *
         fprintf(f[4], "ukscope_host_vcpu_migrations_total{%s} %llu\n", lab,
                 (unsigned long long)t->migrations);
         if (kvm)
+            fprintf(f[9], "ukscope_host_kvm_halts_total{%s,outcome=\"poll\"} %llu\n"
+                          "ukscope_host_kvm_halts_total{%s,outcome=\"wait\"} %llu\n",
+                    lab, (unsigned long long)t->halt_polled, lab,
+                    (unsigned long long)t->halt_waited);
+        if (kvm)
+            fprintf(f[10], "ukscope_host_kvm_halt_seconds_total{%s,outcome=\"poll\"} %.9f\n"
+                           "ukscope_host_kvm_halt_seconds_total{%s,outcome=\"wait\"} %.9f\n",
+                    lab, t->halt_poll_ns / 1e9, lab, t->halt_wait_ns / 1e9);
+        if (kvm)
             fprintf(f[5], "ukscope_host_kvm_exit_to_entry_seconds_sum{%s} %.9f\n"
                           "ukscope_host_kvm_exit_to_entry_seconds_count{%s} %llu\n",
                     lab, t->exit_ns / 1e9, lab, (unsigned long long)t->exits);
@@ -147,6 +156,9 @@ void prom_hostview(FILE *o)
         "reason (KVM guests only).",
         "ukscope_host_kvm_emulated_instructions_total counter Instructions KVM emulated for the "
         "vCPU (kvm_emulate_insn; under kvm_pvm these stand for the exits).",
+        "ukscope_host_kvm_halts_total counter Halts of the vCPU by how they ended: poll (woken "
+        "while KVM halt-polled) or wait (the thread blocked).",
+        "ukscope_host_kvm_halt_seconds_total counter Time in those halts, by outcome.",
     };
     enum { NF = sizeof(head) / sizeof(head[0]) };
     char *buf[NF] = {0};
