@@ -180,6 +180,9 @@ $(O)/bin/ukcollectd: $(call hobj,$(CD_SRCS)) $(CD_EXTRA_OBJS)
 
 host: $(O)/bin/ukctl $(O)/bin/ukcollectd
 
+# the hostview BPF programs, linked into both host tools (docs/host-view.md)
+include host-collector/bpf/build.mk
+
 include tests/tests.mk
 
 all: guest host

@@ -23,13 +23,16 @@ V=${V:-0}
 #            (core readers), babeltrace2 (CTF), Prometheus + its Python parser,
 #            wrk (benchmarks)
 #   collector: librelp (RELP client), rsyslog + rsyslog-relp (a real imrelp in tests)
+#   host view: libbpf-dev + bpftool (BPF build, skeleton), capsh (no-capability
+#            test), perf (bench section bpf); clang above compiles -target bpf
 PACKAGES="librelp-dev rsyslog rsyslog-relp
   build-essential gcc make binutils clang libclang-rt-14-dev python3 dpkg-dev
   protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
   libjansson-dev libdw-dev libelf-dev
   libmicrohttpd-dev
   qemu-system-x86 libcmocka-dev gdb lldb elfutils python3-drgn
-  babeltrace2 python3-bt2 prometheus python3-prometheus-client wrk"
+  babeltrace2 python3-bt2 prometheus python3-prometheus-client wrk
+  libbpf-dev bpftool libcap2-bin linux-perf"
 
 quiet() { # run "$@", its output to $LOG unless V=1; on failure show the log's tail
     if [ "$V" = 1 ]; then

@@ -842,6 +842,11 @@ def bench_crash(b):
                            "--runs", "3" if b.args.quick else "5")
 
 
+def bench_bpf(b):
+    """hostview BPF programs: perf bench sched pipe with and without them (issue 13)."""
+    return _script_section(b, "bench_bpf.py", "--runs", "5" if b.args.quick else "9")
+
+
 def bench_tracestore(b):
     """The collector's trace-store drain CPU per instance (issue 12)."""
     return _script_section(b, "bench_tracestore.py", "--accel", "tcg",
@@ -930,6 +935,7 @@ SECTIONS = [
     ("crash", bench_crash),
     ("tracestore", bench_tracestore),
     ("collector", bench_collector),
+    ("bpf", bench_bpf),
 ]
 
 

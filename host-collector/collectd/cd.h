@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "host/klog_ring.h"
@@ -179,5 +180,12 @@ void crashglue_on_panic(struct inst *in);
 void crashglue_tick(int64_t now);
 /* A capture is running for it: stop/remove/restart wait. */
 bool crashglue_busy(struct inst *in);
+/* hostview_glue.c: the host view (BPF, docs/host-view.md).  init never
+ * fails the daemon; tick tracks in->sum.pid while alive, forget untracks. */
+void hvglue_init(void);
+void hvglue_close(void);
+void hvglue_tick(struct inst *in, bool alive);
+void hvglue_forget(struct inst *in);
+void prom_hostview(FILE *o);
 
 #endif

@@ -211,11 +211,13 @@ void inst_tick(struct inst *in, int64_t now)
         qmp_drop(in, NULL);
         ingest_close(in);
         tsglue_forget(in);
+        hvglue_forget(in);
         logstore_close(&in->ls);
         in->used = false;
         return;
     }
     alive = in->has_sum && instance_is_ours(&in->sum, why, sizeof(why));
+    hvglue_tick(in, alive);
     if (!alive) {
         if (in->state != ST_EXITED && in->state != ST_CRASHLOOP && in->has_sum) {
             ingest_tick(in, now, true); /* final pass: the RAM file still holds the tail */

@@ -270,6 +270,7 @@ int main(int argc, char **argv)
     }
     if (tsglue_init(trace_max, trace_age) < 0)
         goto cleanup;
+    hvglue_init(); /* never fatal: without BPF, bpf_up 0 */
     inst_load_specs();
     cd_log(CD_NOTICE, "collecting %s; state %s; API on http://%s/api/v1/", cd.root, cd.state,
            listen);
@@ -319,6 +320,7 @@ cleanup:
             logstore_close(&cd.inst[i].ls);
         }
     tsglue_close();
+    hvglue_close();
 #ifdef HAVE_RELPFWD
     if (cd.relp)
         relpfwd_free(cd.relp);

@@ -5,7 +5,8 @@
  * grouped across instances (one HELP/TYPE each), as the text format wants.
  * A guest's own `instance`/`build_id` labels become exported_instance /
  * exported_build_id (Prometheus' convention), and guest families named
- * ukcollectd_* are dropped, so a guest cannot forge the collector's series.
+ * ukcollectd_*, ukscope_host_* or ukscope_collector_* are dropped, so a guest
+ * cannot forge the collector's series (host view: hostview_glue.c).
  *
  * GET /sd/prometheus: http_sd targets, one per running instance with a
  * host port forwarded to the guest agent (guest port 8080).
@@ -122,7 +123,10 @@ static void add_instance(struct family *fams, unsigned *nf, struct inst *in)
         if (l > 7 && (!strncmp(line, "# HELP ", 7) || !strncmp(line, "# TYPE ", 7))) {
             const char *nm = line + 7, *sp = memchr(nm, ' ', l - 7);
             size_t nlen = sp ? (size_t)(sp - nm) : l - 7;
-            cur = strncmp(nm, "ukcollectd_", 11) ? fam_get(fams, nf, nm, nlen) : NULL;
+            cur = strncmp(nm, "ukcollectd_", 11) && strncmp(nm, "ukscope_host_", 13) &&
+                          strncmp(nm, "ukscope_collector_", 18)
+                      ? fam_get(fams, nf, nm, nlen)
+                      : NULL;
             if (cur && (!cur->head || !strstr(cur->head, line[2] == 'H' ? "# HELP" : "# TYPE"))) {
                 char *h;
                 if (asprintf(&h, "%s%.*s\n", cur->head ? cur->head : "", (int)l, line) > 0) {
@@ -210,6 +214,7 @@ char *prom_render(size_t *len)
     prom_relp(o);
     prom_trace(o);
     prom_crash(o);
+    prom_hostview(o);
     for (unsigned i = 0; i < CD_MAX_INSTANCES; i++)
         if (cd.inst[i].used && cd.inst[i].state != ST_EXITED)
             add_instance(fams, &nf, &cd.inst[i]);

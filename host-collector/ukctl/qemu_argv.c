@@ -129,6 +129,10 @@ char **qemu_argv_build(const struct qemu_plan *p)
     add(&b, "-no-user-config");
     add(&b, "-display");
     add(&b, "none");
+    /* Thread names "CPU N/KVM", "CPU N/TCG": how the host view (hostview,
+     * `ukctl top`) tells vCPU threads from QEMU's main/IO side. */
+    add(&b, "-name");
+    add(&b, "guest=ukscope,debug-threads=on");
     add(&b, "-accel");
     add(&b, "%s", p->accel == RUN_ACCEL_KVM ? "kvm" : "tcg");
     /* -arch-capabilities: some KVM hosts (nested, kvm_pvm) refuse to set

@@ -13,6 +13,7 @@ int metrics_main(int argc, char **argv);
 int ps_main(int argc, char **argv);    /* ps_logs.c */
 int logs_main(int argc, char **argv);  /* ps_logs.c */
 int fleet_main(int argc, char **argv); /* fleet.c */
+int top_main(int argc, char **argv);   /* top.c */
 
 static const char usage[] =
     "Usage: ukctl COMMAND [ARGS]\n"
@@ -30,6 +31,7 @@ static const char usage[] =
     "  ps [--json]           the fleet, from ukcollectd or the run dirs (docs/collector.md)\n"
     "  logs [-f] NAME        an instance's log, from ukcollectd or its RAM\n"
     "  fleet up|down         start/stop N instances through ukcollectd\n"
+    "  top [--once --json]   live table of the fleet: CPU, steal, kvm exits (docs/host-view.md)\n"
     "\n"
     "See docs/ukctl.md.\n";
 
@@ -51,6 +53,7 @@ static const struct command commands[] = {
     {"ps", ps_main},
     {"logs", logs_main},
     {"fleet", fleet_main},
+    {"top", top_main},
 };
 
 int main(int argc, char **argv)

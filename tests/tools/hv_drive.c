@@ -1,0 +1,59 @@
+/*
+ * Test/benchmark driver of the hostview BPF programs (host-collector/bpf/):
+ * load and attach them, then obey lines on stdin:
+ *   track PID     watch that process (as ukcollectd does for a QEMU)
+ *   untrack PID
+ *   stats         print "prog NAME run_cnt=N run_time_ns=N" per program,
+ *                 "thread TGID TID oncpu_ns=N rq_ns=N switches=N" per
+ *                 entry, then "end"
+ * Prints "ready" once attached; exits at EOF.  Used by tests/bench_bpf.py.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bpf/hvuser.h"
+
+static void on_prog(void *arg, const char *prog, uint64_t cnt, uint64_t ns)
+{
+    printf("prog %s run_cnt=%llu run_time_ns=%llu\n", prog, (unsigned long long)cnt,
+           (unsigned long long)ns);
+}
+
+int main(void)
+{
+    struct hv *h;
+    char err[256], line[128];
+    unsigned slot = 0;
+
+    if (hv_open(&h, err, sizeof(err)) < 0) {
+        fprintf(stderr, "hv_drive: %s\n", err);
+        return 1;
+    }
+    printf("ready kvm=%d\n", hv_has_kvm(h));
+    fflush(stdout);
+    while (fgets(line, sizeof(line), stdin)) {
+        int pid;
+        struct hv_snap s;
+        if (sscanf(line, "track %d", &pid) == 1) {
+            if (hv_track(h, pid, slot++) < 0)
+                printf("error track %d\n", pid);
+        } else if (sscanf(line, "untrack %d", &pid) == 1) {
+            hv_untrack(h, pid);
+        } else if (!strncmp(line, "stats", 5)) {
+            hv_prog_stats(h, on_prog, NULL);
+            if (hv_snapshot(h, &s) == 0)
+                for (size_t i = 0; i < s.nth; i++)
+                    printf("thread %d %d oncpu_ns=%llu rq_ns=%llu switches=%llu\n",
+                           (int)s.th[i].tgid, (int)s.th[i].tid,
+                           (unsigned long long)s.th[i].t.oncpu_ns,
+                           (unsigned long long)s.th[i].t.rq_ns,
+                           (unsigned long long)s.th[i].t.switches);
+            hv_snap_free(&s);
+            puts("end");
+        }
+        fflush(stdout);
+    }
+    hv_close(h);
+    return 0;
+}
