@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cd.h"
+#include "dash.h"
 #include "log.h"
 
 enum { BODY_MAX = 65536, LOGS_DEFAULT = 1000, LOGS_MAX = 100000 };
@@ -57,6 +58,13 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
     ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j);
+enum MHD_Result api_reply_json(struct MHD_Connection *c, unsigned status, json_t *j);
+enum MHD_Result api_reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+    return reply_json(c, status, j);
 }
 
 static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
@@ -223,6 +231,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (rq->too_big)
             return api_reply_err(c, MHD_HTTP_CONTENT_TOO_LARGE, "body over 64 KiB");
     }
+    /* The web console and its JSON (dash.h: api_dash.c, api_crash.c, web.c). */
+    enum MHD_Result dr;
+    if (get && (dash_route(c, url, method, &dr) || crash_route(c, url, &dr) || web_route(c, url, &dr)))
+        return dr;
     if (get && !strcmp(url, "/metrics")) {
         size_t len;
         char *b = prom_render(&len);

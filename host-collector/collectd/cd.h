@@ -33,7 +33,7 @@ const char *inst_state_name(enum inst_state s);
 
 enum restart_policy { RP_NO, RP_ON_FAILURE, RP_ALWAYS };
 
-enum qmp_phase { QP_IDLE, QP_GREETING, QP_CAPS, QP_STATUS, QP_READY };
+enum qmp_phase { QP_IDLE, QP_GREETING, QP_CAPS, QP_STATUS, QP_CPUS, QP_READY };
 
 /* Counters per read source, exported in /metrics. */
 enum cd_source { SRC_KLOG, SRC_CONSOLE, SRC_RAM, SRC_QMP, SRC_METRICS, SRC_THREADS, SRC_COUNT };

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "util.h"
 #ifdef HAVE_RELPFWD
+#include "dash.h"
 #include "relpfwd.h"
 #endif
 
@@ -133,6 +134,7 @@ static void tick(void)
     if (cd.relp)
         relpfwd_poll(cd.relp, t0);
 #endif
+    history_tick(); /* the console's 15-minute charts (dash.h) */
     api_tick();
     cd.ticks++;
     cd.tick_ms_last = cd_now() - t0;

@@ -208,6 +208,8 @@ char *prom_render(size_t *len)
     extern void prom_trace(FILE *o);
     prom_relp(o);
     prom_trace(o);
+    extern void prom_hostcpu(FILE *o);
+    prom_hostcpu(o);
     for (unsigned i = 0; i < CD_MAX_INSTANCES; i++)
         if (cd.inst[i].used && cd.inst[i].state != ST_EXITED)
             add_instance(fams, &nf, &cd.inst[i]);
