@@ -182,6 +182,7 @@ $(O)/bin/ukcollectd: $(call hobj,$(CD_SRCS)) $(CD_EXTRA_OBJS)
 host: $(O)/bin/ukctl $(O)/bin/ukcollectd
 
 include tests/tests.mk
+include dashboards/build.mk
 
 all: guest host
 

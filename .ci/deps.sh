@@ -23,7 +23,9 @@ V=${V:-0}
 #            (core readers), babeltrace2 (CTF), Prometheus + its Python parser,
 #            wrk (benchmarks)
 #   collector: librelp (RELP client), rsyslog + rsyslog-relp (a real imrelp in tests)
-PACKAGES="librelp-dev rsyslog rsyslog-relp
+#   dashboards: nodejs (npm: uPlot, playwright-core from dashboards/package-lock.json),
+#            chromium (headless, the browser tests), prometheus (promtool)
+PACKAGES="nodejs chromium librelp-dev rsyslog rsyslog-relp
   build-essential gcc make binutils clang libclang-rt-14-dev python3 dpkg-dev
   protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
   libjansson-dev libdw-dev libelf-dev
@@ -100,6 +102,20 @@ apt_private() {
       -o Dir::State::Lists=$A/lists -o APT::Sandbox::User=root -qq"
     quiet apt-get $APTOPTS update
 }
+
+# ------------------------------------------------------------------- npm ---
+# The console's npm packages, exactly as locked, into $O/npm/node_modules
+# (never into the source tree); again only when the lockfile changed.
+if [ -f dashboards/package-lock.json ]; then
+    command -v npm >/dev/null 2>&1 || quiet env DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm
+    if ! cmp -s dashboards/package-lock.json "$O/npm/package-lock.json" ||
+        [ ! -d "$O/npm/node_modules" ]; then
+        echo "deps: npm ci (dashboards/package-lock.json) into $O/npm"
+        mkdir -p "$O/npm"
+        cp dashboards/package.json dashboards/package-lock.json "$O/npm/"
+        (cd "$O/npm" && quiet npm ci --no-audit --no-fund)
+    fi
+fi
 
 mkdir -p "$TP"
 fetch_source lwip 2.1.3
