@@ -231,8 +231,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (rq->too_big)
             return api_reply_err(c, MHD_HTTP_CONTENT_TOO_LARGE, "body over 64 KiB");
     }
-    /* The web console and its JSON (dash.h: api_dash.c, api_crash.c, web.c). */
-    enum MHD_Result dr;
+    enum MHD_Result dr; /* the console's routes (dash.h) */
+    if (post && dash_post(c, url, &dr))
+        return dr;
     if (get && (dash_route(c, url, method, &dr) || crash_route(c, url, &dr) || web_route(c, url, &dr)))
         return dr;
     if (get && !strcmp(url, "/metrics")) {

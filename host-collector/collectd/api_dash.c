@@ -11,9 +11,11 @@
  * them as text only.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cd.h"
 #include "dash.h"
@@ -131,5 +133,54 @@ bool dash_route(struct MHD_Connection *c, const char *url, const char *method,
     *ret = t ? api_reply_json(c, MHD_HTTP_OK,
                               json_pack("{s:s,s:o}", "name", in->name, "threads", t))
              : api_reply_err(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no valid thread table in RAM");
+    return true;
+}
+
+/*
+ * POST /api/v1/instances/NAME/dump (token checked by api.c): a crash bundle
+ * of the instance now, by a child `ukctl crash capture RUN_DIR` (it holds
+ * the guest while it copies, then resumes it; docs/postmortem.md), its
+ * output in STATE/instances/NAME/dump.log.  202 at once; the bundle shows
+ * on /api/v1/crashes when written.  The child is reaped with the others
+ * (inst_reap_children ignores pids it did not start).
+ */
+bool dash_post(struct MHD_Connection *c, const char *url, enum MHD_Result *ret)
+{
+    char name[64], action[32] = "", logp[4300];
+    struct inst *in;
+
+    if (strncmp(url, "/api/v1/instances/", 18) ||
+        sscanf(url + 18, "%63[^/]/%31[^/]", name, action) != 2 || strcmp(action, "dump"))
+        return false;
+    if (!(in = inst_find(name))) {
+        *ret = api_reply_err(c, MHD_HTTP_NOT_FOUND, "no such instance");
+        return true;
+    }
+    if (in->state == ST_EXITED || !in->has_sum) {
+        *ret = api_reply_err(c, MHD_HTTP_CONFLICT, "the instance is not running");
+        return true;
+    }
+    snprintf(logp, sizeof(logp), "%s/dump.log", in->state_dir);
+    pid_t pid = fork();
+    if (pid < 0) {
+        *ret = api_reply_err(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Failed to fork");
+        return true;
+    }
+    if (pid == 0) {
+        int fd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        int nul = open("/dev/null", O_RDONLY);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        if (nul >= 0)
+            dup2(nul, 0);
+        setsid();
+        execl(cd.ukctl, cd.ukctl, "crash", "capture", in->run_dir, (char *)NULL);
+        _exit(127);
+    }
+    *ret = api_reply_json(c, MHD_HTTP_ACCEPTED,
+                          json_pack("{s:s,s:s,s:s}", "name", in->name, "action", "dump", "log",
+                                    logp));
     return true;
 }

@@ -49,6 +49,8 @@ struct json_t *history_json(struct inst *in, int64_t since_s);
  * (*ret then holds the reply). */
 bool dash_route(struct MHD_Connection *c, const char *url, const char *method,
                 enum MHD_Result *ret);
+/* POST routes (token already checked): .../NAME/dump. */
+bool dash_post(struct MHD_Connection *c, const char *url, enum MHD_Result *ret);
 /* api_crash.c: GET /api/v1/crashes[/ID[/core]]. */
 bool crash_route(struct MHD_Connection *c, const char *url, enum MHD_Result *ret);
 /* The newest crash signature of an instance from the crash store, "" if none
