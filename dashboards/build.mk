@@ -18,3 +18,15 @@ $(UPLOT_DIR)/%: | $(O)/deps.stamp
 web: $(WEB_OUT)
 host: web
 .PHONY: web
+
+# `make demo`: the collector, 8 instances (2 panic after a minute), Prometheus
+# if installed; `make demo-stop` ends them.  `make docs-screenshot`
+# regenerates README's docs/img/fleet.png from a short live fleet.
+demo: all
+	$(Q)python3 dashboards/demo.py start --build $(O)
+demo-stop:
+	$(Q)python3 dashboards/demo.py stop --build $(O)
+docs-screenshot: all
+	@mkdir -p docs/img
+	$(Q)python3 dashboards/demo.py screenshot docs/img/fleet.png --build $(O)
+.PHONY: demo demo-stop docs-screenshot
