@@ -71,7 +71,9 @@ ukscope demo: ukcollectd and {len(names)} instances under {f.root}
     print(f"""
   {env} {ukctl} ps
   {env} {ukctl} logs -f web-1
-  {ukctl} crash ls        (after a panic: UKSCOPE_CRASH_DIR={f.crash_dir} {ukctl} crash capture {f.root}/faulty-1)
+  UKSCOPE_CRASH_DIR={f.crash_dir} {ukctl} crash capture {f.root}/faulty-1
+                          (after its panic: a bundle, then on the console's Crashes page)
+  UKSCOPE_CRASH_DIR={f.crash_dir} {ukctl} crash ls
   make demo-stop          ends it all
 """)
 
