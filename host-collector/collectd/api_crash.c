@@ -22,6 +22,7 @@
 #include "cd.h"
 #include "crash/crash_bundle.h"
 #include "dash.h"
+#include "dashparse.h"
 
 static int crash_dir(char *buf, size_t len)
 {
@@ -37,15 +38,6 @@ static int crash_dir(char *buf, size_t len)
     else
         return -1;
     return n > 0 && (size_t)n < len && strcmp(buf, "off") ? 0 : -1;
-}
-
-/* A bundle id names a directory in the store: no path tricks. */
-static bool id_ok(const char *id)
-{
-    size_t n = strlen(id);
-    if (!n || n > 200 || id[0] == '.' || !strcmp(id, "images"))
-        return false;
-    return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
 /* index.json, re-read when its mtime or size changes. */
@@ -153,7 +145,7 @@ bool crash_route(struct MHD_Connection *c, const char *url, enum MHD_Result *ret
         *ret = list(c, dir);
         return true;
     }
-    if (sscanf(url + 16, "%255[^/]/%15s", id, what) < 1 || !id_ok(id) ||
+    if (sscanf(url + 16, "%255[^/]/%15s", id, what) < 1 || !dash_bundle_id_ok(id) ||
         (what[0] && strcmp(what, "core"))) {
         *ret = api_reply_err(c, MHD_HTTP_NOT_FOUND, "no such crash bundle");
         return true;

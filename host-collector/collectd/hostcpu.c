@@ -22,6 +22,7 @@
 
 #include "cd.h"
 #include "dash.h"
+#include "dashparse.h"
 
 struct hostcpu {
     pid_t pid; /* QEMU these tids belong to; 0: none known */
@@ -40,29 +41,18 @@ static struct hostcpu *of(const struct inst *in)
 void hostcpu_set_threads(struct inst *in, json_t *ret)
 {
     struct hostcpu *h = of(in);
-    size_t i;
-    json_t *c;
 
     memset(h, 0, sizeof(*h));
-    if (!in->has_sum || !json_is_array(ret))
+    if (!in->has_sum)
         return;
     h->pid = in->sum.pid;
-    json_array_foreach(ret, i, c) {
-        json_int_t idx = json_integer_value(json_object_get(c, "cpu-index"));
-        json_int_t tid = json_integer_value(json_object_get(c, "thread-id"));
-        if (idx < 0 || idx >= DASH_MAX_VCPU || tid <= 0)
-            continue;
-        h->tid[idx] = (int)tid;
-        if ((unsigned)idx + 1 > h->n)
-            h->n = (unsigned)idx + 1;
-    }
+    h->n = dash_vcpu_tids(ret, h->tid, DASH_MAX_VCPU);
 }
 
 /* "RUN_NS WAIT_NS SLICES\n"; 0 or -1. */
 static int read_schedstat(pid_t pid, int tid, uint64_t *run, uint64_t *wait)
 {
     char path[64], buf[128];
-    unsigned long long r, w;
     ssize_t n;
     int fd;
 
@@ -74,12 +64,7 @@ static int read_schedstat(pid_t pid, int tid, uint64_t *run, uint64_t *wait)
     close(fd);
     if (n <= 0)
         return -1;
-    buf[n] = 0;
-    if (sscanf(buf, "%llu %llu", &r, &w) != 2)
-        return -1;
-    *run = r;
-    *wait = w;
-    return 0;
+    return dash_parse_schedstat(buf, (size_t)n, run, wait);
 }
 
 unsigned hostcpu_sample(struct inst *in, uint64_t *run_ns, uint64_t *wait_ns)

@@ -25,16 +25,7 @@
 
 #include "cd.h"
 #include "dash.h"
-
-static const struct {
-    const char *ext, *type;
-} types[] = {
-    {".html", "text/html; charset=utf-8"},
-    {".js", "text/javascript; charset=utf-8"},
-    {".css", "text/css; charset=utf-8"},
-    {".svg", "image/svg+xml"},
-    {".png", "image/png"},
-};
+#include "dashparse.h"
 
 static const char *web_dir(void)
 {
@@ -67,34 +58,6 @@ static const char *web_dir(void)
     return NULL;
 }
 
-static const char *type_of(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    for (unsigned i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
-        if (!strcmp(dot, types[i].ext))
-            return types[i].type;
-    return NULL;
-}
-
-static bool accepts_gzip(struct MHD_Connection *c)
-{
-    const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding");
-    const char *g = ae ? strstr(ae, "gzip") : NULL;
-
-    if (!g)
-        return false;
-    g += 4;
-    g += strspn(g, " ");
-    if (*g != ';')
-        return true;
-    g++;
-    g += strspn(g, " ");
-    /* gzip;q=0 (or 0.0...) refuses it */
-    return !(g[0] == 'q' && g[1] == '=' && g[2] == '0' &&
-             (!g[3] || g[3] == ',' || g[3] == ' ' || (g[3] == '.' && strspn(g + 4, "0") &&
-                                                      !strchr("123456789", g[4 + strspn(g + 4, "0")] ?: 'x'))));
-}
-
 bool web_route(struct MHD_Connection *c, const char *url, enum MHD_Result *ret)
 {
     const char *dir, *name, *type;
@@ -106,9 +69,7 @@ bool web_route(struct MHD_Connection *c, const char *url, enum MHD_Result *ret)
     if (url[0] != '/' || strchr(url + 1, '/'))
         return false;
     name = url[1] ? url + 1 : "index.html";
-    if (name[0] == '.' || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                       "0123456789._-") != strlen(name) ||
-        !(type = type_of(name)))
+    if (!(type = dash_content_type(name)))
         return false;
     if (!(dir = web_dir())) {
         if (strcmp(name, "index.html"))
@@ -118,7 +79,7 @@ bool web_route(struct MHD_Connection *c, const char *url, enum MHD_Result *ret)
                              "or set UKCOLLECTD_WEB)");
         return true;
     }
-    if (accepts_gzip(c)) {
+    if (dash_accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding"))) {
         snprintf(path, sizeof(path), "%s/%s.gz", dir, name);
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         gz = fd >= 0;
