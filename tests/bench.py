@@ -930,6 +930,8 @@ SECTIONS = [
     ("crash", bench_crash),
     ("tracestore", bench_tracestore),
     ("collector", bench_collector),
+    ("dashboard", lambda b: _script_section(b, "bench_dashboard.py", "--seconds",
+                                            "10" if b.args.quick else "20")),
 ]
 
 

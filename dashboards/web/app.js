@@ -142,7 +142,6 @@ const FLEET_COLS = [
 
 function fleetPage(main) {
   let sortKey = "name", asc = true, filter = "", rows = [];
-  const byName = new Map(); // name -> {tr, cells}
   const head = el("tr", {});
   const tbody = el("tbody", { id: "fleet-body" });
   const count = el("span", { class: "muted", id: "fleet-count" });
@@ -157,28 +156,42 @@ function fleetPage(main) {
     });
     head.append(th);
   }
-  main.append(el("h1", {}, "Fleet"), el("div", { class: "toolbar" }, input, count),
+  /* Windowed: only the rows in view (and a margin) are in the DOM, between two spacer
+   * rows of the right height, so a fleet of hundreds costs what one screen costs. */
+  const ROW_H = 26, MARGIN = 15;
+  const topTd = el("td", { colspan: "12" }), bottomTd = el("td", { colspan: "12" });
+  const top = el("tr", { class: "spacer" }, topTd), bottom = el("tr", { class: "spacer" }, bottomTd);
+  const scroller = el("div", { class: "scroller", id: "fleet-scroll" },
     el("table", { id: "fleet" }, el("thead", {}, head), tbody));
+  scroller.addEventListener("scroll", () => requestAnimationFrame(render), { passive: true });
+  main.append(el("h1", {}, "Fleet"), el("div", { class: "toolbar" }, input, count), scroller);
 
-  function rowFor(r) {
-    let x = byName.get(r.name);
-    if (!x) {
-      const link = el("a", { href: "#/i/" + encodeURIComponent(r.name) });
-      const cells = FLEET_COLS.map(([key, , , num]) => el("td", { class: num ? "num" : "" }));
+  /* Row slots: the DOM rows in view are reused by position and only their changed text is
+   * rewritten, so a fleet re-sorted every second moves no nodes. */
+  const slots = [];
+  function slot(i) {
+    if (!slots[i]) {
+      const link = el("a", {});
+      const cells = FLEET_COLS.map(([, , , num]) => el("td", { class: num ? "num" : "" }));
       cells[0].append(link);
       const badge = el("span", { class: "state" });
       cells[1].append(badge);
       cells[11].className = "sig";
-      const tr = el("tr", { "data-name": r.name }, ...cells);
-      x = { tr, cells, link, badge };
-      byName.set(r.name, x);
+      slots[i] = { tr: el("tr", {}, ...cells), cells, link, badge };
     }
+    return slots[i];
+  }
+  function fill(x, r) {
     const c = x.cells, st = stateLabel(r);
-    setText(x.link, r.name);
+    if (x.tr.dataset.name !== r.name) {
+      x.tr.dataset.name = r.name;
+      x.link.href = "#/i/" + encodeURIComponent(r.name);
+      setText(x.link, r.name);
+    }
+    if (x.tr.dataset.state !== r.state) x.tr.dataset.state = r.state;
     setText(x.badge, st);
     const cls = "state st-" + st;
     if (x.badge.className !== cls) x.badge.className = cls;
-    x.tr.dataset.state = r.state;
     setText(c[2], fmt.dur(r.uptime_s));
     setText(c[3], r.accel);
     setText(c[4], r.smp);
@@ -199,26 +212,28 @@ function fleetPage(main) {
       (r.name + " " + stateLabel(r) + " " + (r.last_crash || "")).toLowerCase().includes(filter));
     shown.sort((a, b) => {
       const x = key(a), y = key(b);
-      const d = x == null ? -1 : y == null ? 1 : typeof x === "number" ? x - y
-        : String(x).localeCompare(String(y));
-      return (asc ? d : -d) || a.name.localeCompare(b.name);
+      const d = x == null ? (y == null ? 0 : -1) : y == null ? 1 : typeof x === "number" ? x - y
+        : x < y ? -1 : x > y ? 1 : 0;
+      return (asc ? d : -d) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
     });
     for (const th of head.children) {
       th.classList.toggle("sorted", th.dataset.key === sortKey);
       th.classList.toggle("asc", th.dataset.key === sortKey && asc);
     }
-    /* reorder only when needed: hundreds of rows stay cheap */
-    const trs = shown.map(rowFor);
-    let same = tbody.children.length === trs.length;
-    for (let i = 0; same && i < trs.length; i++) same = tbody.children[i] === trs[i];
-    if (!same) tbody.replaceChildren(...trs);
+    const first = Math.max(0, Math.floor(scroller.scrollTop / ROW_H) - MARGIN);
+    const last = Math.min(shown.length,
+      first + Math.ceil((scroller.clientHeight || 900) / ROW_H) + 2 * MARGIN);
+    topTd.style.height = first * ROW_H + "px";
+    bottomTd.style.height = (shown.length - last) * ROW_H + "px";
+    const n = last - first;
+    for (let i = 0; i < n; i++) fill(slot(i), shown[first + i]);
+    if (tbody.children.length !== n + 2)
+      tbody.replaceChildren(top, ...slots.slice(0, n).map((x) => x.tr), bottom);
     setText(count, shown.length + " of " + rows.length + " instances");
   }
 
   const p = poller(async () => {
     rows = (await getJSON("/api/v1/fleet")).instances;
-    const live = new Set(rows.map((r) => r.name));
-    for (const n of [...byName.keys()]) if (!live.has(n)) byName.delete(n);
     render();
   }, 1000);
   return { stop: () => p.stop() };

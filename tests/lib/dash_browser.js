@@ -69,7 +69,7 @@ async function shot(page, name) {
     await step("fleet page lists every instance", 60000, async () => {
       await page.goto(cfg.url + "/");
       const names = await until(page, "all rows", (want) => {
-        const got = [...document.querySelectorAll("#fleet-body tr")].map((r) => r.dataset.name);
+        const got = [...document.querySelectorAll("#fleet-body tr[data-name]")].map((r) => r.dataset.name);
         return want.every((n) => got.includes(n)) && got;
       }, cfg.instances, 55000);
       await page.waitForTimeout(1500); // a couple of live updates
@@ -80,13 +80,13 @@ async function shot(page, name) {
     await step("sorting and filtering the fleet", 20000, async () => {
       await page.click('th[data-key="name"]'); // descending
       const order = await until(page, "descending order", () => {
-        const n = [...document.querySelectorAll("#fleet-body tr")].map((r) => r.dataset.name);
+        const n = [...document.querySelectorAll("#fleet-body tr[data-name]")].map((r) => r.dataset.name);
         const s = [...n].sort().reverse();
         return n.join() === s.join() && n;
       }, null, 5000);
       await page.fill("#fleet-filter", cfg.instances[0]);
       await until(page, "filtered", (n) => {
-        const rows = [...document.querySelectorAll("#fleet-body tr")];
+        const rows = [...document.querySelectorAll("#fleet-body tr[data-name]")];
         return rows.length === 1 && rows[0].dataset.name === n;
       }, cfg.instances[0], 5000);
       await page.fill("#fleet-filter", "");
