@@ -338,6 +338,17 @@ int api_fd(void)
     return i ? i->epoll_fd : -1;
 }
 
+/* How long the loop may sleep before MHD needs to run again (0 while a
+ * connection still has work queued, e.g. a file reply to a slow reader:
+ * its socket gives no new edge), at most max_ms. */
+int api_timeout_ms(int max_ms)
+{
+    MHD_UNSIGNED_LONG_LONG t;
+    if (mhd && MHD_get_timeout(mhd, &t) == MHD_YES && t < (MHD_UNSIGNED_LONG_LONG)max_ms)
+        return (int)t;
+    return max_ms;
+}
+
 void api_poll(void)
 {
     if (mhd)

@@ -162,6 +162,7 @@ int api_start(const char *listen, bool allow_remote);
 void api_poll(void);
 void api_tick(void);
 int api_fd(void);
+int api_timeout_ms(int max_ms);
 void api_stop(void);
 char *prom_render(size_t *len);
 

@@ -276,7 +276,7 @@ int main(int argc, char **argv)
            listen);
     for (;;) {
         struct epoll_event evs[64];
-        int n = epoll_wait(cd.epfd, evs, 64, 1000);
+        int n = epoll_wait(cd.epfd, evs, 64, api_timeout_ms(1000));
         if (n < 0 && errno != EINTR)
             break;
         for (int i = 0; i < n; i++) {

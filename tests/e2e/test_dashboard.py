@@ -110,7 +110,8 @@ def test_dashboard_browser(t):
     line emitted after the page loaded shows in the SSE tail, the severity filter and search
     work; a fault injected through the demo's /fault endpoint turns its row panicked and a
     crash group appears (from the collector's own bundle when it writes one, else a bundle
-    taken with `ukctl crash capture`: reported in the log); a hostile thread name and log
+    taken with the console's "Take a dump" button and the token: reported in the log), its
+    report renders, its core downloads; trace downloads (Perfetto, JSON) work; a hostile thread name and log
     lines stay text (no script ran, no CSP violation, no element made of them); screenshots
     of each page are saved and are not blank."""
     browser_deps(t)
@@ -136,8 +137,7 @@ def test_dashboard_browser(t):
             "xss": {"name": names[3], "thread": THREAD_XSS, "log": LOG_XSS},
             "fault": {"name": names[3], "port": f.guest_port(names[3]),
                       "token": f.guest_token(names[3])},
-            "capture": [str(t.build / "bin/ukctl"), "crash", "capture", str(f.root / names[3])],
-            "crash_wait_s": 20,
+            "token": f.token, "crash_wait_s": 20,
         }
         (base / "cfg.json").write_text(json.dumps(cfg))
         env = dict(f.env, NODE_PATH=str(t.build / "npm/node_modules"))
@@ -153,7 +153,7 @@ def test_dashboard_browser(t):
         crash = res["steps"][-1]["detail"]
         t.log("crash bundle: " + ("by the collector" if crash.startswith("the collector")
                                   else "NOT by the collector (its crash capture is not in this "
-                                       "build); the group came from ukctl crash capture"))
+                                       "build); the group came from the console's dump button"))
         for png in ("fleet.png", "instance.png", "fleet-panicked.png", "crashes.png",
                     "crash.png"):
             w, h, ncol, sd = png_stats(out / png)
@@ -207,5 +207,47 @@ def test_dashboard_http(t):
         assert st == 401, st
         st, _, _ = http(f.url + "/api/v1/crashes/..%2f..%2fetc")
         assert st == 404, st
+        st, _, _ = http(f.url + "/api/v1/instances/none/dump", "POST", body=b"", token="wrong")
+        assert st == 403, st
+        crash_store_routes(t, f)
     finally:
         f.stop()
+
+
+def crash_store_routes(t, f):
+    """/api/v1/crashes lists a bundle of the store (the store's own index), its report, and
+    its 4 MiB core to a client that reads slowly: the reply must keep flowing (before the
+    loop asked MHD for its timeout, a file reply moved one socket buffer per 1 s tick)."""
+    bid = "20261129T000000Z-fake"
+    b = f.crash_dir / bid
+    b.mkdir(parents=True)
+    core = os.urandom(4 << 20)
+    (b / "core").write_bytes(b"\x7fELF" + core[4:])
+    rep = {"id": bid, "signature": "0123456789ab-0123456789abcdef", "time": "2026-11-29T00:00:00Z",
+           "instance": {"name": "fake"}, "reason": "panic", "message": "<script>__xss=1</script>"}
+    (b / "report.json").write_text(json.dumps(rep))
+    (f.crash_dir / "index.json").write_text(json.dumps({"groups": {rep["signature"]: {
+        "count": 2, "first_seen": rep["time"], "last_seen": rep["time"], "last_id": bid,
+        "instances": ["fake"], "instance_count": 1}}}))
+    j = f.get("/api/v1/crashes")
+    assert [g["signature"] for g in j["groups"]] == [rep["signature"]], j
+    assert [x["id"] for x in j["bundles"]] == [bid] and "path" not in j["bundles"][0], j
+    assert f.get(f"/api/v1/crashes/{bid}")["message"] == rep["message"]
+    import socket
+    s = socket.create_connection(("127.0.0.1", f.port), timeout=10)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    s.sendall(f"GET /api/v1/crashes/{bid}/core HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    got, deadline = b"", time.monotonic() + 90
+    while time.monotonic() < deadline:
+        chunk = s.recv(16384)
+        if not chunk:
+            break
+        got += chunk
+        if b"\r\n\r\n" in got and len(got.split(b"\r\n\r\n", 1)[1]) >= len(core):
+            break
+        time.sleep(0.002)
+    s.close()
+    head, body = got.split(b"\r\n\r\n", 1)
+    assert b"200 OK" in head and b"application/octet-stream" in head, head
+    assert len(body) == len(core) and body[4:] == core[4:], \
+        f"{len(body)} of {len(core)} bytes in 90 s"

@@ -4,15 +4,14 @@
  *
  *   node dash_browser.js CONFIG.json
  *
- * CONFIG: {url, out, instances[], xss: {name, thread, log[]}, fault: {name, port, token},
- *          capture: [argv] | null, crash_wait_s}
+ * CONFIG: {url, out, token, instances[], xss: {name, thread, log[]},
+ *          fault: {name, port, token}, crash_wait_s}
  * Writes OUT/result.json ({steps: [{name, ok, ms, detail}]}) and OUT/*.png; exit 0 when every
  * step passed.  Each step has its own timeout.
  */
 "use strict";
 const fs = require("fs");
 const path = require("path");
-const { execFileSync } = require("child_process");
 const { chromium } = require("playwright-core");
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
@@ -40,6 +39,15 @@ async function until(page, what, fn, arg, ms) {
     throw new Error(`waiting for ${what}: ${e.message}`);
   });
   return h.jsonValue();
+}
+
+/* Click a download button; the saved file's bytes. */
+async function downloaded(page, button) {
+  const [dl] = await Promise.all([page.waitForEvent("download", { timeout: 60000 }),
+    page.click(button)]);
+  const p = await dl.path();
+  if (!p) throw new Error(`${button}: download failed: ${await dl.failure()}`);
+  return fs.readFileSync(p);
 }
 
 async function shot(page, name) {
@@ -109,7 +117,12 @@ async function shot(page, name) {
               Math.abs(d[i + 2] - 182) < 30 && d[i + 3] > 100) k++;
         return k > 20 && k;
       }, null, 20000);
-      return `${n} points, ${px} series pixels`;
+      const pf = await downloaded(page, "#btn-trace-perfetto");
+      const js = JSON.parse((await downloaded(page, "#btn-trace-json")).toString());
+      if (pf.length < 64 || !(js.traceEvents || js).length)
+        throw new Error(`trace downloads: perfetto ${pf.length} bytes, json ${JSON.stringify(js).slice(0, 200)}`);
+      return `${n} points, ${px} series pixels; trace downloads ${pf.length} B perfetto, ` +
+        `${(js.traceEvents || js).length} JSON events`;
     });
 
     await step("hostile thread name and log lines stay text", 60000, async () => {
@@ -176,9 +189,25 @@ async function shot(page, name) {
       while (!(await has()) && Date.now() - t0 < cfg.crash_wait_s * 1000)
         await new Promise((r) => setTimeout(r, 1000));
       if (!(await has())) {
-        if (!cfg.capture) throw new Error("no crash group and no capture command");
-        how = "no bundle from the collector; made one with: " + cfg.capture.join(" ");
-        execFileSync(cfg.capture[0], cfg.capture.slice(1), { timeout: 150000, env: process.env });
+        /* No bundle from the collector itself: take one from the console (token). */
+        how = "no bundle from the collector; took one with the console's dump button";
+        await page.goto(cfg.url + "/#/i/" + encodeURIComponent(cfg.fault.name));
+        await page.click("#btn-dump");
+        await until(page, "the token hint", () =>
+          document.getElementById("toast").textContent.includes("token"), null, 5000);
+        await page.fill("#token", cfg.token);
+        await page.click("#token-form button");
+        await page.click("#btn-dump");
+        await until(page, "dump started", () =>
+          document.getElementById("toast").textContent.startsWith("dump started"), null, 10000);
+        const kept = await page.evaluate((t) => ({ local: localStorage.length,
+          session: sessionStorage.length, cookie: document.cookie, url: location.href.includes(t),
+          input: document.getElementById("token").value }), cfg.token);
+        if (kept.local || kept.session || kept.cookie || kept.url || kept.input)
+          throw new Error("the token left the page's memory: " + JSON.stringify(kept));
+        const t1 = Date.now();
+        while (!(await has()) && Date.now() - t1 < 170000)
+          await new Promise((r) => setTimeout(r, 1000));
       }
       await page.goto(cfg.url + "/#/crashes");
       await until(page, "a crash group row", () =>
@@ -189,6 +218,9 @@ async function shot(page, name) {
         (document.getElementById("crash-frames") || {}).textContent?.length > 0, null, 20000);
       const log = await page.evaluate(() => document.getElementById("log").textContent);
       await shot(page, "crash.png");
+      const core = await downloaded(page, "#btn-core");
+      if (core.length < 4096 || core.subarray(0, 4).toString("latin1") !== "\x7fELF")
+        throw new Error(`the core download: ${core.length} bytes`);
       const bad = await page.evaluate(() => ({
         xss: window.__xss, csp: window.__csp,
         injected: document.querySelectorAll("main img, main script, main [onerror]").length,
