@@ -251,7 +251,8 @@ function chart(box, title, series, fmtY) {
     width: 420, height: 160,
     series: [{}, ...series.map((s, i) => ({ label: s, stroke: PALETTE[i % PALETTE.length],
       width: 1.5, value: (u, v) => (v == null ? "" : fmtY(v)) }))],
-    axes: [{}, { values: (u, vals) => vals.map(fmtY), size: 60 }],
+    axes: [{ values: (u, vals) => vals.map((v) => new Date(v * 1000).toTimeString().slice(0, 8)) },
+      { values: (u, vals) => vals.map(fmtY), size: 60 }],
     scales: { x: { time: true } },
     legend: { live: true },
   };
