@@ -325,6 +325,7 @@ function instancePage(main, name) {
       data = defs.map(([key]) => [[], ...(key === "cpu" ? Array.from({ length: nv }, () => [])
         : [[]])]);
     }
+    h.t = h.t_ms.map((ms) => ms / 1000); // uPlot's time scale is in seconds
     if (!h.t.length) return;
     const cut = Date.now() / 1000 - 900;
     defs.forEach(([key], k) => {

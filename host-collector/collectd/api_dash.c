@@ -108,8 +108,8 @@ bool dash_route(struct MHD_Connection *c, const char *url, const char *method,
             if (cd.inst[i].used)
                 json_array_append_new(a, fleet_row(&cd.inst[i]));
         *ret = api_reply_json(c, MHD_HTTP_OK,
-                              json_pack("{s:f,s:o}", "time", (double)cd_wall_ns() / 1e9,
-                                        "instances", a));
+                              json_pack("{s:I,s:o}", "time_ms",
+                                        (json_int_t)(cd_wall_ns() / 1000000), "instances", a));
         return true;
     }
     if (strncmp(url, "/api/v1/instances/", 18) ||

@@ -235,7 +235,7 @@ json_t *history_json(struct inst *in, int64_t since_s)
         const struct hsample *s = &h->ring[(h->head + HIST_LEN - h->count + k) % HIST_LEN];
         if (s->t_ms / 1000 < since_s)
             continue;
-        json_array_append_new(t, json_real((double)s->t_ms / 1000.0));
+        json_array_append_new(t, json_integer(s->t_ms));
         for (unsigned v = 0; v < nv; v++)
             json_array_append_new(json_array_get(cpu, v), json_real(s->cpu[v]));
         json_array_append_new(steal, json_real(s->steal));
@@ -246,6 +246,6 @@ json_t *history_json(struct inst *in, int64_t since_s)
         json_array_append_new(tl, json_real(s->trace_lost_s));
     }
     return json_pack("{s:s,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "name", in->name,
-                     "interval_s", 1, "t", t, "cpu", cpu, "steal", steal, "heap", heap,
+                     "interval_s", 1, "t_ms", t, "cpu", cpu, "steal", steal, "heap", heap,
                      "req_s", req, "http5xx_s", e5, "log_s", logs, "trace_lost_s", tl);
 }
