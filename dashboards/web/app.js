@@ -397,21 +397,45 @@ function instancePage(main, name) {
   const refilter = () => { for (const [r, d] of lines) d.hidden = !shows(r); };
   sev.addEventListener("change", refilter);
   search.addEventListener("input", refilter);
-  let es = null, closed = false;
-  (async () => {
+  let es = null, closed = false, next = 0, boot = "";
+  const track = (r) => {
+    if (r.seq != null) next = Math.max(next, r.seq + 1);
+    else if (r.lost != null) next = Math.max(next, r.from_seq + r.lost);
+  };
+  /* Follow from the next record; after an error (collector restarted, network), resume
+   * from there instead of letting EventSource replay from the first URL's position; a new
+   * boot of the instance starts at its seq 0. */
+  async function follow() {
+    if (closed) return;
     try {
       const i = await getJSON("/api/v1/instances/" + enc);
-      const from = Math.max(0, i.log.klog_next - 300);
-      const j = await getJSON("/api/v1/instances/" + enc + "/logs?since=" + from + "&limit=300");
-      add(j.records);
-      if (closed) return;
-      es = new EventSource("/api/v1/instances/" + enc + "/logs?follow=1&since=" + j.next);
-      es.onmessage = (ev) => { try { add([JSON.parse(ev.data)]); } catch (e) { /* skip */ } };
-      log.dataset.live = "1";
+      if (i.boot_id !== boot) {
+        if (boot) add([{ text: "-- new boot " + i.boot_id + " --" }]);
+        boot = i.boot_id;
+        next = boot && !lines.length ? Math.max(0, i.log.klog_next - 300) : 0;
+        const j = await getJSON("/api/v1/instances/" + enc + "/logs?since=" + next +
+          "&limit=300");
+        j.records.forEach(track);
+        add(j.records);
+        next = Math.max(next, j.next);
+      }
     } catch (e) {
-      add([{ text: "Failed to read the log: " + e.message }]);
+      if (!closed) setTimeout(follow, 2000);
+      return;
     }
-  })();
+    if (closed) return;
+    es = new EventSource("/api/v1/instances/" + enc + "/logs?follow=1&since=" + next);
+    es.onopen = () => { log.dataset.live = "1"; };
+    es.onmessage = (ev) => {
+      try { const r = JSON.parse(ev.data); track(r); add([r]); } catch (e) { /* skip */ }
+    };
+    es.onerror = () => {
+      es.close();
+      log.dataset.live = "0";
+      if (!closed) setTimeout(follow, 2000);
+    };
+  }
+  follow();
   stops.push({ stop: () => { closed = true; if (es) es.close(); } });
   return { stop: () => stops.forEach((s) => s.stop()) };
 }

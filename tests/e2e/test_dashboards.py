@@ -166,3 +166,54 @@ def test_grafana_queries(t):
         assert not missing, f"rules name metrics nobody exports: {missing}"
     finally:
         f.stop()
+
+
+def test_console_data(t):
+    """The collector's console data from real guests: the host view finds every vCPU thread
+    (vcpus_seen == smp, /metrics has one run/steal series per vCPU), a guest kept busy
+    (demo.load=60) shows more host CPU than an idle one, steal is a share (0-100 % per
+    vCPU); the 1 s history has a CPU column per vCPU and grows; the thread table carries
+    states and run times."""
+    f = Fleet(t.build, t.tmpdir(), track=t._track, log=t.log)
+    try:
+        f.start_collector()
+        f.start_instance("idle", cmdline="demo.load=0", smp=2)
+        f.start_instance("busy", cmdline="demo.load=60", smp=1)
+        rows = f.wait(lambda: (lambda r: len(r) == 2 and all(x.get("vcpus_seen") for x in
+                                                             r.values()) and r)(f.fleet()),
+                      "host view of both", 60)
+        assert rows["idle"]["vcpus_seen"] == 2 and rows["busy"]["vcpus_seen"] == 1, rows
+        time.sleep(4)
+        cpu = {n: [] for n in rows}
+        for _ in range(5):
+            for n, r in f.fleet().items():
+                cpu[n].append(r["cpu_pct"])
+                assert 0 <= r["steal_pct"] <= 100 * r["vcpus_seen"] + 5, r
+            time.sleep(1)
+        med = {n: sorted(v)[2] for n, v in cpu.items()}
+        t.log(f"median host CPU %: {med}")
+        assert med["busy"] > 20 and med["busy"] > 3 * med["idle"], med
+        m = f.get("/metrics")
+        for n, k in (("idle", 2), ("busy", 1)):
+            for kind in ("run", "steal"):
+                got = re.findall(rf'^ukcollectd_vcpu_{kind}_seconds_total{{instance="{n}",'
+                                 rf'vcpu="(\d+)"}} [0-9.]+$', m, re.M)
+                assert sorted(got) == [str(v) for v in range(k)], (n, kind, got)
+        h1 = f.get("/api/v1/instances/idle/history")
+        assert len(h1["cpu"]) == 2 and len(h1["t_ms"]) >= 5, h1
+        assert all(len(c) == len(h1["t_ms"]) for c in h1["cpu"] + [h1["heap"], h1["log_s"]])
+        assert all(h > 0 for h in h1["heap"]), h1["heap"]
+        last = h1["t_ms"][-1]
+        time.sleep(2.5)
+        h2 = f.get(f"/api/v1/instances/idle/history?since={last // 1000 + 1}")
+        assert h2["t_ms"] and h2["t_ms"][0] > last, (last, h2["t_ms"])
+        th = f.get("/api/v1/instances/busy/threads?detail=1")["threads"]
+        names = {x["name"]: x for x in th}
+        assert {"idle0", "cruncher0", "ticker"} <= set(names), names
+        assert names["cruncher0"]["run_ns"] > 0 and names["idle0"]["idle"], names
+        assert all(x["state"] in ("runnable", "running", "blocked", "sleeping", "exited")
+                   for x in th), th
+        st, _, _ = http(f.url + "/api/v1/instances/nope/history")
+        assert st == 404, st
+    finally:
+        f.stop()
