@@ -106,6 +106,16 @@ def test_grafana_queries(t):
     dash = json.loads((t.root / "dashboards/grafana/ukscope-fleet.json").read_text())
     queries = dashboard_queries(dash)
     assert len(queries) >= 20, queries
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids)), ids
+    for p in dash["panels"]:
+        g = p["gridPos"]
+        assert 0 <= g["x"] and g["x"] + g["w"] <= 24 and g["h"] > 0, p["title"]
+        if p["type"] != "row":
+            assert p["datasource"]["uid"] == "${datasource}" and p["targets"], p["title"]
+    tv = {v["name"]: v for v in dash["templating"]["list"]}
+    assert tv["datasource"]["type"] == "datasource" and tv["instance"]["multi"], tv
+    assert any("$instance" in e for _, e in queries), "no panel drills down by $instance"
     names = ["gq-1", "gq-2", "gq-3"]
     f = Fleet(t.build, t.tmpdir(), track=t._track, log=t.log)
     try:
