@@ -105,6 +105,31 @@ def rename_thread(t, f, name, old, new):
     raise AssertionError(f"no thread {old} in {ram}")
 
 
+def fake_hostile_bundle(crash_dir):
+    """A crash bundle whose every guest-derived string is a payload (as a hostile guest
+    could make its panic message, thread names, symbols' names and log), and its group in
+    the store's index.json; what the page must show as text."""
+    bid = "20261129T000000Z-evil"
+    sig = "0123456789ab-0123456789abcdef"
+    msg, th, fn, log = ("<img src=x onerror=__xss=3>", "<script>__xss=4</script>",
+                        "<img src=x onerror=__xss=5>", "<b>__xss=6</b>")
+    b = crash_dir / bid
+    b.mkdir(parents=True)
+    (b / "report.json").write_text(json.dumps({
+        "id": bid, "signature": sig, "time": "2026-11-29T00:00:00Z", "reason": "panic",
+        "instance": {"name": "evil"}, "message": msg, "build_id": "ab", "cpu": 0,
+        "thread": {"tid": 7, "name": th, "frames": [{"addr": "0x1", "function": fn,
+                                                     "offset": 1, "source": "<i>x.c</i>:1"}]},
+        "threads": [{"tid": 7, "name": th, "state": "running", "cpu": 0,
+                     "frames": [{"function": fn}]}],
+        "log": [{"seq": 1, "level": 3, "text": log}]}))
+    (crash_dir / "index.json").write_text(json.dumps({"groups": {sig: {
+        "count": 1, "first_seen": "2026-11-29T00:00:00Z", "last_seen": "2026-11-29T00:00:00Z",
+        "last_id": bid, "reason": "panic", "message": msg, "top_frame": fn,
+        "instances": ["evil"], "instance_count": 1}}}))
+    return {"id": bid, "group_texts": [msg, fn], "report_texts": [msg, th, fn, log]}
+
+
 def test_dashboard_browser(t):
     """4 instances in the fleet page (sorted, filtered); a chart with drawn points; a log
     line emitted after the page loaded shows in the SSE tail, the severity filter and search
@@ -112,7 +137,9 @@ def test_dashboard_browser(t):
     crash group appears (from the collector's own bundle when it writes one, else a bundle
     taken with the console's "Take a dump" button and the token: reported in the log), its
     report renders, its core downloads; trace downloads (Perfetto, JSON) work; a hostile thread name and log
-    lines stay text (no script ran, no CSP violation, no element made of them); screenshots
+    lines stay text, and so do a hostile crash bundle's message, thread name, frame and log
+    line on the crashes and report pages (no script ran, no CSP violation, no element made
+    of them); screenshots
     of each page are saved and are not blank."""
     browser_deps(t)
     base = t.tmpdir()
@@ -132,12 +159,13 @@ def test_dashboard_browser(t):
         f.wait(lambda: f.get(f"/api/v1/instances/{names[3]}/threads?detail=1")["threads"],
                "the thread table", 60)
         rename_thread(t, f, names[3], "kv-worker2", THREAD_XSS)
+        fake = fake_hostile_bundle(f.crash_dir)
         cfg = {
             "url": f.url, "out": str(out), "instances": names, "chromium": CHROMIUM,
             "xss": {"name": names[3], "thread": THREAD_XSS, "log": LOG_XSS},
             "fault": {"name": names[3], "port": f.guest_port(names[3]),
                       "token": f.guest_token(names[3])},
-            "token": f.token, "crash_wait_s": 20,
+            "token": f.token, "crash_wait_s": 20, "fake": fake,
         }
         (base / "cfg.json").write_text(json.dumps(cfg))
         env = dict(f.env, NODE_PATH=str(t.build / "npm/node_modules"))
@@ -155,7 +183,7 @@ def test_dashboard_browser(t):
                                   else "NOT by the collector (its crash capture is not in this "
                                        "build); the group came from the console's dump button"))
         for png in ("fleet.png", "instance.png", "fleet-panicked.png", "crashes.png",
-                    "crash.png"):
+                    "crash.png", "crash-hostile.png"):
             w, h, ncol, sd = png_stats(out / png)
             t.log(f"{png}: {w}x{h}, {ncol} colours, luminance sd {sd:.1f}")
             assert w >= 800 and h >= 600 and ncol >= 8 and sd >= 5, (png, w, h, ncol, sd)

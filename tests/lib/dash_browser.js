@@ -184,7 +184,8 @@ async function shot(page, name) {
 
     await step("the crash group appears and its report renders", 240000, async () => {
       let how = "the collector wrote the bundle";
-      const has = async () => (await (await fetch(cfg.url + "/api/v1/crashes")).json()).groups.length;
+      const has = async () => (await (await fetch(cfg.url + "/api/v1/crashes")).json()).groups
+        .some((g) => (g.instances || []).includes(cfg.fault.name));
       const t0 = Date.now();
       while (!(await has()) && Date.now() - t0 < cfg.crash_wait_s * 1000)
         await new Promise((r) => setTimeout(r, 1000));
@@ -210,10 +211,18 @@ async function shot(page, name) {
           await new Promise((r) => setTimeout(r, 1000));
       }
       await page.goto(cfg.url + "/#/crashes");
-      await until(page, "a crash group row", () =>
-        document.querySelectorAll("#crash-groups tr").length > 0, null, 20000);
+      await until(page, "the crash group rows", (n) => {
+        const rows = [...document.querySelectorAll("#crash-groups tr")];
+        return rows.length === 2 && rows.some((r) => r.textContent.includes(n));
+      }, cfg.fault.name, 20000);
       await shot(page, "crashes.png");
-      await page.click("#crash-groups tr a");
+      const texts = await page.evaluate(() => document.getElementById("crash-groups").textContent);
+      for (const x of cfg.fake.group_texts)
+        if (!texts.includes(x)) throw new Error("the hostile group's text is not shown as text: " + x);
+      const href = await page.evaluate((n) => [...document.querySelectorAll("#crash-groups tr")]
+        .find((r) => r.textContent.includes(n)).querySelector("a").getAttribute("href"),
+      cfg.fault.name);
+      await page.goto(cfg.url + "/" + href);
       await until(page, "the backtrace", () =>
         (document.getElementById("crash-frames") || {}).textContent?.length > 0, null, 20000);
       const log = await page.evaluate(() => document.getElementById("log").textContent);
@@ -227,6 +236,20 @@ async function shot(page, name) {
       }));
       if (bad.xss || bad.csp.length || bad.injected)
         throw new Error("guest strings ran or became markup: " + JSON.stringify(bad));
+      /* the hostile bundle's report: message, thread name, frame, log line */
+      await page.goto(cfg.url + "/#/crash/" + encodeURIComponent(cfg.fake.id));
+      await until(page, "the hostile report", () =>
+        (document.getElementById("crash-frames") || {}).textContent?.length > 0, null, 20000);
+      const main = await page.evaluate(() => document.getElementById("main").textContent);
+      for (const x of cfg.fake.report_texts)
+        if (!main.includes(x)) throw new Error("the hostile report's text is not shown as text: " + x);
+      await shot(page, "crash-hostile.png");
+      const bad2 = await page.evaluate(() => ({
+        xss: window.__xss, csp: window.__csp,
+        injected: document.querySelectorAll("main img, main script, main [onerror], main b").length,
+      }));
+      if (bad2.xss || bad2.csp.length || bad2.injected)
+        throw new Error("hostile crash strings ran or became markup: " + JSON.stringify(bad2));
       const xssInReport = cfg.xss.log.filter((l) => log.includes(l)).length;
       return `${how}; report log shows ${xssInReport}/${cfg.xss.log.length} payloads as text`;
     });
