@@ -178,7 +178,7 @@ def test_grafana_queries(t):
         f.stop()
 
 
-def test_console_data(t):
+def test_console_data(t, accel):
     """The collector's console data from real guests: the host view finds every vCPU thread
     (vcpus_seen == smp, /metrics has one run/steal series per vCPU), a guest kept busy
     (demo.load=60) shows more host CPU than an idle one, steal is a share (0-100 % per
@@ -187,11 +187,11 @@ def test_console_data(t):
     f = Fleet(t.build, t.tmpdir(), track=t._track, log=t.log)
     try:
         f.start_collector()
-        f.start_instance("idle", cmdline="demo.load=0", smp=2)
-        f.start_instance("busy", cmdline="demo.load=60", smp=1)
+        f.start_instance("idle", cmdline="demo.load=0", smp=2, accel=accel)
+        f.start_instance("busy", cmdline="demo.load=60", smp=1, accel=accel)
         rows = f.wait(lambda: (lambda r: len(r) == 2 and all(x.get("vcpus_seen") for x in
                                                              r.values()) and r)(f.fleet()),
-                      "host view of both", 60)
+                      "host view of both", 60 * t.scale(accel))
         assert rows["idle"]["vcpus_seen"] == 2 and rows["busy"]["vcpus_seen"] == 1, rows
         time.sleep(4)
         cpu = {n: [] for n in rows}
@@ -212,12 +212,16 @@ def test_console_data(t):
         h1 = f.get("/api/v1/instances/idle/history")
         assert len(h1["cpu"]) == 2 and len(h1["t_ms"]) >= 5, h1
         assert all(len(c) == len(h1["t_ms"]) for c in h1["cpu"] + [h1["heap"], h1["log_s"]])
-        assert all(h > 0 for h in h1["heap"]), h1["heap"]
+        # heap from the guest's metrics page, once the guest has published it
+        f.wait(lambda: f.get("/api/v1/instances/idle/history")["heap"][-1] > 0,
+               "the heap in the history", 30 * t.scale(accel))
         last = h1["t_ms"][-1]
         time.sleep(2.5)
         h2 = f.get(f"/api/v1/instances/idle/history?since={last // 1000 + 1}")
         assert h2["t_ms"] and h2["t_ms"][0] > last, (last, h2["t_ms"])
-        th = f.get("/api/v1/instances/busy/threads?detail=1")["threads"]
+        th = f.wait(lambda: (lambda x: "cruncher0" in {y["name"] for y in x} and x)(
+            f.get("/api/v1/instances/busy/threads?detail=1")["threads"]),
+            "the busy guest's threads", 30 * t.scale(accel))
         names = {x["name"]: x for x in th}
         assert {"idle0", "cruncher0", "ticker"} <= set(names), names
         assert names["cruncher0"]["run_ns"] > 0 and names["idle0"]["idle"], names
