@@ -17,7 +17,8 @@ struct inst;
 struct json_t;
 
 #define DASH_MAX_VCPU 16 /* vCPU threads followed per instance */
-#define HIST_LEN 900     /* samples kept: 15 minutes at one per tick */
+#define HIST_LEN 900        /* samples kept: 15 minutes at one per HIST_PERIOD_MS */
+#define HIST_PERIOD_MS 1000 /* at most one sample per second (ticks may be faster) */
 #define HIST_VCPU 8      /* vCPUs charted per instance */
 
 /* hostcpu.c: record the vCPU thread ids from a query-cpus-fast return. */

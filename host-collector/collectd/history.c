@@ -188,10 +188,15 @@ static void sample(struct inst *in, int64_t t_ms, unsigned char *buf)
 
 void history_tick(void)
 {
-    unsigned char *buf = malloc(UKM_PAGE_BYTES);
-    int64_t t = cd_wall_ns() / 1000000;
+    static int64_t last; /* monotonic ms of the last sample */
+    int64_t now = cd_now(), t = cd_wall_ns() / 1000000;
+    unsigned char *buf;
 
-    if (!buf)
+    /* One sample a second whatever the collection interval: 900 are 15 minutes. */
+    if (last && now - last < HIST_PERIOD_MS - 50)
+        return;
+    last = now;
+    if (!(buf = malloc(UKM_PAGE_BYTES)))
         return;
     for (unsigned i = 0; i < CD_MAX_INSTANCES; i++) {
         struct inst *in = &cd.inst[i];

@@ -121,6 +121,7 @@ static void tick(void)
 
     inst_reap_children();
     inst_scan();
+    history_tick(); /* the console's charts (dash.h): the counters as the last tick left them */
     for (unsigned i = 0; i < CD_MAX_INSTANCES; i++) {
         struct inst *in = &cd.inst[i];
         if (!in->used)
@@ -134,7 +135,6 @@ static void tick(void)
     if (cd.relp)
         relpfwd_poll(cd.relp, t0);
 #endif
-    history_tick(); /* the console's 15-minute charts (dash.h) */
     api_tick();
     cd.ticks++;
     cd.tick_ms_last = cd_now() - t0;
