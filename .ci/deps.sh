@@ -23,9 +23,7 @@ V=${V:-0}
 #            (core readers), babeltrace2 (CTF), Prometheus + its Python parser,
 #            wrk (benchmarks)
 #   collector: librelp (RELP client), rsyslog + rsyslog-relp (a real imrelp in tests)
-#   dashboards: nodejs (npm: uPlot, playwright-core from dashboards/package-lock.json),
-#            chromium (headless, the browser tests), prometheus (promtool)
-PACKAGES="nodejs chromium librelp-dev rsyslog rsyslog-relp
+PACKAGES="librelp-dev rsyslog rsyslog-relp
   build-essential gcc make binutils clang libclang-rt-14-dev python3 dpkg-dev
   protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
   libjansson-dev libdw-dev libelf-dev
@@ -47,6 +45,10 @@ quiet() { # run "$@", its output to $LOG unless V=1; on failure show the log's t
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# dashboards (docs/dashboards.md): nodejs (npm ci of dashboards/package-lock.json:
+# uPlot, playwright-core), chromium (headless: the console's browser tests)
+PACKAGES="$PACKAGES nodejs chromium"
 
 missing=""
 for p in $PACKAGES; do

@@ -918,6 +918,8 @@ def _free_port():
 
 SECTIONS = [
     ("boot", bench_boot),
+    ("dashboard", lambda b: _script_section(b, "bench_dashboard.py", "--seconds",
+                                            "10" if b.args.quick else "20")),
     ("vcon", bench_vcon),
     ("gdb", bench_gdb),
     ("tracing", bench_tracing),
@@ -930,8 +932,6 @@ SECTIONS = [
     ("crash", bench_crash),
     ("tracestore", bench_tracestore),
     ("collector", bench_collector),
-    ("dashboard", lambda b: _script_section(b, "bench_dashboard.py", "--seconds",
-                                            "10" if b.args.quick else "20")),
 ]
 
 

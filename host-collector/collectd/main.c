@@ -121,7 +121,6 @@ static void tick(void)
 
     inst_reap_children();
     inst_scan();
-    history_tick(); /* the console's charts (dash.h): the counters as the last tick left them */
     for (unsigned i = 0; i < CD_MAX_INSTANCES; i++) {
         struct inst *in = &cd.inst[i];
         if (!in->used)
@@ -138,6 +137,7 @@ static void tick(void)
     api_tick();
     cd.ticks++;
     cd.tick_ms_last = cd_now() - t0;
+    history_tick(); /* the console's charts (dash.h), from what this tick collected */
 }
 
 static int default_state(char *buf, size_t len)

@@ -204,12 +204,12 @@ char *prom_render(size_t *len)
                        "accel=\"%s\",state=\"%s\"} 1\n", in->name, in->build_id, in->boot_id,
                     in->meta.accel, inst_state_name(in->state));
     }
+    extern void prom_hostcpu(FILE *o); /* hostcpu.c: the vCPU threads' schedstat */
+    prom_hostcpu(o);
     extern void prom_relp(FILE *o);
     extern void prom_trace(FILE *o);
     prom_relp(o);
     prom_trace(o);
-    extern void prom_hostcpu(FILE *o);
-    prom_hostcpu(o);
     for (unsigned i = 0; i < CD_MAX_INSTANCES; i++)
         if (cd.inst[i].used && cd.inst[i].state != ST_EXITED)
             add_instance(fams, &nf, &cd.inst[i]);
