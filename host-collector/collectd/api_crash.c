@@ -46,9 +46,13 @@ static json_t *index_cached(void)
     static json_t *ix;
     static struct timespec mt;
     static off_t size = -1;
+    static int64_t checked; /* one stat per 500 ms: a fleet reply asks once per row */
     char dir[4096], p[4200];
     struct stat st;
 
+    if (checked && cd_now() - checked < 500)
+        return ix;
+    checked = cd_now();
     if (crash_dir(dir, sizeof(dir)) < 0)
         return NULL;
     snprintf(p, sizeof(p), "%s/index.json", dir);

@@ -94,10 +94,14 @@ void prom_hostcpu(FILE *o)
         for (unsigned i = 0; i < CD_MAX_INSTANCES; i++) {
             struct inst *in = &cd.inst[i];
             uint64_t run[DASH_MAX_VCPU], wait[DASH_MAX_VCPU];
-            unsigned n = in->used ? hostcpu_sample(in, run, wait) : 0;
+            /* read /proc once per scrape: the second family uses what the first read */
+            unsigned n = !in->used ? 0 : k ? hc[i].n : hostcpu_sample(in, run, wait);
+            if (k && n && !(hc[i].pid && in->has_sum && hc[i].pid == in->sum.pid &&
+                           in->state != ST_EXITED))
+                n = 0;
             for (unsigned v = 0; v < n; v++)
                 fprintf(o, "%s{instance=\"%s\",vcpu=\"%u\"} %.9f\n", names[k], in->name, v,
-                        (double)(k ? wait[v] : run[v]) / 1e9);
+                        (double)(k ? hc[i].wait_ns[v] : run[v]) / 1e9);
         }
     }
 }
