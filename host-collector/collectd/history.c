@@ -164,6 +164,7 @@ static void sample(struct inst *in, int64_t t_ms, unsigned char *buf)
         n->cpu_pct = n->steal_pct = 0;
         n->nvcpu = cur.nvcpu == p->nvcpu ? cur.nvcpu : 0;
         for (unsigned v = 0; v < n->nvcpu; v++) {
+            /* ns per second / 1e7 = % of one host CPU */
             double c = rate((double)cur.run[v], (double)p->run[v], dt) / 1e7;
             double w = rate((double)cur.wait[v], (double)p->wait[v], dt) / 1e7;
             if (v < HIST_VCPU)
