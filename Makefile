@@ -155,7 +155,8 @@ $(O)/bin/ukctl: $(UKCTL_OBJS) $(UKCTL_EXTRA_OBJS)
 # when present.
 CD_SRCS := $(wildcard host-collector/collectd/*.c) $(wildcard host-collector/lib/*.c) \
 	guest-agent/host/klog_ring.c guest-agent/host/metrics_cmd.c \
-	guest-agent/common/metrics_text.c tracing/host/trace_reader.c tracing/host/trace_names.c
+	guest-agent/common/metrics_text.c tracing/host/trace_reader.c tracing/host/trace_names.c \
+	host-collector/crash/store.c
 CD_LDLIBS := -ljansson -lmicrohttpd
 # Paths are built in fixed buffers sized for PATH_MAX-long roots; gcc cannot
 # see that the buffers inside the one global state never overlap.
@@ -184,6 +185,7 @@ host: $(O)/bin/ukctl $(O)/bin/ukcollectd
 include host-collector/bpf/build.mk
 
 include tests/tests.mk
+include dashboards/build.mk
 
 all: guest host
 

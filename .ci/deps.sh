@@ -49,6 +49,10 @@ quiet() { # run "$@", its output to $LOG unless V=1; on failure show the log's t
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
+# dashboards (docs/dashboards.md): nodejs (npm ci of dashboards/package-lock.json:
+# uPlot, playwright-core), chromium (headless: the console's browser tests)
+PACKAGES="$PACKAGES nodejs chromium"
+
 missing=""
 for p in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -103,6 +107,20 @@ apt_private() {
       -o Dir::State::Lists=$A/lists -o APT::Sandbox::User=root -qq"
     quiet apt-get $APTOPTS update
 }
+
+# ------------------------------------------------------------------- npm ---
+# The console's npm packages, exactly as locked, into $O/npm/node_modules
+# (never into the source tree); again only when the lockfile changed.
+if [ -f dashboards/package-lock.json ]; then
+    command -v npm >/dev/null 2>&1 || quiet env DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm
+    if ! cmp -s dashboards/package-lock.json "$O/npm/package-lock.json" ||
+        [ ! -d "$O/npm/node_modules" ]; then
+        echo "deps: npm ci (dashboards/package-lock.json) into $O/npm"
+        mkdir -p "$O/npm"
+        cp dashboards/package.json dashboards/package-lock.json "$O/npm/"
+        (cd "$O/npm" && quiet npm ci --no-audit --no-fund)
+    fi
+fi
 
 mkdir -p "$TP"
 fetch_source lwip 2.1.3

@@ -923,6 +923,8 @@ def _free_port():
 
 SECTIONS = [
     ("boot", bench_boot),
+    ("dashboard", lambda b: _script_section(b, "bench_dashboard.py", "--seconds",
+                                            "10" if b.args.quick else "20")),
     ("vcon", bench_vcon),
     ("gdb", bench_gdb),
     ("tracing", bench_tracing),

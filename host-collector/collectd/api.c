@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cd.h"
+#include "dash.h"
 #include "log.h"
 
 enum { BODY_MAX = 65536, LOGS_DEFAULT = 1000, LOGS_MAX = 100000 };
@@ -57,6 +58,18 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
     ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+enum MHD_Result api_reply_json(struct MHD_Connection *c, unsigned status, json_t *j);
+/* The console's replies (dash.h): reals with 6 significant digits, which is
+ * what a chart or a rate needs, at half the bytes of jansson's 17. */
+enum MHD_Result api_reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    json_decref(j);
+    if (!s)
+        return MHD_NO;
+    return reply(c, status, "application/json", s, strlen(s));
 }
 
 static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
@@ -223,6 +236,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (rq->too_big)
             return api_reply_err(c, MHD_HTTP_CONTENT_TOO_LARGE, "body over 64 KiB");
     }
+    enum MHD_Result dr; /* the console's routes (dash.h) */
+    if (post && dash_post(c, url, &dr))
+        return dr;
+    if (get && (dash_route(c, url, method, &dr) || crash_route(c, url, &dr) || web_route(c, url, &dr)))
+        return dr;
     if (get && !strcmp(url, "/metrics")) {
         size_t len;
         char *b = prom_render(&len);
@@ -323,6 +341,17 @@ int api_fd(void)
 {
     const union MHD_DaemonInfo *i = mhd ? MHD_get_daemon_info(mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
     return i ? i->epoll_fd : -1;
+}
+
+/* How long the loop may sleep before MHD needs to run again (0 while a
+ * connection still has work queued, e.g. a file reply to a slow reader:
+ * its socket gives no new edge), at most max_ms. */
+int api_timeout_ms(int max_ms)
+{
+    MHD_UNSIGNED_LONG_LONG t;
+    if (mhd && MHD_get_timeout(mhd, &t) == MHD_YES && t < (MHD_UNSIGNED_LONG_LONG)max_ms)
+        return (int)t;
+    return max_ms;
 }
 
 void api_poll(void)

@@ -34,7 +34,7 @@ const char *inst_state_name(enum inst_state s);
 
 enum restart_policy { RP_NO, RP_ON_FAILURE, RP_ALWAYS };
 
-enum qmp_phase { QP_IDLE, QP_GREETING, QP_CAPS, QP_STATUS, QP_READY };
+enum qmp_phase { QP_IDLE, QP_GREETING, QP_CAPS, QP_STATUS, QP_CPUS, QP_READY };
 
 /* Counters per read source, exported in /metrics. */
 enum cd_source { SRC_KLOG, SRC_CONSOLE, SRC_RAM, SRC_QMP, SRC_METRICS, SRC_THREADS, SRC_COUNT };
@@ -163,6 +163,7 @@ int api_start(const char *listen, bool allow_remote);
 void api_poll(void);
 void api_tick(void);
 int api_fd(void);
+int api_timeout_ms(int max_ms);
 void api_stop(void);
 char *prom_render(size_t *len);
 

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "util.h"
 #ifdef HAVE_RELPFWD
+#include "dash.h"
 #include "relpfwd.h"
 #endif
 
@@ -137,6 +138,7 @@ static void tick(void)
     api_tick();
     cd.ticks++;
     cd.tick_ms_last = cd_now() - t0;
+    history_tick(); /* the console's charts (dash.h), from what this tick collected */
 }
 
 static int default_state(char *buf, size_t len)
@@ -276,7 +278,7 @@ int main(int argc, char **argv)
            listen);
     for (;;) {
         struct epoll_event evs[64];
-        int n = epoll_wait(cd.epfd, evs, 64, 1000);
+        int n = epoll_wait(cd.epfd, evs, 64, api_timeout_ms(1000));
         if (n < 0 && errno != EINTR)
             break;
         for (int i = 0; i < n; i++) {

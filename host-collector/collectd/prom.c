@@ -208,6 +208,8 @@ char *prom_render(size_t *len)
                        "accel=\"%s\",state=\"%s\"} 1\n", in->name, in->build_id, in->boot_id,
                     in->meta.accel, inst_state_name(in->state));
     }
+    extern void prom_hostcpu(FILE *o); /* hostcpu.c: the vCPU threads' schedstat */
+    prom_hostcpu(o);
     extern void prom_relp(FILE *o);
     extern void prom_trace(FILE *o);
     extern void prom_crash(FILE *o);

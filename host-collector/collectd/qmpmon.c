@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cd.h"
+#include "dash.h"
 #include "log.h"
 
 void qmp_drop(struct inst *in, const char *why)
@@ -151,8 +152,16 @@ void inst_qmp_event(struct inst *in, uint32_t events)
         case QP_STATUS:
             if (m.kind == QMP_MSG_RETURN) {
                 on_status(in, json_object_get(m.root, "return"));
-                in->qphase = QP_READY;
+                in->qphase = QP_CPUS;
                 in->src_bad[SRC_QMP] = false;
+                /* vCPU thread ids for the host view (hostcpu.c) */
+                qmp_send(in, "{\"execute\":\"query-cpus-fast\"}\n");
+            }
+            break;
+        case QP_CPUS:
+            if (m.kind == QMP_MSG_RETURN || m.kind == QMP_MSG_ERROR) {
+                hostcpu_set_threads(in, json_object_get(m.root, "return"));
+                in->qphase = QP_READY;
             }
             break;
         default:

@@ -130,7 +130,24 @@ void prom_trace(FILE *o)
     TS_METRIC("ukcollectd_trace_drain_cpu_seconds_total", "counter", "CPU time of the drains.",
               drain_cpu_ns, 1e9);
 }
+
+/* Trace records lost in the guest before the drain (history.c's charts). */
+uint64_t tsglue_lost(const char *instance);
+uint64_t tsglue_lost(const char *instance)
+{
+    struct tracestore_stats st;
+    if (!ts)
+        return 0;
+    tracestore_stats(ts, instance, &st);
+    return st.lost_in_guest;
+}
 #else
+uint64_t tsglue_lost(const char *instance);
+uint64_t tsglue_lost(const char *instance)
+{
+    (void)instance;
+    return 0;
+}
 int tsglue_init(uint64_t max_bytes, int64_t max_age_s)
 {
     (void)max_bytes;
