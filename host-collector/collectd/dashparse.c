@@ -72,37 +72,6 @@ bool dash_bundle_id_ok(const char *id)
     return n && n <= 200 && id[0] != '.' && strcmp(id, "images") && strspn(id, NAME_CHARS) == n;
 }
 
-static int parse_u64(const char **p, const char *end, uint64_t *v)
-{
-    uint64_t x = 0;
-    const char *s = *p;
-    if (s >= end || *s < '0' || *s > '9')
-        return -1;
-    for (; s < end && *s >= '0' && *s <= '9'; s++) {
-        uint64_t d = (uint64_t)(*s - '0');
-        if (x > UINT64_MAX / 10 || (x == UINT64_MAX / 10 && d > UINT64_MAX % 10))
-            return -1;
-        x = x * 10 + d;
-    }
-    *v = x;
-    *p = s;
-    return 0;
-}
-
-int dash_parse_schedstat(const char *buf, size_t len, uint64_t *run_ns, uint64_t *wait_ns)
-{
-    const char *p = buf, *end = buf + len;
-    uint64_t r, w;
-    if (parse_u64(&p, end, &r) < 0 || p >= end || *p != ' ')
-        return -1;
-    p++;
-    if (parse_u64(&p, end, &w) < 0)
-        return -1;
-    *run_ns = r;
-    *wait_ns = w;
-    return 0;
-}
-
 unsigned dash_vcpu_tids(json_t *ret, int *tid, unsigned max)
 {
     unsigned n = 0;

@@ -23,6 +23,7 @@
 #include "cd.h"
 #include "dash.h"
 #include "dashparse.h"
+#include "bpf/hvuser.h"
 
 struct hostcpu {
     pid_t pid; /* QEMU these tids belong to; 0: none known */
@@ -64,7 +65,8 @@ static int read_schedstat(pid_t pid, int tid, uint64_t *run, uint64_t *wait)
     close(fd);
     if (n <= 0)
         return -1;
-    return dash_parse_schedstat(buf, (size_t)n, run, wait);
+    uint64_t slices;
+    return hv_parse_schedstat(buf, (size_t)n, run, wait, &slices);
 }
 
 unsigned hostcpu_sample(struct inst *in, uint64_t *run_ns, uint64_t *wait_ns)

@@ -1,8 +1,7 @@
 /*
  * The console's parsers of untrusted input (host-collector/collectd/
  * dashparse.c): the input, as a NUL-terminated string, is an
- * Accept-Encoding header, a request path, a bundle id and a schedstat
- * line; as JSON, a query-cpus-fast reply.  Invariants trap.
+ * Accept-Encoding header, a request path and a bundle id; as JSON, a query-cpus-fast reply.  Invariants trap.
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -14,7 +13,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *s = malloc(size + 1);
-    uint64_t r, w;
     int tid[16];
 
     if (!s)
@@ -27,7 +25,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         __builtin_trap();
     if (dash_bundle_id_ok(s) && (strchr(s, '/') || s[0] == '.'))
         __builtin_trap();
-    dash_parse_schedstat((const char *)data, size, &r, &w);
     json_t *j = json_loadb((const char *)data, size, 0, NULL);
     unsigned n = dash_vcpu_tids(j, tid, 16);
     if (n > 16)

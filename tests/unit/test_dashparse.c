@@ -67,26 +67,6 @@ static void bundle_id(void **state)
     assert_false(dash_bundle_id_ok("a\\b"));
 }
 
-static void schedstat(void **state)
-{
-    uint64_t r = 1, w = 1;
-    (void)state;
-    assert_int_equal(dash_parse_schedstat("123 456 7\n", 10, &r, &w), 0);
-    assert_int_equal(r, 123);
-    assert_int_equal(w, 456);
-    assert_int_equal(dash_parse_schedstat("18446744073709551615 0 1", 24, &r, &w), 0);
-    assert_true(r == UINT64_MAX && w == 0);
-    r = w = 9;
-    assert_int_equal(dash_parse_schedstat("", 0, &r, &w), -1);
-    assert_int_equal(dash_parse_schedstat("123", 3, &r, &w), -1);
-    assert_int_equal(dash_parse_schedstat("123 ", 4, &r, &w), -1);
-    assert_int_equal(dash_parse_schedstat("-1 2 3", 6, &r, &w), -1);
-    assert_int_equal(dash_parse_schedstat("18446744073709551616 0 1", 24, &r, &w), -1);
-    assert_int_equal(dash_parse_schedstat("1  2", 4, &r, &w), -1);
-    assert_int_equal(dash_parse_schedstat("12 34", 3, &r, &w), -1); /* length bounds the read */
-    assert_true(r == 9 && w == 9);                                  /* untouched on failure */
-}
-
 static void vcpu_tids(void **state)
 {
     int tid[4];
@@ -112,7 +92,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(accept_encoding), cmocka_unit_test(content_type),
-        cmocka_unit_test(bundle_id),       cmocka_unit_test(schedstat),
+        cmocka_unit_test(bundle_id),
         cmocka_unit_test(vcpu_tids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
