@@ -6,9 +6,9 @@
  *   /api/v1/crashes/ID         the bundle's report.json
  *   /api/v1/crashes/ID/core    its minimal ELF core (application/octet-stream)
  *
- * The crash dir follows the rule of `ukctl` (crash_default_dir() in
- * crash/bundle.c, which this daemon does not link): $UKSCOPE_CRASH_DIR,
- * $XDG_STATE_HOME/ukscope/crashes, ~/.local/state/ukscope/crashes.
+ * The crash dir is `ukctl`'s (crash_default_dir() in crash/store.c):
+ * $UKSCOPE_CRASH_DIR, $XDG_STATE_HOME/ukscope/crashes,
+ * ~/.local/state/ukscope/crashes.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -24,20 +24,10 @@
 #include "dash.h"
 #include "dashparse.h"
 
+/* The crash library's dir; "off" (bundles disabled) has none. */
 static int crash_dir(char *buf, size_t len)
 {
-    const char *e = getenv("UKSCOPE_CRASH_DIR"), *x = getenv("XDG_STATE_HOME"),
-               *h = getenv("HOME");
-    int n;
-    if (e && *e)
-        n = snprintf(buf, len, "%s", e);
-    else if (x && *x)
-        n = snprintf(buf, len, "%s/ukscope/crashes", x);
-    else if (h && *h)
-        n = snprintf(buf, len, "%s/.local/state/ukscope/crashes", h);
-    else
-        return -1;
-    return n > 0 && (size_t)n < len && strcmp(buf, "off") ? 0 : -1;
+    return crash_default_dir(buf, len) == 0 && strcmp(buf, "off") ? 0 : -1;
 }
 
 /* index.json, re-read when its mtime or size changes. */

@@ -141,17 +141,6 @@ static void tick(void)
     history_tick(); /* the console's charts (dash.h), from what this tick collected */
 }
 
-static int default_state(char *buf, size_t len)
-{
-    const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-
-    if (x && *x)
-        return util_path(buf, len, "%s/ukcollectd", x);
-    if (home && *home)
-        return util_path(buf, len, "%s/.local/state/ukcollectd", home);
-    return -1;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -201,7 +190,7 @@ int main(int argc, char **argv)
     }
     if (state)
         snprintf(cd.state, sizeof(cd.state), "%s", state);
-    else if (default_state(cd.state, sizeof(cd.state)) < 0) {
+    else if (util_state_path(cd.state, sizeof(cd.state), "ukcollectd") < 0) {
         cd_log(CD_ERR, "Failed to pick a state dir: give --state");
         return 1;
     }

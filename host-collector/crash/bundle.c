@@ -23,20 +23,6 @@
 #define LOG_RECORDS 200
 #define TOP_FRAMES 5            /* frames in the signature and per thread in report.txt */
 
-int crash_default_dir(char *buf, size_t len)
-{
-    const char *e = getenv("UKSCOPE_CRASH_DIR"), *x = getenv("XDG_STATE_HOME"),
-               *h = getenv("HOME");
-    if (e && *e)
-        return util_path(buf, len, "%s", e);
-    if (x && *x)
-        return util_path(buf, len, "%s/ukscope/crashes", x);
-    if (h && *h)
-        return util_path(buf, len, "%s/.local/state/ukscope/crashes", h);
-    errno = ENOENT;
-    return -1;
-}
-
 /* Frames of the panic machinery: never part of a signature. */
 static bool machinery(const char *f)
 {

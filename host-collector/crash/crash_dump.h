@@ -107,7 +107,10 @@ int crash_claim(const char *run_dir, char *err, size_t errlen);
  */
 void crash_on_panic(const char *run_dir);
 
-/* Default bundle parent: $UKSCOPE_CRASH_DIR, $XDG_STATE_HOME/ukscope/crashes, ~/.local/state/ukscope/crashes. */
+/*
+ * Default bundle parent: $UKSCOPE_CRASH_DIR, $XDG_STATE_HOME/ukscope/crashes,
+ * ~/.local/state/ukscope/crashes (store.c: ukctl and ukcollectd agree).
+ */
 int crash_default_dir(char *buf, size_t len);
 
 /* `ukctl dump` and `ukctl crash` (crash_cmd.c). */

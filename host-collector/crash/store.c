@@ -20,6 +20,15 @@
 
 #include "crash_bundle.h"
 
+int crash_default_dir(char *buf, size_t len)
+{
+    const char *e = getenv("UKSCOPE_CRASH_DIR");
+
+    if (e && *e)
+        return util_path(buf, len, "%s", e);
+    return util_state_path(buf, len, "ukscope/crashes");
+}
+
 #define MAX_INSTANCES 64 /* instance names remembered per group */
 
 int crash_store_lock(const char *dir)

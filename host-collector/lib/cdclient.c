@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "util.h"
+
 const char *cdc_addr(void)
 {
     const char *a = getenv("UKCOLLECTD_ADDR");
@@ -178,14 +180,5 @@ int cdc_read_token(const char *path, char *buf, size_t len)
 
 int cdc_default_token_path(char *buf, size_t len)
 {
-    const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-    int n;
-
-    if (x && *x)
-        n = snprintf(buf, len, "%s/ukcollectd/token", x);
-    else if (home && *home)
-        n = snprintf(buf, len, "%s/.local/state/ukcollectd/token", home);
-    else
-        return -1;
-    return n > 0 && (size_t)n < len ? 0 : -1;
+    return util_state_path(buf, len, "ukcollectd/token");
 }

@@ -51,6 +51,18 @@ int util_path(char *buf, size_t len, const char *fmt, ...)
     return 0;
 }
 
+int util_state_path(char *buf, size_t len, const char *sub)
+{
+    const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+
+    if (x && *x)
+        return util_path(buf, len, "%s/%s", x, sub);
+    if (home && *home)
+        return util_path(buf, len, "%s/.local/state/%s", home, sub);
+    errno = ENOENT;
+    return -1;
+}
+
 int util_default_parent(char *buf, size_t len)
 {
     const char *xdg = getenv("XDG_RUNTIME_DIR");

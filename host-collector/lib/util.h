@@ -90,6 +90,13 @@ void util_now_iso8601(char *buf, size_t len);
 int util_path(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /*
+ * The per-user state path of SUB (XDG base directories): $XDG_STATE_HOME/SUB,
+ * else $HOME/.local/state/SUB.  -1 (ENOENT) when neither is set, or
+ * ENAMETOOLONG.  The crash dir, the collector's state and its token live there.
+ */
+int util_state_path(char *buf, size_t len, const char *sub);
+
+/*
  * Remove the files ukctl creates in a run dir (ram, sockets, instance.json,
  * logs), then the dir itself.  Foreign files are left alone, in which case
  * the dir stays too.  Missing files are not an error.
