@@ -245,6 +245,7 @@ void ingest_tick(struct inst *in, int64_t now, bool final)
         if (in->klog_ok)
             read_klog(in, final);
         ramview_unguard();
+        ramview_release(in->ram.base, in->ram.size);
         src_ok(in, SRC_RAM);
     } else {
         src_error(in, SRC_RAM, "SIGBUS: the RAM file shrank under the reader");

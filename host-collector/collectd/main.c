@@ -49,6 +49,7 @@ static const char usage[] =
     "  --store-max MiB    rotate an instance's log.jsonl above this size (default 64)\n"
     "  --trace-max MiB    trace store limit per instance (default 64; with the trace store)\n"
     "  --trace-age SECS   drop trace segments older than this (default 3600)\n"
+    "  --interval MS      collection interval (default 1000, 10..60000)\n"
     "  --ukctl PATH       ukctl used to start/stop instances (default: next to ukcollectd)\n"
     "  -v, --verbose      debug log\n"
     "  -h, --help         this text\n";
@@ -158,6 +159,7 @@ int main(int argc, char **argv)
         {"store-max", required_argument, NULL, 'm'}, {"ukctl", required_argument, NULL, 'u'},
         {"trace-max", required_argument, NULL, 'T'}, {"trace-age", required_argument, NULL, 'a'},
         {"verbose", no_argument, NULL, 'v'},          {"help", no_argument, NULL, 'h'},
+        {"interval", required_argument, NULL, 'i'},
         {NULL, 0, NULL, 0},
     };
     const char *root = NULL, *listen = "127.0.0.1:9560", *state = NULL, *relp = NULL,
@@ -165,6 +167,7 @@ int main(int argc, char **argv)
     bool allow_remote = false;
     uint64_t trace_max = 64ULL << 20;
     int64_t trace_age = 3600;
+    long interval_ms = 1000; /* one tick: every instance's ring is read this often */
     int c, rc = 1, tfd = -1, ifd = -1, sfd = -1;
     char buf[4096];
     sigset_t mask;
@@ -183,12 +186,13 @@ int main(int argc, char **argv)
         case 'm': cd.store_max = strtoull(optarg, NULL, 10) << 20; break;
         case 'T': trace_max = strtoull(optarg, NULL, 10) << 20; break;
         case 'a': trace_age = strtoll(optarg, NULL, 10); break;
+        case 'i': interval_ms = strtol(optarg, NULL, 10); break;
         case 'v': cd_log_level = CD_DEBUG; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }
     }
-    if (!root || optind != argc || !cd.store_max) {
+    if (!root || optind != argc || !cd.store_max || interval_ms < 10 || interval_ms > 60000) {
         fputs(usage, stderr);
         return 2;
     }
@@ -254,7 +258,7 @@ int main(int argc, char **argv)
     tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    struct itimerspec its = {{1, 0}, {0, 1000000}};
+    struct itimerspec its = {{interval_ms / 1000, (interval_ms % 1000) * 1000000}, {0, 1000000}};
     if (cd.epfd < 0 || tfd < 0 || ifd < 0 || sfd < 0 || timerfd_settime(tfd, 0, &its, NULL) < 0 ||
         inotify_add_watch(ifd, cd.root, IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ONLYDIR) < 0) {
         cd_log(CD_ERR, "Failed to set up the event loop: %s", strerror(errno));
