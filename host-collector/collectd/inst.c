@@ -206,7 +206,11 @@ void inst_tick(struct inst *in, int64_t now)
     reload(in);
     if (!in->seen && !in->has_sum && !in->spec.managed && !in->child) {
         /* An adopted instance whose run dir is gone (ukctl stop): forget it;
-         * its log store stays under STATE for the API of a later boot. */
+         * its log store stays under STATE for the API of a later boot.
+         * Final drain first: the RAM file is unlinked, but our mapping of
+         * it still holds the lines logged since the last tick. */
+        if (in->state != ST_EXITED && in->state != ST_CRASHLOOP && in->ram.fd >= 0)
+            ingest_tick(in, now, true);
         cd_log(CD_INFO, "%s: run dir gone, forgotten", in->name);
         qmp_drop(in, NULL);
         ingest_close(in);

@@ -269,6 +269,40 @@ def test_collector_kill9_burst(t):
             cd.stop()
 
 
+def test_collector_final_drain(t):
+    """The lines a guest logged between the last tick and its end are stored: `ukctl stop`
+    (run dir and RAM file removed) between two ticks of a 5 s interval; the final pass reads
+    them from the still-mapped RAM."""
+    base, root, state = setup(t)
+    try:
+        start_instance(t, root, "fin", "demo.log_burst=100000 demo.log_batch=1 "
+                       "demo.log_delay_ms=0")
+        time.sleep(1)
+        cd = Collector(t, root, state, ["--interval", "5000"])
+        time.sleep(0.5)  # the first tick (at start) has read the ring
+
+        def burst():
+            return [r for r in store_records(state, "fin")
+                    if r.get("text", "").startswith("demo: burst line ")]
+        n0 = len(burst())
+        assert n0 > 0, "the first tick stored nothing"
+        time.sleep(2.5)  # ~250 more lines, all within the ring, no tick meanwhile
+        run([t.build / "bin/ukctl", "stop", root / "fin"], timeout=60)
+        assert not (root / "fin").exists()
+        deadline = time.monotonic() + 15
+        while "fin: run dir gone, forgotten" not in cd.log.read_text():
+            assert time.monotonic() < deadline, cd.log.read_text()[-2000:]
+            time.sleep(0.2)
+        n1 = len(burst())
+        t.log(f"{n0} burst lines at the first tick, {n1} after the final pass")
+        assert n1 - n0 >= 100, (n0, n1)
+        check_exactly_once(store_records(state, "fin"))
+    finally:
+        stop_all(t, root)
+        if "cd" in locals():
+            cd.stop()
+
+
 def fake_silent_instance(t, root, name):
     """A run dir whose QEMU is a sleeping process and whose QMP socket accepts and never
     answers."""
