@@ -39,10 +39,10 @@ def free_port():
 
 
 class Collector:
-    def __init__(self, t, root, state, extra=()):
+    def __init__(self, t, root, state, extra=(), listen=None):
         self.t, self.root, self.state = t, root, state
         self.port = free_port()
-        self.addr = f"127.0.0.1:{self.port}"
+        self.addr = listen or f"127.0.0.1:{self.port}"
         self.log = state.parent / f"ukcollectd.{self.port}.log"
         self.extra = list(extra)
         self.proc = None
@@ -575,6 +575,37 @@ def test_collector_relp(t):
         if "cd" in locals():
             cd.stop()
         rs.stop()
+
+
+def test_collector_ipv6_listen(t):
+    """--listen [::1]:PORT: the API over IPv6 loopback, ukctl ps through $UKCOLLECTD_ADDR in
+    brackets; a non-loopback IPv6 address needs --allow-remote; a malformed one is refused."""
+    base, root, state = setup(t)
+    try:
+        start_instance(t, root, "v6")
+        try:
+            with socket.socket(socket.AF_INET6) as s6:
+                s6.bind(("::1", 0))
+                port = s6.getsockname()[1]
+        except OSError as e:
+            raise Skip(f"no IPv6 loopback: {e}")
+        cd = Collector(t, root, state, listen=f"[::1]:{port}")
+        cd.wait(lambda i: i.get("v6", {}).get("state") == "running", "v6 running")
+        # ps without --root only works through the collector
+        ps = json.loads(run([t.build / "bin/ukctl", "ps", "--json"],
+                            env={"UKCOLLECTD_ADDR": cd.addr}).stdout)
+        assert [i["name"] for i in ps] == ["v6"], ps
+        for listen, want in ((f"[::]:{free_port()}", "not loopback"),
+                             ("[::1:80", "Failed to parse --listen"),
+                             ("::1:80", "Failed to parse --listen")):
+            r = subprocess.run([str(t.build / "bin/ukcollectd"), "--root", str(root), "--state",
+                                str(base / "state2"), "--listen", listen],
+                               capture_output=True, text=True, timeout=20)
+            assert r.returncode != 0 and want in r.stderr, (listen, r.returncode, r.stderr)
+    finally:
+        stop_all(t, root)
+        if "cd" in locals():
+            cd.stop()
 
 
 def test_collector_trace_api(t):
