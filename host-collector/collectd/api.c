@@ -28,6 +28,7 @@ enum { BODY_MAX = 65536, LOGS_DEFAULT = 1000, LOGS_MAX = 100000 };
 enum MHD_Result api_sse_start(struct MHD_Connection *c, const char *name, const char *boot,
                               const char *source, uint64_t since);
 void api_sse_resume(void);
+void api_sse_close_all(void);
 
 char *api_logs_query(struct inst *in, const char *boot, const char *source, uint64_t since,
                      uint64_t limit, size_t *len);
@@ -341,7 +342,10 @@ void api_tick(void)
 
 void api_stop(void)
 {
-    if (mhd)
+    if (mhd) {
+        api_sse_close_all();
+        MHD_run(mhd);
         MHD_stop_daemon(mhd);
+    }
     mhd = NULL;
 }
