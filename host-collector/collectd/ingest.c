@@ -46,6 +46,7 @@ static void src_ok(struct inst *in, enum cd_source s)
 
 void ingest_close(struct inst *in)
 {
+    telem_drop(in, NULL);
     if (in->utr_ok)
         utr_close(&in->tr);
     in->utr_ok = false;
@@ -254,6 +255,62 @@ void ingest_tick(struct inst *in, int64_t now, bool final)
 console:
     read_console(in);
     if (logstore_commit(&in->ls) < 0)
+        in->err[SRC_KLOG]++;
+}
+
+/*
+ * A live record from the telemetry stream (telem.c), by sequence number:
+ * one already stored is a duplicate; a gap before it is filled from the
+ * ring first (what the ring overwrote is a counted lost range, as for the
+ * tick).  The ring's head bounds what a stream may claim: a seq at or
+ * beyond it is a counted telemetry error (a lying stream must not open a
+ * bogus lost range); without a readable ring, at most LIVE_GAP_MAX ahead.
+ * 1 when the store grew, 0 when not, -1 rejected.
+ */
+enum { LIVE_GAP_MAX = UK_KLOG_SLOTS * 64 };
+
+int ingest_live(struct inst *in, const struct klog_record *k)
+{
+    uint64_t before = in->ls.pos.klog_next;
+    volatile uint64_t head = before + LIVE_GAP_MAX; /* set between setjmp and longjmp */
+    struct klog_mem m = {in->ram.base, in->ram.size};
+    struct klog_reader chk;
+    char err[256];
+
+    if (!in->ls_ok || !in->boot_id[0] || strcmp(in->ls.pos.boot_id, in->boot_id))
+        return 0; /* the tick sets up a new boot's position first */
+    if (k->seq < before)
+        return 0;
+    if (in->klog_ok && in->ram.base) {
+        if (!RAMVIEW_GUARD()) {
+            src_error(in, SRC_RAM, "SIGBUS: the RAM file shrank under the reader");
+            in->klog_ok = false; /* the tick rebuilds the view */
+            return 0;
+        }
+        if (klog_open(&chk, &m, in->klog_addr, err, sizeof(err)) == 0) {
+            head = klog_head(&chk);
+            if (k->seq > before && k->seq < head)
+                read_klog(in, false);
+        }
+        ramview_unguard();
+    }
+    if (k->seq >= head) {
+        in->err[SRC_TELEMETRY]++;
+        if (!in->src_bad[SRC_TELEMETRY])
+            cd_log(CD_WARN, "%s: telemetry record seq %llu is beyond the ring's head %llu "
+                   "(counted, dropped)", in->name, (unsigned long long)k->seq,
+                   (unsigned long long)head);
+        in->src_bad[SRC_TELEMETRY] = true;
+        return -1;
+    }
+    if (k->seq >= in->ls.pos.klog_next)
+        on_klog(in, k); /* counts a gap the ring could not fill */
+    return in->ls.pos.klog_next > before;
+}
+
+void ingest_commit(struct inst *in)
+{
+    if (in->ls_ok && logstore_commit(&in->ls) < 0)
         in->err[SRC_KLOG]++;
 }
 

@@ -23,7 +23,7 @@
 
 
 const char *const cd_source_names[SRC_COUNT] = {"klog", "console", "ram", "qmp", "metrics",
-                                                 "threads"};
+                                                 "threads", "telemetry"};
 
 const char *inst_state_name(enum inst_state s)
 {
@@ -43,7 +43,7 @@ struct inst *inst_find(const char *name)
 struct inst *inst_get_by_fd(int fd)
 {
     for (unsigned i = 0; i < CD_MAX_INSTANCES; i++)
-        if (cd.inst[i].used && cd.inst[i].qfd == fd)
+        if (cd.inst[i].used && (cd.inst[i].qfd == fd || cd.inst[i].tfd == fd))
             return &cd.inst[i];
     return NULL;
 }
@@ -73,6 +73,7 @@ struct inst *inst_new(const char *name)
         memset(in, 0, sizeof(*in));
         in->used = true;
         in->qfd = -1;
+        in->tfd = -1;
         in->ram.fd = -1;
         in->ls.fd = -1;
         size_t nl = strnlen(name, sizeof(in->name) - 1);
@@ -242,6 +243,7 @@ void inst_tick(struct inst *in, int64_t now)
         qmp_drop(in, "no answer within 3 s (timeout)");
     if (in->state == ST_STARTING && in->qfd < 0)
         inst_set_state(in, ST_RUNNING); /* no QMP: alive is all we know */
+    telem_start(in, now);
     ingest_tick(in, now, false);
     tsglue_drain(in, now);
 }

@@ -50,6 +50,8 @@ static const char usage[] =
     "  --trace-max MiB    trace store limit per instance (default 64; with the trace store)\n"
     "  --trace-age SECS   drop trace segments older than this (default 3600)\n"
     "  --interval MS      collection interval (default 1000, 10..60000)\n"
+    "  --no-telemetry     read the klog ring only; leave RUN/telemetry.sock to\n"
+    "                     `ukctl telemetry` (QEMU serves one client)\n"
     "  --ukctl PATH       ukctl used to start/stop instances (default: next to ukcollectd)\n"
     "  -v, --verbose      debug log\n"
     "  -h, --help         this text\n";
@@ -159,7 +161,7 @@ int main(int argc, char **argv)
         {"store-max", required_argument, NULL, 'm'}, {"ukctl", required_argument, NULL, 'u'},
         {"trace-max", required_argument, NULL, 'T'}, {"trace-age", required_argument, NULL, 'a'},
         {"verbose", no_argument, NULL, 'v'},          {"help", no_argument, NULL, 'h'},
-        {"interval", required_argument, NULL, 'i'},
+        {"interval", required_argument, NULL, 'i'},   {"no-telemetry", no_argument, NULL, 'N'},
         {NULL, 0, NULL, 0},
     };
     const char *root = NULL, *listen = "127.0.0.1:9560", *state = NULL, *relp = NULL,
@@ -187,6 +189,7 @@ int main(int argc, char **argv)
         case 'T': trace_max = strtoull(optarg, NULL, 10) << 20; break;
         case 'a': trace_age = strtoll(optarg, NULL, 10); break;
         case 'i': interval_ms = strtol(optarg, NULL, 10); break;
+        case 'N': cd_telemetry = false; break;
         case 'v': cd_log_level = CD_DEBUG; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
@@ -307,7 +310,9 @@ int main(int argc, char **argv)
                 api_poll();
             } else {
                 struct inst *in = inst_get_by_fd(fd);
-                if (in)
+                if (in && fd == in->tfd)
+                    telem_event(in, evs[i].events);
+                else if (in)
                     inst_qmp_event(in, evs[i].events);
             }
         }

@@ -424,6 +424,98 @@ def test_collector_hostile_guest(t):
             cd.stop()
 
 
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _telemetry_frame(seq, klog_seq, text, iid=b"fake"):
+    """A length-prefixed Envelope{instance_id, seq, log: LogRecord{severity 6, time_ns, text,
+    klog_seq}} in protobuf wire format (guest-agent/common/telemetry.proto)."""
+    log = (b"\x08\x06" + b"\x10" + _varint(1000 + klog_seq) + b"\x2a" + _varint(len(text)) + text
+           + b"\x30" + _varint(klog_seq))
+    body = (b"\x0a" + _varint(len(iid)) + iid + b"\x10" + _varint(seq) + b"\x52"
+            + _varint(len(log)) + log)
+    return _varint(len(body)) + body
+
+
+def test_collector_telemetry_live(t):
+    """Live lines from the telemetry stream; garbage, an oversized frame and a record far
+    beyond the ring in one instance's stream: counted errors and a log line, its good records
+    stored by seq, and a real guest beside it keeps flowing."""
+    base, root, state = setup(t)
+    srv = None
+    try:
+        start_instance(t, root, "good")
+        fake_silent_instance(t, root, "fake").close()  # its QMP stays silent (not listening)
+        srv = socket.socket(socket.AF_UNIX)
+        srv.bind(str(root / "fake" / "telemetry.sock"))
+        srv.listen(1)
+        srv.settimeout(15)
+        cd = Collector(t, root, state)
+        conn, _ = srv.accept()
+        good0 = cd.wait(lambda i: i.get("good", {}).get("log", {}).get("klog_next", 0) > 5,
+                        "good logging")["good"]["log"]["klog_next"]
+        conn.sendall(_telemetry_frame(0, 0, b"live zero") + _telemetry_frame(1, 1, b"live one"))
+        conn.sendall(random.Random(7).randbytes(4096))                 # garbage
+        conn.sendall(_varint(2 << 20) + bytes(200))                    # a 2 MiB frame claimed
+        conn.sendall(_telemetry_frame(10, 2, b"live two after garbage"))
+        conn.sendall(_telemetry_frame(11, 3, b"\x01bad\xffbytes"))
+        conn.sendall(_telemetry_frame(12, 5_000_000, b"far beyond the ring"))
+        conn.sendall(_telemetry_frame(13, 4, b"live four"))
+        i = cd.wait(lambda i: len([r for r in store_records(state, "fake") if "seq" in r]) >= 5
+                    and i["fake"]["errors"]["telemetry"] >= 2
+                    and i["good"]["log"]["klog_next"] > good0, "live records and counted errors")
+        texts = {r["seq"]: r["text"] for r in store_records(state, "fake") if "seq" in r}
+        assert texts == {0: "live zero", 1: "live one", 2: "live two after garbage",
+                         3: "?bad?bytes", 4: "live four"}, texts
+        check_exactly_once(store_records(state, "fake"))
+        assert i["good"]["errors"]["telemetry"] == 0, i["good"]
+        log = cd.log.read_text()
+        assert "fake: Failed to decode the telemetry stream" in log, log[-2000:]
+        assert "fake: telemetry record seq 5000000 is beyond" in log, log[-2000:]
+        m = cd.get("/metrics")
+        assert 'ukcollectd_read_errors_total{instance="fake",source="telemetry"}' in m
+        assert cd.proc.poll() is None, "the daemon died"
+        conn.close()
+    finally:
+        if srv:
+            srv.close()
+        stop_all(t, root)
+        if "cd" in locals():
+            cd.stop()
+
+
+def test_collector_telemetry_stream(t, accel):
+    """A real guest's lines arrive through its telemetry stream between ticks: with a 60 s
+    interval, a burst logged after the first tick is stored within seconds, every seq once."""
+    base, root, state = setup(t)
+    sc = t.scale(accel)
+    try:
+        start_instance(t, root, "tl", "demo.log_burst=200 demo.log_batch=1 "
+                       f"demo.log_delay_ms={int(4000 * sc)}", accel=accel)
+        cd = Collector(t, root, state, ["--interval", "60000"])
+        deadline = time.monotonic() + 30 * sc
+        while not any("burst done" in r.get("text", "") for r in store_records(state, "tl")):
+            assert time.monotonic() < deadline, (cd.instances()["tl"], cd.log.read_text()[-2000:])
+            time.sleep(0.3)
+        ticks = re.search(r"^ukcollectd_ticks_total (\d+)$", cd.get("/metrics"), re.M)
+        assert ticks and ticks.group(1) == "1", ("a second tick ran", ticks)
+        recs = store_records(state, "tl")
+        total, lost = check_exactly_once(recs)
+        t.log(f"{total} seqs by the stream after one tick, {lost} lost")
+        assert lost == 0, lost
+    finally:
+        stop_all(t, root)
+        if "cd" in locals():
+            cd.stop()
+
+
 def test_collector_prometheus(t):
     """A real Prometheus: http_sd from /sd/prometheus (guests up) and the collector's /metrics
     with instance labels; two collectors (two roots: the multi-host story on loopback) in one
