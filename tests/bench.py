@@ -591,8 +591,6 @@ def bench_prometheus(b):
     1 s scrape puts on each instance.  Reports targets up and Prometheus's
     own scrape_duration_seconds over the run (tcg only: under kvm_pvm the
     emulated guest serves ~1 scrape/s)."""
-    import socket
-    import urllib.request
     ntargets, secs = 100, 20
     ukctl = b.build / "bin" / "ukctl"
     result = {}
@@ -611,15 +609,7 @@ def bench_prometheus(b):
     try:
         port = next(p["host"] for p in json.loads((run / "instance.json").read_text())["ports"]
                     if p["guest"] == 8080)
-        deadline = time.time() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.5)
+        _wait_healthz(port, 30)
         prom, query = _start_prometheus(d, {f"t{i}": port for i in range(ntargets)})
         time.sleep(secs + 5)
         up = query("up")
@@ -651,23 +641,28 @@ def bench_prometheus(b):
 def _start_instance(b, cmdline, smp=2, accel="tcg"):
     """`ukctl run --detach`; returns (run_dir, host port of guest 8080, qemu pid)
     once /healthz answers."""
-    import urllib.request
     run = b.ctx.tmpdir() / "run"
     subprocess.run([str(b.build / "bin" / "ukctl"), "run", "--detach", "--accel", accel,
                     "--smp", str(smp), "--cmdline", cmdline, "--run-dir", str(run),
                     str(b.build / "kernel.elf")], check=True, capture_output=True, timeout=60)
     inst = json.loads((run / "instance.json").read_text())
     port = next(p["host"] for p in inst["ports"] if p["guest"] == 8080)
-    deadline = time.time() + 60
+    _wait_healthz(port, 60)
+    return run, port, inst["pid"]
+
+
+def _wait_healthz(port, timeout):
+    """Until the guest agent's /healthz answers on host port `port` (OSError after timeout s)."""
+    import urllib.request
+    deadline = time.time() + timeout
     while True:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
-            break
+            return
         except OSError:
             if time.time() > deadline:
                 raise
             time.sleep(0.5)
-    return run, port, inst["pid"]
 
 
 def _stop_instance(b, run):
