@@ -61,8 +61,9 @@ def status_mib(pid, key):
 
 
 class Fleet:
-    def __init__(self, build, base, n, start):
+    def __init__(self, build, base, n, start, cd_args=()):
         self.build, self.n, self.how = Path(build), n, start
+        self.cd_args = list(cd_args)
         self.root, self.state = base / "root", base / "state"
         self.root.mkdir(mode=0o700)
         self.ukctl = str(self.build / "bin" / "ukctl")
@@ -80,7 +81,7 @@ class Fleet:
     def start_collector(self):
         self.cd = subprocess.Popen(
             [str(self.build / "bin" / "ukcollectd"), "--root", str(self.root), "--state",
-             str(self.state), "--listen", self.addr], stdout=subprocess.DEVNULL,
+             str(self.state), "--listen", self.addr] + self.cd_args, stdout=subprocess.DEVNULL,
             stderr=open(self.log, "wb"), start_new_session=True)
         deadline = time.monotonic() + 10
         while True:
@@ -163,9 +164,9 @@ class Fleet:
                 pass
 
 
-def measure(build, n, how, windows, secs, tmp):
+def measure(build, n, how, windows, secs, tmp, cd_args=()):
     base = Path(tempfile.mkdtemp(dir=tmp, prefix=f"fleet{n}."))
-    f = Fleet(build, base, n, how)
+    f = Fleet(build, base, n, how, cd_args)
     res = {"instances": n, "start": how}
     try:
         f.start_collector()
@@ -212,13 +213,16 @@ def main():
     ap.add_argument("--start", choices=["fleet", "parallel"], default="fleet")
     ap.add_argument("--windows", type=int, default=3)
     ap.add_argument("--secs", type=int, default=10)
+    ap.add_argument("--no-telemetry", action="store_true",
+                    help="ukcollectd --no-telemetry (the klog ring only, no live streams)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     build = Path(a.build).resolve()
+    cd_args = ["--no-telemetry"] if a.no_telemetry else []
     out = []
     with tempfile.TemporaryDirectory(prefix="bench_collector.") as tmp:
         for n in [int(x) for x in a.fleet.split()]:
-            r = measure(build, n, a.start, a.windows, a.secs, tmp)
+            r = measure(build, n, a.start, a.windows, a.secs, tmp, cd_args)
             out.append(r)
             if "failed" in r:
                 break
@@ -226,7 +230,8 @@ def main():
         print(json.dumps(out, indent=1))
         return 0
     print(f"collector: N idle guests (32 MiB, tcg, demo.load=0), 1 s tick, started with "
-          f"--start {a.start}; medians of {a.windows} x {a.secs} s")
+          f"--start {a.start}{' --no-telemetry' if cd_args else ''}; "
+          f"medians of {a.windows} x {a.secs} s")
     print(f"  {'N':>4} {'up s':>6} {'cd CPU %':>9} {'tick ms':>8} {'RssAnon':>8} {'VmRSS':>7} "
           f"{'RssFile':>7} {'QEMU CPU %':>10} {'load1':>6}")
     for r in out:
