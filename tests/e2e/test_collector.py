@@ -7,7 +7,7 @@ Accelerators: the collector reads guest RAM, the console and QMP the same
 way whatever runs the guest, so most tests boot TCG guests only.  A
 representative subset takes `accel` and also runs under KVM: discovery and
 logs (RAM readers, ps/logs CLI, threads, re-adoption), the fleet API with a
-restart, and a panic from QMP.  Under this host's kvm_pvm the guest is
+restart, a panic from QMP, and live lines from a real telemetry stream.  Under this host's kvm_pvm the guest is
 emulated instruction by instruction (10-50x slower than TCG): the bursts of
 thousands of lines (kill -9, RELP), the Prometheus scrapes through the
 guest agent and the hostile-RAM cases would take minutes each and exercise
