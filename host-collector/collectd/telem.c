@@ -39,6 +39,8 @@ enum { TELEM_RETRY_MS = 5000, TELEM_READ_MAX = 256 * 1024, TELEM_ERRORS_MAX = 64
 
 bool cd_telemetry = true;
 
+void api_sse_resume(void); /* api_sse.c */
+
 void telem_drop(struct inst *in, const char *why)
 {
     if (in->tfd >= 0) {
@@ -169,6 +171,7 @@ void telem_event(struct inst *in, uint32_t events)
     if (stored && now - in->tcommit >= TELEM_COMMIT_MS) {
         in->tcommit = now;
         ingest_commit(in);
+        api_sse_resume(); /* `ukctl logs -f` sees the line now, not at the next tick */
     }
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) ||
         (events & (EPOLLHUP | EPOLLERR) && n <= 0))

@@ -500,10 +500,25 @@ def test_collector_telemetry_stream(t, accel):
         start_instance(t, root, "tl", "demo.log_burst=200 demo.log_batch=1 "
                        "demo.log_delay_ms=4000", accel=accel)
         cd = Collector(t, root, state, ["--interval", "60000"])
+        followed = []
+
+        def follow():  # an SSE follower sees live lines too, not only at ticks
+            url = f"http://{cd.addr}/api/v1/instances/tl/logs?follow=1&since=0"
+            with urllib.request.urlopen(url, timeout=55) as r:
+                for line in r:
+                    if line.startswith(b"data: "):
+                        followed.append(json.loads(line[6:]))
+                        if "burst done" in followed[-1].get("text", ""):
+                            return
+        import threading
+        th = threading.Thread(target=follow, daemon=True)
+        th.start()
         deadline = time.monotonic() + 50  # before the second tick, at 60 s
         while not any("burst done" in r.get("text", "") for r in store_records(state, "tl")):
             assert time.monotonic() < deadline, (cd.instances()["tl"], cd.log.read_text()[-2000:])
             time.sleep(0.3)
+        th.join(max(1, deadline - time.monotonic()))
+        assert followed and "burst done" in followed[-1]["text"], followed[-3:]
         ticks = re.search(r"^ukcollectd_ticks_total (\d+)$", cd.get("/metrics"), re.M)
         assert ticks and ticks.group(1) == "1", ("a second tick ran", ticks)
         recs = store_records(state, "tl")
