@@ -32,6 +32,8 @@
 struct cd cd;
 void supervise_tick(struct inst *in, int64_t now);
 void relpglue_init(void);
+void relpglue_poll(int64_t now, int64_t budget_ms);
+static int64_t tick_budget_ms = 250; /* RELP forwarding per tick: a quarter of the interval */
 
 static const char usage[] =
     "Usage: ukcollectd --root DIR [OPTIONS]\n"
@@ -132,10 +134,7 @@ static void tick(void)
             continue;
         supervise_tick(in, t0);
     }
-#ifdef HAVE_RELPFWD
-    if (cd.relp)
-        relpfwd_poll(cd.relp, t0);
-#endif
+    relpglue_poll(t0, tick_budget_ms);
     api_tick();
     cd.ticks++;
     cd.tick_ms_last = cd_now() - t0;
@@ -261,6 +260,7 @@ int main(int argc, char **argv)
     tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    tick_budget_ms = interval_ms / 4;
     struct itimerspec its = {{interval_ms / 1000, (interval_ms % 1000) * 1000000}, {0, 1000000}};
     if (cd.epfd < 0 || tfd < 0 || ifd < 0 || sfd < 0 || timerfd_settime(tfd, 0, &its, NULL) < 0 ||
         inotify_add_watch(ifd, cd.root, IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ONLYDIR) < 0) {

@@ -767,6 +767,46 @@ def test_collector_ipv6_listen(t):
             cd.stop()
 
 
+def test_collector_relp_keeps_up(t):
+    """RELP forwarding keeps pace with the store at the default 1 s tick: a 4 000-line burst
+    (~800 lines/s) is at rsyslog within 3 ticks of its last line being stored (one poll of
+    256 records per tick took 10+ ticks)."""
+    from rsyslogd import Rsyslogd, have_rsyslog_relp
+    if not have_rsyslog_relp():
+        raise Skip("rsyslog-relp (imrelp) not installed")
+    base, root, state = setup(t)
+    rs = Rsyslogd(base / "rsyslog", track=t._track)
+    rs.start()
+    try:
+        start_instance(t, root, "k1", "demo.log_burst=4000 demo.log_batch=8")
+        cd = Collector(t, root, state, ["--relp", f"127.0.0.1:{rs.port}"])
+
+        def ticks():
+            return int(re.search(r"^ukcollectd_ticks_total (\d+)$", cd.get("/metrics"),
+                                 re.M).group(1))
+        deadline = time.monotonic() + 90
+        while not any("burst done" in r.get("text", "") for r in store_records(state, "k1")[-20:]):
+            assert time.monotonic() < deadline, "no burst done"
+            time.sleep(0.2)
+        t0 = ticks()
+        stored = {r["seq"] for r in store_records(state, "k1") if "seq" in r}
+
+        def arrived():  # klog seqs of k1 in rsyslog's file
+            return {int(m.group(1)) for m in re.finditer(
+                rb'ukscope k1 klog \[ukscope@32473 [^\]]*? seq="(\d+)"', rs.out.read_bytes())}
+        while not stored <= arrived():
+            assert time.monotonic() < deadline + 60, len(stored - arrived())
+            time.sleep(0.2)
+        t1 = ticks()
+        t.log(f"{len(stored)} records; at rsyslog {t1 - t0} ticks after the last was stored")
+        assert t1 - t0 <= 3, (t0, t1)
+    finally:
+        stop_all(t, root)
+        if "cd" in locals():
+            cd.stop()
+        rs.stop()
+
+
 def test_collector_trace_api(t):
     """The flight recorder over the API: one instance's last seconds (json) and the fleet
     (Perfetto)."""
