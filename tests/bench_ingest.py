@@ -80,6 +80,8 @@ def run_guest(a, build, tmp, name, rs):
             "--listen", f"127.0.0.1:{free_port()}", "--interval", str(a.interval)]
     if rs:
         argv += ["--relp", f"127.0.0.1:{rs.port}"]
+    if a.no_telemetry:
+        argv.append("--no-telemetry")
     cd = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(base / "cd.log", "wb"))
     ukctl = str(build / "bin/ukctl")
     try:
@@ -167,6 +169,8 @@ def main():
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--interval", type=int, default=20)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--no-telemetry", action="store_true",
+                    help="ukcollectd --no-telemetry: the ring only, no live stream")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     build = Path(a.build).resolve()
@@ -206,7 +210,8 @@ def main():
         print(json.dumps({"median": m, "runs": runs}, indent=1))
         return 0
     print(f"ingest: {a.records} klog lines per run, guest tcg (batch {a.batch} per 10 ms, "
-          f"console_loglevel=3), ukcollectd --interval {a.interval}; medians of {a.runs} runs")
+          f"console_loglevel=3), ukcollectd --interval {a.interval}"
+          f"{' --no-telemetry' if a.no_telemetry else ''}; medians of {a.runs} runs")
     print(f"  {'path':<34} {'records/s':>10} {'vs rsyslog alone':>17}")
     print(f"  {'guest -> store':<34} {m['store_rate']:10.0f} {m['ratio_store_vs_alone']:17.2f}")
     print(f"  {'guest -> store -> RELP -> rsyslog':<34} {m['relp_rate']:10.0f} "

@@ -106,6 +106,8 @@ struct inst {
     struct telem_decoder *tdec;
     int64_t tretry, tcommit;
     unsigned terrors_row;
+    bool tdisarmed; /* one-shot fired: re-armed by the coalescing timer */
+    uint64_t klog_head_seen; /* highest ring head read this boot: bounds live seqs */
 
     struct inst_spec spec;
     pid_t child;
@@ -163,6 +165,10 @@ void telem_start(struct inst *in, int64_t now);
 /* Close it; why != NULL: a counted error, logged. */
 void telem_drop(struct inst *in, const char *why);
 void telem_event(struct inst *in, uint32_t events);
+/* The coalescing timer (created on first call; -1 with --no-telemetry) and
+ * its handler: re-arm the streams that fired since. */
+int telem_timer_fd(void);
+void telem_rearm(void);
 /* Copy the thread table (tid, name) into a JSON array; NULL if unreadable. */
 struct json_t;
 struct json_t *ingest_threads_json(struct inst *in);

@@ -269,10 +269,11 @@ int main(int argc, char **argv)
     }
     if (api_start(listen, allow_remote) < 0)
         goto cleanup;
-    int fds[] = {tfd, ifd, sfd, api_fd()};
-    for (unsigned i = 0; i < 4; i++) {
+    int fds[] = {tfd, ifd, sfd, api_fd(), telem_timer_fd()};
+    for (unsigned i = 0; i < 5; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.fd = fds[i]};
-        epoll_ctl(cd.epfd, EPOLL_CTL_ADD, fds[i], &ev);
+        if (fds[i] >= 0)
+            epoll_ctl(cd.epfd, EPOLL_CTL_ADD, fds[i], &ev);
     }
     if (tsglue_init(trace_max, trace_age) < 0)
         goto cleanup;
@@ -308,6 +309,8 @@ int main(int argc, char **argv)
                 }
             } else if (fd == api_fd()) {
                 api_poll();
+            } else if (fd == telem_timer_fd()) {
+                telem_rearm();
             } else {
                 struct inst *in = inst_get_by_fd(fd);
                 if (in && fd == in->tfd)
