@@ -166,6 +166,13 @@ CD_LDLIBS += -lrelp
 $(call hobj,$(CD_SRCS)): HOST_CFLAGS += -DHAVE_RELPFWD
 endif
 CD_EXTRA_OBJS :=
+ifneq ($(TELEM_GEN_C),)
+# live klog lines from the telemetry stream (collectd/telem.c)
+CD_SRCS += guest-agent/host/telemetry_decode.c guest-agent/common/telemetry_frame.c
+CD_EXTRA_OBJS += $(O)/host/gen/telemetry.pb-c.o
+CD_LDLIBS += -lprotobuf-c
+$(O)/host/host-collector/collectd/telem.o: $(TELEM_GEN_H)
+endif
 ifneq ($(wildcard host-collector/collectd/tracestore.c),)
 # the trace store exports with the trace writers of `ukctl trace`
 CD_SRCS += tracing/host/trace_out.c tracing/host/trace_outfile.c tracing/host/trace_perfetto.c \

@@ -591,8 +591,6 @@ def bench_prometheus(b):
     1 s scrape puts on each instance.  Reports targets up and Prometheus's
     own scrape_duration_seconds over the run (tcg only: under kvm_pvm the
     emulated guest serves ~1 scrape/s)."""
-    import socket
-    import urllib.request
     ntargets, secs = 100, 20
     ukctl = b.build / "bin" / "ukctl"
     result = {}
@@ -611,15 +609,7 @@ def bench_prometheus(b):
     try:
         port = next(p["host"] for p in json.loads((run / "instance.json").read_text())["ports"]
                     if p["guest"] == 8080)
-        deadline = time.time() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.5)
+        _wait_healthz(port, 30)
         prom, query = _start_prometheus(d, {f"t{i}": port for i in range(ntargets)})
         time.sleep(secs + 5)
         up = query("up")
@@ -651,23 +641,28 @@ def bench_prometheus(b):
 def _start_instance(b, cmdline, smp=2, accel="tcg"):
     """`ukctl run --detach`; returns (run_dir, host port of guest 8080, qemu pid)
     once /healthz answers."""
-    import urllib.request
     run = b.ctx.tmpdir() / "run"
     subprocess.run([str(b.build / "bin" / "ukctl"), "run", "--detach", "--accel", accel,
                     "--smp", str(smp), "--cmdline", cmdline, "--run-dir", str(run),
                     str(b.build / "kernel.elf")], check=True, capture_output=True, timeout=60)
     inst = json.loads((run / "instance.json").read_text())
     port = next(p["host"] for p in inst["ports"] if p["guest"] == 8080)
-    deadline = time.time() + 60
+    _wait_healthz(port, 60)
+    return run, port, inst["pid"]
+
+
+def _wait_healthz(port, timeout):
+    """Until the guest agent's /healthz answers on host port `port` (OSError after timeout s)."""
+    import urllib.request
+    deadline = time.time() + timeout
     while True:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
-            break
+            return
         except OSError:
             if time.time() > deadline:
                 raise
             time.sleep(0.5)
-    return run, port, inst["pid"]
 
 
 def _stop_instance(b, run):
@@ -854,64 +849,20 @@ def bench_tracestore(b):
 
 
 def bench_collector(b):
-    """ukcollectd with N idle instances (32 MiB, TCG, 1 s tick): the daemon's CPU
-    (% of one core) and memory over three 10 s windows (medians), its tick
-    duration, and one idle instance's QEMU CPU (what bounds the fleet size).
-    N from $UKSCOPE_BENCH_FLEET (default "10"; e.g. "10 50 100")."""
-    ukctl, cdbin = b.build / "bin" / "ukctl", b.build / "bin" / "ukcollectd"
-    result = {}
-    if "tcg" not in b.accels:
-        return result
-    hz = os.sysconf("SC_CLK_TCK")
+    """ukcollectd (issue 12): CPU and RSS with 10, 50 and 100 idle instances
+    (tests/bench_collector.py; $UKSCOPE_BENCH_FLEET overrides the sizes), and
+    log ingest guest -> store -> RELP -> rsyslog side by side with rsyslog
+    alone (tests/bench_ingest.py)."""
+    fleet = os.environ.get("UKSCOPE_BENCH_FLEET", "10 50" if b.args.quick else "10 50 100")
+    res = _script_section(b, "bench_collector.py", "--fleet", fleet)
+    res["ingest"] = _script_section(b, "bench_ingest.py",
+                                    "--runs", "1" if b.args.quick else "3")["output"]
+    return res
 
-    def cpu(pid):
-        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(f[11]) + int(f[12])) / hz
 
-    rows = []
-    for n in [int(x) for x in os.environ.get("UKSCOPE_BENCH_FLEET", "10").split()]:
-        d = b.ctx.tmpdir()
-        root = d / "root"
-        root.mkdir(mode=0o700)
-        cd = None
-        try:
-            for i in range(n):
-                subprocess.run([str(ukctl), "run", "--detach", "--keep", "--accel", "tcg",
-                                "--mem", "32", "--run-dir", str(root / f"i{i}"),
-                                str(b.build / "kernel.elf")], check=True, capture_output=True,
-                               timeout=120)
-            cd = subprocess.Popen([str(cdbin), "--root", str(root), "--state", str(d / "state"),
-                                   "--listen", f"127.0.0.1:{_free_port()}"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(5)
-            cds, qemus = [], []
-            qpid = json.loads((root / "i0" / "instance.json").read_text())["pid"]
-            for _ in range(3):
-                c0, q0, t0 = cpu(cd.pid), cpu(qpid), time.time()
-                time.sleep(10)
-                dt = time.time() - t0
-                cds.append((cpu(cd.pid) - c0) / dt * 100)
-                qemus.append((cpu(qpid) - q0) / dt * 100)
-            st = dict(l.split(":", 1) for l in open(f"/proc/{cd.pid}/status") if ":" in l)
-            anon = int(st["RssAnon"].split()[0]) / 1024
-            rss = int(st["VmRSS"].split()[0]) / 1024
-        finally:
-            if cd:
-                cd.terminate()
-                cd.wait(timeout=30)
-            for i in range(n):
-                subprocess.run([str(ukctl), "stop", str(root / f"i{i}")], capture_output=True,
-                               timeout=60)
-        med = lambda v: sorted(v)[len(v) // 2]
-        result[str(n)] = {"collector_cpu_pct": med(cds), "collector_rss_anon_mib": anon,
-                          "collector_rss_mib": rss, "qemu_idle_cpu_pct": med(qemus)}
-        rows.append([str(n), f"{med(cds):.2f}", f"{anon:.1f}", f"{rss:.1f}", f"{med(qemus):.1f}"])
-    print_table(["instances", "collector CPU %", "RssAnon MiB", "VmRSS MiB", "QEMU idle CPU %"],
-                rows)
-    print("  VmRSS includes the guests' RAM pages the collector maps and has read (page cache"
-          " shared with QEMU); RssAnon is the collector's own memory")
-    print()
-    return result
+def bench_relp(b):
+    """The RELP forwarder alone vs rsyslog's imtcp (tests/bench_relp.py)."""
+    return _script_section(b, "bench_relp.py", "--runs", "3" if b.args.quick else "5")
 
 
 def _free_port():
@@ -938,6 +889,7 @@ SECTIONS = [
     ("tracestore", bench_tracestore),
     ("collector", bench_collector),
     ("bpf", bench_bpf),
+    ("relp", bench_relp),
 ]
 
 

@@ -19,29 +19,15 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
-
-def qmp(path, cmd, args=None, timeout=120):
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(timeout)
-    s.connect(path)
-    f = s.makefile("rw")
-    f.readline()
-    for c, a in (("qmp_capabilities", None), (cmd, args)):
-        f.write(json.dumps({"execute": c, **({"arguments": a} if a else {})}) + "\n")
-        f.flush()
-        while True:
-            msg = json.loads(f.readline())
-            if "return" in msg or "error" in msg:
-                break
-        assert "error" not in msg, msg
-    s.close()
-    return msg["return"]
+sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
+from qmp_client import qmp_command as qmp  # noqa: E402
 
 
 def gdb_bt(build, core):

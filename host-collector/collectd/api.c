@@ -21,6 +21,7 @@
 #include "cd.h"
 #include "dash.h"
 #include "log.h"
+#include "netaddr.h"
 
 enum { BODY_MAX = 65536, LOGS_DEFAULT = 1000, LOGS_MAX = 100000 };
 
@@ -28,6 +29,7 @@ enum { BODY_MAX = 65536, LOGS_DEFAULT = 1000, LOGS_MAX = 100000 };
 enum MHD_Result api_sse_start(struct MHD_Connection *c, const char *name, const char *boot,
                               const char *source, uint64_t since);
 void api_sse_resume(void);
+void api_sse_close_all(void);
 
 char *api_logs_query(struct inst *in, const char *boot, const char *source, uint64_t since,
                      uint64_t limit, size_t *len);
@@ -307,17 +309,15 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 int api_start(const char *listen, bool allow_remote)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    char host[64];
-    unsigned port;
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    char err[128];
 
-    if (sscanf(listen, "%63[^:]:%u", host, &port) != 2 || port > 65535 ||
-        inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        cd_log(CD_ERR, "Failed to parse --listen %s: want IPv4:PORT", listen);
+    if (netaddr_parse(listen, &sa, &salen, err, sizeof(err)) < 0) {
+        cd_log(CD_ERR, "Failed to parse --listen %s: %s", listen, err);
         return -1;
     }
-    sa.sin_port = htons((uint16_t)port);
-    if ((ntohl(sa.sin_addr.s_addr) >> 24) != 127) {
+    if (!netaddr_is_loopback(&sa)) {
         if (!allow_remote) {
             cd_log(CD_ERR, "Failed to listen on %s: not loopback; add --allow-remote to expose "
                    "the API (GETs need no token)", listen);
@@ -326,7 +326,10 @@ int api_start(const char *listen, bool allow_remote)
         cd_log(CD_WARN, "WARNING: listening on %s, reachable from other hosts: logs and "
                "metrics are readable without a token", listen);
     }
-    mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, handle,
+    /* MHD binds an IPv6 sockaddr only with MHD_USE_IPv6 */
+    mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                               (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+                           0, NULL, NULL, handle,
                            NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED,
                            completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_END);
@@ -368,7 +371,10 @@ void api_tick(void)
 
 void api_stop(void)
 {
-    if (mhd)
+    if (mhd) {
+        api_sse_close_all();
+        MHD_run(mhd);
         MHD_stop_daemon(mhd);
+    }
     mhd = NULL;
 }

@@ -37,7 +37,8 @@ enum restart_policy { RP_NO, RP_ON_FAILURE, RP_ALWAYS };
 enum qmp_phase { QP_IDLE, QP_GREETING, QP_CAPS, QP_STATUS, QP_CPUS, QP_READY };
 
 /* Counters per read source, exported in /metrics. */
-enum cd_source { SRC_KLOG, SRC_CONSOLE, SRC_RAM, SRC_QMP, SRC_METRICS, SRC_THREADS, SRC_COUNT };
+enum cd_source { SRC_KLOG, SRC_CONSOLE, SRC_RAM, SRC_QMP, SRC_METRICS, SRC_THREADS, SRC_TELEMETRY,
+                 SRC_COUNT };
 extern const char *const cd_source_names[SRC_COUNT];
 
 /* Desired config of an instance the daemon starts itself (spec.json). */
@@ -55,6 +56,8 @@ struct inst_spec {
 };
 
 enum child_kind { CHILD_NONE, CHILD_START, CHILD_STOP };
+
+struct telem_decoder;
 
 struct inst {
     bool used, seen;
@@ -98,6 +101,14 @@ struct inst {
     uint64_t err[SRC_COUNT];
     uint64_t ingested[2]; /* klog, console (this daemon run) */
     uint64_t forwarded, restarts, panics;
+
+    /* telemetry stream (telem.c): live klog lines */
+    int tfd;
+    struct telem_decoder *tdec;
+    int64_t tretry, tcommit;
+    unsigned terrors_row;
+    bool tdisarmed; /* one-shot fired: re-armed by the coalescing timer */
+    uint64_t klog_head_seen; /* highest ring head read this boot: bounds live seqs */
 
     struct inst_spec spec;
     pid_t child;
@@ -144,6 +155,21 @@ int inst_action(struct inst *in, const char *action, bool remove, char *err, siz
 /* ingest.c: klog ring + console.log into the store */
 void ingest_tick(struct inst *in, int64_t now, bool final);
 void ingest_close(struct inst *in);
+/* A live record (telemetry): 1 stored, 0 not (duplicate), -1 rejected. */
+int ingest_live(struct inst *in, const struct klog_record *k);
+/* Make what ingest_live stored durable (the tick does it too). */
+void ingest_commit(struct inst *in);
+
+/* telem.c: the telemetry stream on RUN/telemetry.sock (live klog lines) */
+extern bool cd_telemetry; /* false: --no-telemetry */
+void telem_start(struct inst *in, int64_t now);
+/* Close it; why != NULL: a counted error, logged. */
+void telem_drop(struct inst *in, const char *why);
+void telem_event(struct inst *in, uint32_t events);
+/* The coalescing timer (created on first call; -1 with --no-telemetry) and
+ * its handler: re-arm the streams that fired since. */
+int telem_timer_fd(void);
+void telem_rearm(void);
 /* Copy the thread table (tid, name) into a JSON array; NULL if unreadable. */
 struct json_t;
 struct json_t *ingest_threads_json(struct inst *in);

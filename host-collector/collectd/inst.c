@@ -23,7 +23,7 @@
 
 
 const char *const cd_source_names[SRC_COUNT] = {"klog", "console", "ram", "qmp", "metrics",
-                                                 "threads"};
+                                                 "threads", "telemetry"};
 
 const char *inst_state_name(enum inst_state s)
 {
@@ -43,7 +43,7 @@ struct inst *inst_find(const char *name)
 struct inst *inst_get_by_fd(int fd)
 {
     for (unsigned i = 0; i < CD_MAX_INSTANCES; i++)
-        if (cd.inst[i].used && cd.inst[i].qfd == fd)
+        if (cd.inst[i].used && (cd.inst[i].qfd == fd || cd.inst[i].tfd == fd))
             return &cd.inst[i];
     return NULL;
 }
@@ -73,6 +73,7 @@ struct inst *inst_new(const char *name)
         memset(in, 0, sizeof(*in));
         in->used = true;
         in->qfd = -1;
+        in->tfd = -1;
         in->ram.fd = -1;
         in->ls.fd = -1;
         size_t nl = strnlen(name, sizeof(in->name) - 1);
@@ -206,7 +207,11 @@ void inst_tick(struct inst *in, int64_t now)
     reload(in);
     if (!in->seen && !in->has_sum && !in->spec.managed && !in->child) {
         /* An adopted instance whose run dir is gone (ukctl stop): forget it;
-         * its log store stays under STATE for the API of a later boot. */
+         * its log store stays under STATE for the API of a later boot.
+         * Final drain first: the RAM file is unlinked, but our mapping of
+         * it still holds the lines logged since the last tick. */
+        if (in->state != ST_EXITED && in->state != ST_CRASHLOOP && in->ram.fd >= 0)
+            ingest_tick(in, now, true);
         cd_log(CD_INFO, "%s: run dir gone, forgotten", in->name);
         qmp_drop(in, NULL);
         ingest_close(in);
@@ -240,6 +245,7 @@ void inst_tick(struct inst *in, int64_t now)
         qmp_drop(in, "no answer within 3 s (timeout)");
     if (in->state == ST_STARTING && in->qfd < 0)
         inst_set_state(in, ST_RUNNING); /* no QMP: alive is all we know */
+    telem_start(in, now);
     ingest_tick(in, now, false);
     tsglue_drain(in, now);
 }

@@ -153,31 +153,67 @@ int logstore_open(struct logstore *s, const char *dir, uint64_t max_bytes)
     return 0;
 }
 
-int logstore_add(struct logstore *s, json_t *rec)
+/* Append one line (without its newline) to the pending batch. */
+static int append(struct logstore *s, const char *line, size_t n)
 {
-    char *line = json_dumps(rec, JSON_COMPACT);
-    size_t n;
-
-    if (!line)
-        return -1;
-    n = strlen(line);
     if (s->len + n + 1 > s->cap) {
         size_t cap = s->cap ? s->cap : 65536;
         while (cap < s->len + n + 1)
             cap *= 2;
         char *nb = realloc(s->buf, cap);
-        if (!nb) {
-            free(line);
+        if (!nb)
             return -1;
-        }
         s->buf = nb;
         s->cap = cap;
     }
     memcpy(s->buf + s->len, line, n);
     s->buf[s->len + n] = '\n';
     s->len += n + 1;
+    return 0;
+}
+
+int logstore_add(struct logstore *s, json_t *rec)
+{
+    char *line = json_dumps(rec, JSON_COMPACT);
+    int rc;
+
+    if (!line)
+        return -1;
+    rc = append(s, line, strlen(line));
     free(line);
-    logpos_apply(&s->pos, rec);
+    if (rc == 0)
+        logpos_apply(&s->pos, rec);
+    return rc;
+}
+
+char *logstore_json_str(char *p, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            memcpy(p, "\\u00", 4);
+            p[4] = hex[c >> 4];
+            p[5] = hex[c & 15];
+            p += 6;
+        } else {
+            *p++ = (char)c;
+        }
+    }
+    return p;
+}
+
+int logstore_add_klog(struct logstore *s, const char *line, size_t n, uint64_t seq)
+{
+    if (append(s, line, n) < 0)
+        return -1;
+    s->pos.klog_records++;
+    if (seq + 1 > s->pos.klog_next)
+        s->pos.klog_next = seq + 1;
     return 0;
 }
 

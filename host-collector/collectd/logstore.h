@@ -53,6 +53,23 @@ int logstore_open(struct logstore *s, const char *dir, uint64_t max_bytes);
 int logstore_add(struct logstore *s, json_t *rec);
 
 /*
+ * The hot path of the same for one klog record of s->pos's boot: line is
+ * the record already formatted as one compact JSON object (n bytes, no
+ * newline) with that seq.  Same position update as logstore_add, without
+ * building a json_t per record (jansson and malloc were ~60 % of the
+ * store path's CPU).
+ */
+int logstore_add_klog(struct logstore *s, const char *line, size_t n, uint64_t seq);
+
+/*
+ * Write the n bytes of s as the body of a JSON string (no quotes) at p,
+ * which has room for 6 * n bytes; returns the end.  '"' and '\\' are
+ * escaped, control bytes and DEL become \u00XX, other bytes are copied
+ * (callers pass ASCII or valid UTF-8: klog text, cleaned thread names).
+ */
+char *logstore_json_str(char *p, const char *s, size_t n);
+
+/*
  * Write + fsync the batch, then persist pos atomically; rotate by size.
  * On failure the batch is dropped and pos goes back to the committed one,
  * so the caller re-reads those records from their source next time.

@@ -33,6 +33,8 @@
 struct cd cd;
 void supervise_tick(struct inst *in, int64_t now);
 void relpglue_init(void);
+void relpglue_poll(int64_t now, int64_t budget_ms);
+static int64_t tick_budget_ms = 250; /* RELP forwarding per tick: a quarter of the interval */
 
 static const char usage[] =
     "Usage: ukcollectd --root DIR [OPTIONS]\n"
@@ -50,6 +52,9 @@ static const char usage[] =
     "  --store-max MiB    rotate an instance's log.jsonl above this size (default 64)\n"
     "  --trace-max MiB    trace store limit per instance (default 64; with the trace store)\n"
     "  --trace-age SECS   drop trace segments older than this (default 3600)\n"
+    "  --interval MS      collection interval (default 1000, 10..60000)\n"
+    "  --no-telemetry     read the klog ring only; leave RUN/telemetry.sock to\n"
+    "                     `ukctl telemetry` (QEMU serves one client)\n"
     "  --ukctl PATH       ukctl used to start/stop instances (default: next to ukcollectd)\n"
     "  -v, --verbose      debug log\n"
     "  -h, --help         this text\n";
@@ -131,10 +136,7 @@ static void tick(void)
             continue;
         supervise_tick(in, t0);
     }
-#ifdef HAVE_RELPFWD
-    if (cd.relp)
-        relpfwd_poll(cd.relp, t0);
-#endif
+    relpglue_poll(t0, tick_budget_ms);
     api_tick();
     cd.ticks++;
     cd.tick_ms_last = cd_now() - t0;
@@ -150,6 +152,7 @@ int main(int argc, char **argv)
         {"store-max", required_argument, NULL, 'm'}, {"ukctl", required_argument, NULL, 'u'},
         {"trace-max", required_argument, NULL, 'T'}, {"trace-age", required_argument, NULL, 'a'},
         {"verbose", no_argument, NULL, 'v'},          {"help", no_argument, NULL, 'h'},
+        {"interval", required_argument, NULL, 'i'},   {"no-telemetry", no_argument, NULL, 'N'},
         {NULL, 0, NULL, 0},
     };
     const char *root = NULL, *listen = "127.0.0.1:9560", *state = NULL, *relp = NULL,
@@ -157,6 +160,7 @@ int main(int argc, char **argv)
     bool allow_remote = false;
     uint64_t trace_max = 64ULL << 20;
     int64_t trace_age = 3600;
+    long interval_ms = 1000; /* one tick: every instance's ring is read this often */
     int c, rc = 1, tfd = -1, ifd = -1, sfd = -1;
     char buf[4096];
     sigset_t mask;
@@ -175,12 +179,14 @@ int main(int argc, char **argv)
         case 'm': cd.store_max = strtoull(optarg, NULL, 10) << 20; break;
         case 'T': trace_max = strtoull(optarg, NULL, 10) << 20; break;
         case 'a': trace_age = strtoll(optarg, NULL, 10); break;
+        case 'i': interval_ms = strtol(optarg, NULL, 10); break;
+        case 'N': cd_telemetry = false; break;
         case 'v': cd_log_level = CD_DEBUG; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }
     }
-    if (!root || optind != argc || !cd.store_max) {
+    if (!root || optind != argc || !cd.store_max || interval_ms < 10 || interval_ms > 60000) {
         fputs(usage, stderr);
         return 2;
     }
@@ -246,7 +252,8 @@ int main(int argc, char **argv)
     tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    struct itimerspec its = {{1, 0}, {0, 1000000}};
+    tick_budget_ms = interval_ms / 4;
+    struct itimerspec its = {{interval_ms / 1000, (interval_ms % 1000) * 1000000}, {0, 1000000}};
     if (cd.epfd < 0 || tfd < 0 || ifd < 0 || sfd < 0 || timerfd_settime(tfd, 0, &its, NULL) < 0 ||
         inotify_add_watch(ifd, cd.root, IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ONLYDIR) < 0) {
         cd_log(CD_ERR, "Failed to set up the event loop: %s", strerror(errno));
@@ -254,10 +261,11 @@ int main(int argc, char **argv)
     }
     if (api_start(listen, allow_remote) < 0)
         goto cleanup;
-    int fds[] = {tfd, ifd, sfd, api_fd()};
-    for (unsigned i = 0; i < 4; i++) {
+    int fds[] = {tfd, ifd, sfd, api_fd(), telem_timer_fd()};
+    for (unsigned i = 0; i < 5; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.fd = fds[i]};
-        epoll_ctl(cd.epfd, EPOLL_CTL_ADD, fds[i], &ev);
+        if (fds[i] >= 0)
+            epoll_ctl(cd.epfd, EPOLL_CTL_ADD, fds[i], &ev);
     }
     if (tsglue_init(trace_max, trace_age) < 0)
         goto cleanup;
@@ -295,9 +303,13 @@ int main(int argc, char **argv)
                 }
             } else if (fd == api_fd()) {
                 api_poll();
+            } else if (fd == telem_timer_fd()) {
+                telem_rearm();
             } else {
                 struct inst *in = inst_get_by_fd(fd);
-                if (in)
+                if (in && fd == in->tfd)
+                    telem_event(in, evs[i].events);
+                else if (in)
                     inst_qmp_event(in, evs[i].events);
             }
         }

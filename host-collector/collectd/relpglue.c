@@ -16,6 +16,7 @@
 
 void prom_relp(FILE *o);
 void relpglue_init(void);
+void relpglue_poll(int64_t now, int64_t budget_ms);
 
 #ifdef HAVE_RELPFWD
 #include "relpfwd.h"
@@ -63,6 +64,30 @@ static void durable(const char *lines, size_t len)
         submit_errors++;
 }
 
+/*
+ * One tick's forwarding.  A poll sends at most RELPFWD_POLL_MAX (256)
+ * records (the bound of what a kill -9 repeats), and one poll per tick
+ * capped forwarding at 256 records per tick, 256/s at the default 1 s
+ * tick, far below what the store takes in.  Poll again while the previous
+ * poll moved records and budget_ms of this tick are left; the spool keeps
+ * the rest for the next tick.
+ */
+void relpglue_poll(int64_t now, int64_t budget_ms)
+{
+    struct relpfwd_stats st, before;
+    int64_t t0 = cd_now();
+
+    if (!cd.relp)
+        return;
+    do {
+        relpfwd_stats(cd.relp, &before);
+        if (relpfwd_poll(cd.relp, now) < 0)
+            break;
+        relpfwd_stats(cd.relp, &st);
+        now = cd_now();
+    } while (st.connected && st.forwarded > before.forwarded && now - t0 < budget_ms);
+}
+
 void relpglue_init(void)
 {
     if (!cd.relp)
@@ -100,6 +125,12 @@ void prom_relp(FILE *o)
 #else
 void relpglue_init(void)
 {
+}
+
+void relpglue_poll(int64_t now, int64_t budget_ms)
+{
+    (void)now;
+    (void)budget_ms;
 }
 
 void prom_relp(FILE *o)

@@ -1,8 +1,6 @@
 /* Trace store: per-instance draining of the trace rings into segments (see tracestore.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,38 +10,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/ramview.h"
 #include "tracestore_int.h"
 
 /*
  * SIGBUS: QEMU's RAM file truncated under our mapping faults on the next
- * read.  While a pass reads guest memory, ts_guard points at its jump
- * buffer and the handler abandons the pass; any other SIGBUS goes to the
- * previous disposition.
+ * read.  A pass reads guest memory inside the RAM view's guard
+ * (lib/ramview.h), which abandons the pass instead of crashing.
  */
-static __thread sigjmp_buf *ts_guard;
-static struct sigaction ts_old_bus;
-
-static void on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-    if (ts_guard)
-        siglongjmp(*ts_guard, 1);
-    sigaction(SIGBUS, &ts_old_bus, NULL); /* not ours: fault again with the old handler */
-    (void)si;
-    (void)uc;
-}
-
-/* Before each pass: someone (the daemon, a test framework) may have
- * replaced the handler since; one sigaction query per pass is cheap. */
-static void bus_handler_ensure(void)
-{
-    struct sigaction cur;
-    if (sigaction(SIGBUS, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
-        cur.sa_sigaction == on_sigbus)
-        return;
-    struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGBUS, &sa, &ts_old_bus);
-}
 
 static uint64_t cpu_ns(void)
 {
@@ -309,7 +283,6 @@ static int append(struct tracestore *ts, struct ts_inst *in, size_t nev, int64_t
 
 static int drain_pass(struct tracestore *ts, struct ts_inst *in, const char *run_dir, int64_t now)
 {
-    sigjmp_buf jb;
     struct stat st;
     char path[4200];
     long nev;
@@ -321,18 +294,15 @@ static int drain_pass(struct tracestore *ts, struct ts_inst *in, const char *run
         reader_close(in);
         return ts_err("Failed to drain %s: its RAM file changed size under the reader", in->name);
     }
-    bus_handler_ensure();
-    if (sigsetjmp(jb, 1)) {
-        ts_guard = NULL;
+    if (!RAMVIEW_GUARD()) {
         reader_close(in);
         return ts_err("Failed to drain %s: its RAM file was truncated during the pass (SIGBUS)",
                       in->name);
     }
-    ts_guard = &jb;
     if (in->rd_open && memcmp(in->map + in->t.hdr_addr, &in->hdr_copy, sizeof(in->hdr_copy)))
         reader_close(in); /* the guest rebooted (or scribbled on it): find it again */
     if (!in->rd_open && reader_open(in, run_dir)) {
-        ts_guard = NULL;
+        ramview_unguard();
         reader_close(in);
         return -1;
     }
@@ -340,7 +310,8 @@ static int drain_pass(struct tracestore *ts, struct ts_inst *in, const char *run
     in->pass_max_ns = 0;
     memset(in->pass_next, 0, sizeof(in->pass_next));
     nev = utr_drain(&in->t, false, collect, in);
-    ts_guard = NULL;
+    ramview_unguard();
+    ramview_release(in->map, in->map_len); /* keep RSS to the pages a pass touches */
     if (nev < 0)
         return ts_err("Failed to drain %s: %s", in->name, in->t.err);
     size_t n = in->n;

@@ -1,5 +1,4 @@
 /* Trace store segment parser (see tseg.h): on-disk input, validated. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -8,15 +7,6 @@
 #include <uk/thread_abi.h>
 
 #include "tseg.h"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 size_t tseg_hdr_size(uint32_t nrings, uint32_t ntps, uint32_t nthreads)
 {
@@ -54,11 +44,11 @@ int tseg_parse(const uint8_t *buf, size_t len, struct tseg *s, char *err, size_t
 {
     memset(s, 0, sizeof(*s));
     if (len < sizeof(s->hdr))
-        return fail(err, errlen, "segment shorter than its header");
+        return utr_fail(err, errlen, "segment shorter than its header");
     memcpy(&s->hdr, buf, sizeof(s->hdr));
     const char *why = check_hdr(&s->hdr, len);
     if (why)
-        return fail(err, errlen, "segment header: %s", why);
+        return utr_fail(err, errlen, "segment header: %s", why);
     struct tseg_hdr *h = &s->hdr;
     h->instance[sizeof(h->instance) - 1] = 0;
     utr_clean_str(h->instance);
@@ -67,7 +57,7 @@ int tseg_parse(const uint8_t *buf, size_t len, struct tseg *s, char *err, size_t
     s->threads = calloc(h->nthreads ? h->nthreads : 1, sizeof(*s->threads));
     if (!s->rings || !s->tps || !s->threads) {
         tseg_free(s);
-        return fail(err, errlen, "out of memory");
+        return utr_fail(err, errlen, "out of memory");
     }
     const uint8_t *p = buf + sizeof(*h);
     memcpy(s->rings, p, h->nrings * sizeof(*s->rings));
@@ -78,7 +68,7 @@ int tseg_parse(const uint8_t *buf, size_t len, struct tseg *s, char *err, size_t
     for (unsigned i = 0; i < h->nrings; i++)
         if (s->rings[i].cpu >= h->ncpus || s->rings[i].kind > UK_TRACE_RING_MAIN) {
             tseg_free(s);
-            return fail(err, errlen, "segment ring %u: bad CPU or kind", i);
+            return utr_fail(err, errlen, "segment ring %u: bad CPU or kind", i);
         }
     /* Same treatment as the reader gives guest metadata. */
     for (unsigned i = 0; i < h->ntps; i++)

@@ -1,6 +1,7 @@
 /* Minimal HTTP client for the ukcollectd API; see cdclient.h. */
 #define _GNU_SOURCE
 #include "cdclient.h"
+#include "netaddr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,25 +23,23 @@ const char *cdc_addr(void)
 
 static int dial(const char *addr, int timeout_ms)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    char host[64];
-    unsigned port;
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    char err[128];
     int fd;
 
-    if (sscanf(addr, "%63[^:]:%u", host, &port) != 2 || port > 65535 ||
-        inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+    if (netaddr_parse(addr, &sa, &salen, err, sizeof(err)) < 0) {
         errno = EINVAL;
         return -1;
     }
-    sa.sin_port = htons((uint16_t)port);
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     if (timeout_ms > 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    if (connect(fd, (struct sockaddr *)&sa, salen) < 0) {
         int e = errno;
         close(fd);
         errno = e;

@@ -98,6 +98,12 @@ int ramview_refresh(struct ramview *v)
     return map(v) < 0 ? -1 : 1;
 }
 
+void ramview_release(const void *base, uint64_t len)
+{
+    if (base && len)
+        madvise((void *)base, len, MADV_DONTNEED);
+}
+
 void ramview_close(struct ramview *v)
 {
     unmap(v);

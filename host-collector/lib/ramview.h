@@ -30,6 +30,16 @@ int ramview_open(struct ramview *v, const char *path);
 int ramview_refresh(struct ramview *v);
 void ramview_close(struct ramview *v);
 
+/*
+ * Drop this process's page-table entries for [base, base+len) of a view
+ * (MADV_DONTNEED on a shared file mapping: the pages stay in the page
+ * cache and in QEMU; the next read faults them back in).  A reader that
+ * once scanned a guest's RAM for a magic, or walked rings that wrap, would
+ * otherwise keep every page it ever touched counted in its RSS (~9 MiB per
+ * 32 MiB guest); after each pass only the pages of the next pass count.
+ */
+void ramview_release(const void *base, uint64_t len);
+
 /* Install the SIGBUS handler (once per process). */
 int ramview_init_signals(void);
 

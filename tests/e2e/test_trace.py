@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
+from qmp_client import qmp_command
 from harness import KVM_PVM, Skip, run  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -399,34 +400,6 @@ def test_trace_help(t):
     r = ukctl(t, "trace", str(empty))
     assert r.returncode != 0 and "No such file or directory" in r.stderr, r.stderr
     assert r.stderr.count(str(empty / "instance.json")) == 1, r.stderr
-
-
-def qmp_command(sock_path, command, arguments=None, timeout=120):
-    """One QMP command on a fresh connection (ukctl run --detach leaves the
-    monitor free); returns the "return" value."""
-    import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(str(sock_path))
-    f = s.makefile("rwb")
-
-    def call(cmd, args=None):
-        msg = {"execute": cmd}
-        if args:
-            msg["arguments"] = args
-        f.write(json.dumps(msg).encode() + b"\n")
-        f.flush()
-        while True:
-            reply = json.loads(f.readline())
-            if "return" in reply or "error" in reply:
-                assert "error" not in reply, reply
-                return reply["return"]
-    try:
-        json.loads(f.readline())  # greeting
-        call("qmp_capabilities")
-        return call(command, arguments)
-    finally:
-        s.close()
 
 
 def pt_loads(core):

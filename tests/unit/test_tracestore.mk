@@ -1,6 +1,6 @@
 # The trace store with the real reader and writers; protoc --proto_path needs the tree's root.
 test_tracestore_SRCS := host-collector/collectd/tracestore.c host-collector/collectd/tracestore_disk.c \
-	host-collector/collectd/tracestore_export.c host-collector/collectd/tseg.c \
+	host-collector/collectd/tracestore_export.c host-collector/collectd/tseg.c host-collector/lib/ramview.c \
 	tracing/host/trace_reader.c tracing/host/trace_names.c \
 	tracing/host/trace_out.c tracing/host/trace_outfile.c tracing/host/trace_json.c \
 	tracing/host/trace_ctf.c tracing/host/trace_perfetto.c \

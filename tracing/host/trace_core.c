@@ -1,6 +1,5 @@
 /* Guest memory from an ELF core's PT_LOAD segments (see trace_core.h). */
 #include <elf.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,15 +7,6 @@
 #include <unistd.h>
 
 #include "trace_core.h"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 int utr_core_is_elf(const uint8_t *file, uint64_t size)
 {
@@ -41,11 +31,11 @@ static int load_segments(const uint8_t *file, uint64_t size, uint64_t max_span, 
     memcpy(&eh, file, sizeof(eh));
     if (eh.e_ident[EI_DATA] != ELFDATA2LSB || eh.e_phentsize != sizeof(Elf64_Phdr) ||
         eh.e_phoff > size || (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > size - eh.e_phoff)
-        return fail(err, errlen, "ELF core with invalid program headers");
+        return utr_fail(err, errlen, "ELF core with invalid program headers");
     Elf64_Phdr *seg = calloc(eh.e_phnum ? eh.e_phnum : 1, sizeof(*seg));
     unsigned n = 0;
     if (!seg)
-        return fail(err, errlen, "out of memory");
+        return utr_fail(err, errlen, "out of memory");
     for (unsigned i = 0; i < eh.e_phnum; i++) {
         Elf64_Phdr ph;
         memcpy(&ph, file + eh.e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
@@ -62,21 +52,21 @@ static int load_segments(const uint8_t *file, uint64_t size, uint64_t max_span, 
             why = "is one segment too many";
         if (why) {
             free(seg);
-            return fail(err, errlen, "RAM segment %u (address 0x%llx, %llu bytes) %s", i,
+            return utr_fail(err, errlen, "RAM segment %u (address 0x%llx, %llu bytes) %s", i,
                         (unsigned long long)ph.p_paddr, (unsigned long long)ph.p_memsz, why);
         }
         seg[n++] = ph;
     }
     if (!n) {
         free(seg);
-        return fail(err, errlen, "no PT_LOAD segment holds guest memory");
+        return utr_fail(err, errlen, "no PT_LOAD segment holds guest memory");
     }
     qsort(seg, n, sizeof(*seg), by_paddr);
     for (unsigned i = 1; i < n; i++)
         if (seg[i - 1].p_paddr + seg[i - 1].p_memsz > seg[i].p_paddr) {
             uint64_t a = seg[i].p_paddr;
             free(seg);
-            return fail(err, errlen, "RAM segments overlap at address 0x%llx",
+            return utr_fail(err, errlen, "RAM segments overlap at address 0x%llx",
                         (unsigned long long)a);
         }
     *out = seg;
@@ -91,7 +81,7 @@ int utr_core_open(struct utr_core *c, const uint8_t *file, uint64_t size, int fd
     unsigned n = 0;
     memset(c, 0, sizeof(*c));
     if (!utr_core_is_elf(file, size))
-        return fail(err, errlen, "not an ELF64 core file");
+        return utr_fail(err, errlen, "not an ELF64 core file");
     if (load_segments(file, size, max_span, &seg, &n, err, errlen))
         return -1;
     uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
@@ -103,7 +93,7 @@ int utr_core_open(struct utr_core *c, const uint8_t *file, uint64_t size, int fd
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (map == MAP_FAILED) {
         free(seg);
-        return fail(err, errlen, "cannot reserve %llu bytes for guest memory",
+        return utr_fail(err, errlen, "cannot reserve %llu bytes for guest memory",
                     (unsigned long long)c->len);
     }
     c->map = map;

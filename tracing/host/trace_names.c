@@ -3,6 +3,7 @@
  * sanitiser every string copied out of guest memory goes through, STR8
  * unpacking, and thread names from the guest's thread table.
  */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -114,4 +115,14 @@ const char *utr_thread_name(const struct utr *t, uint64_t tid)
         if (t->threads[i].tid == tid && t->threads[i].name[0])
             return t->threads[i].name;
     return NULL;
+}
+
+int utr_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && errlen)
+        vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
 }

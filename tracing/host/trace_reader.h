@@ -106,6 +106,11 @@ void utr_close(struct utr *t);
  */
 void utr_clean_str(char *s);
 
+/* Format an error message into err (errlen bytes, may be 0) and return -1:
+ * `return utr_fail(err, errlen, "bad %s", what);` in the host readers. */
+int utr_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Make the copied description of tracepoint `id` safe to use: strings
  * terminated and cleaned, unknown field types shown raw (hex), an empty name
  * replaced by "tpID".  For every copy of guest metadata, whether read from
