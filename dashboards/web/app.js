@@ -493,8 +493,9 @@ function crashPage(main, id) {
         ["time", r.time], ["instance", inst], ["reason", r.reason], ["message", r.message],
         ["build", r.build_id], ["cpu", r.cpu]].map(([k, v]) =>
         el("tr", {}, el("td", {}, k), el("td", {}, v == null ? "" : v)))),
-      el("div", { class: "toolbar" }, el("button", { id: "btn-core", onclick: () =>
-        download("/api/v1/crashes/" + encodeURIComponent(id) + "/core", id + ".core") },
+      el("div", { class: "toolbar" }, el("button", { id: "btn-core", onclick: () => token
+        ? download("/api/v1/crashes/" + encodeURIComponent(id) + "/core", id + ".core", true)
+        : toast("Set the API token first (top right): a core holds guest memory") },
       "Download core")),
       el("h2", {}, "Backtrace (thread " + ((r.thread && r.thread.name) || "") + ")"),
       el("pre", { class: "frames", id: "crash-frames" },

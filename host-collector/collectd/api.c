@@ -108,6 +108,19 @@ static bool token_ok(const char *got)
     return d == 0;
 }
 
+bool api_authorized(struct MHD_Connection *c, enum MHD_Result *ret)
+{
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+
+    if (!auth || strncmp(auth, "Bearer ", 7))
+        *ret = api_reply_err(c, MHD_HTTP_UNAUTHORIZED, "Authorization: Bearer TOKEN required");
+    else if (!token_ok(auth + 7))
+        *ret = api_reply_err(c, MHD_HTTP_FORBIDDEN, "wrong token");
+    else
+        return true;
+    return false;
+}
+
 static json_t *inst_json(struct inst *in)
 {
     json_t *ports = json_array(), *errs = json_object();
@@ -230,11 +243,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (!get && !post)
         return api_reply_err(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET or POST");
     if (post) {
-        const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-        if (!auth || strncmp(auth, "Bearer ", 7))
-            return api_reply_err(c, MHD_HTTP_UNAUTHORIZED, "Authorization: Bearer TOKEN required");
-        if (!token_ok(auth + 7))
-            return api_reply_err(c, MHD_HTTP_FORBIDDEN, "wrong token");
+        enum MHD_Result ar;
+        if (!api_authorized(c, &ar))
+            return ar;
         if (rq->too_big)
             return api_reply_err(c, MHD_HTTP_CONTENT_TOO_LARGE, "body over 64 KiB");
     }

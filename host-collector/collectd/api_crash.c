@@ -4,7 +4,8 @@
  *
  *   /api/v1/crashes            {"dir", "groups":[...by signature], "bundles":[...]}
  *   /api/v1/crashes/ID         the bundle's report.json
- *   /api/v1/crashes/ID/core    its minimal ELF core (application/octet-stream)
+ *   /api/v1/crashes/ID/core    its minimal ELF core (application/octet-stream);
+ *                              bearer token required (guest memory)
  *
  * The crash dir is `ukctl`'s (crash_default_dir() in crash/store.c):
  * $UKSCOPE_CRASH_DIR, $XDG_STATE_HOME/ukscope/crashes,
@@ -146,7 +147,8 @@ bool crash_route(struct MHD_Connection *c, const char *url, enum MHD_Result *ret
     }
     snprintf(p, sizeof(p), "%s/%s/%s", dir, id, what[0] ? "core" : "report.json");
     if (what[0]) {
-        *ret = core(c, p, id);
+        if (api_authorized(c, ret)) /* guest memory: the token, like a POST */
+            *ret = core(c, p, id);
         return true;
     }
     json_t *rep = json_load_file(p, 0, NULL);

@@ -62,6 +62,13 @@ bool web_route(struct MHD_Connection *c, const char *url, enum MHD_Result *ret);
 
 /* api.c's reply helpers. */
 enum MHD_Result api_reply_err(struct MHD_Connection *c, unsigned status, const char *msg);
+/*
+ * The bearer token check (constant time) of every POST and of GETs that hand
+ * out guest memory (a bundle's core holds stacks and .data: the guest's
+ * control token among them).  true when it matches; else false with the
+ * 401 (none) or 403 (wrong) reply queued in *ret.
+ */
+bool api_authorized(struct MHD_Connection *c, enum MHD_Result *ret);
 enum MHD_Result api_reply_json(struct MHD_Connection *c, unsigned status, struct json_t *j);
 
 #endif

@@ -261,10 +261,17 @@ def crash_store_routes(t, f):
     assert [g["signature"] for g in j["groups"]] == [rep["signature"]], j
     assert [x["id"] for x in j["bundles"]] == [bid] and "path" not in j["bundles"][0], j
     assert f.get(f"/api/v1/crashes/{bid}")["message"] == rep["message"]
+    # a core is guest memory (stacks, .data: the guest's token too): no
+    # download without the collector's token, as for a POST
+    st, _, _ = http(f.url + f"/api/v1/crashes/{bid}/core")
+    assert st == 401, st
+    st, _, _ = http(f.url + f"/api/v1/crashes/{bid}/core", token="wrong")
+    assert st == 403, st
     import socket
     s = socket.create_connection(("127.0.0.1", f.port), timeout=10)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-    s.sendall(f"GET /api/v1/crashes/{bid}/core HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    s.sendall(f"GET /api/v1/crashes/{bid}/core HTTP/1.1\r\nHost: x\r\n"
+              f"Authorization: Bearer {f.token}\r\n\r\n".encode())
     got, deadline = b"", time.monotonic() + 90
     while time.monotonic() < deadline:
         chunk = s.recv(16384)

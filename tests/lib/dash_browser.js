@@ -227,6 +227,10 @@ async function shot(page, name) {
         (document.getElementById("crash-frames") || {}).textContent?.length > 0, null, 20000);
       const log = await page.evaluate(() => document.getElementById("log").textContent);
       await shot(page, "crash.png");
+      /* the core needs the token (guest memory): set it here if the dump
+       * button did not already */
+      await page.fill("#token", cfg.token);
+      await page.click("#token-form button");
       const core = await downloaded(page, "#btn-core");
       if (core.length < 4096 || core.subarray(0, 4).toString("latin1") !== "\x7fELF")
         throw new Error(`the core download: ${core.length} bytes`);
