@@ -434,7 +434,7 @@ def main():
     tests_dir = Path(args.tests_dir).resolve()
     ks = args.k
     if args.fuzz_seconds is None:
-        args.fuzz_seconds = int(os.environ.get("FUZZ_SECONDS", "10"))
+        args.fuzz_seconds = int(os.environ.get("FUZZ_SECONDS", "5"))
 
     available = harness.detect_accels()
     if args.accel == "all":

@@ -122,6 +122,7 @@ struct cd {
     char token[129];
     char ukctl[4096];
     uint64_t store_max;
+    int64_t restart_delay_ms; /* first restart backoff; doubles up to 60 s (supervise.c) */
     struct inst inst[CD_MAX_INSTANCES];
     int64_t tick_ms_last; /* duration of the last collection pass */
     uint64_t ticks;

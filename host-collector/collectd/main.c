@@ -53,6 +53,8 @@ static const char usage[] =
     "  --trace-max MiB    trace store limit per instance (default 64; with the trace store)\n"
     "  --trace-age SECS   drop trace segments older than this (default 3600)\n"
     "  --interval MS      collection interval (default 1000, 10..60000)\n"
+    "  --restart-delay MS first restart backoff, doubled per restart up to 60 s\n"
+    "                     (default 1000, 10..60000)\n"
     "  --no-telemetry     read the klog ring only; leave RUN/telemetry.sock to\n"
     "                     `ukctl telemetry` (QEMU serves one client)\n"
     "  --ukctl PATH       ukctl used to start/stop instances (default: next to ukcollectd)\n"
@@ -153,6 +155,7 @@ int main(int argc, char **argv)
         {"trace-max", required_argument, NULL, 'T'}, {"trace-age", required_argument, NULL, 'a'},
         {"verbose", no_argument, NULL, 'v'},          {"help", no_argument, NULL, 'h'},
         {"interval", required_argument, NULL, 'i'},   {"no-telemetry", no_argument, NULL, 'N'},
+        {"restart-delay", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
     const char *root = NULL, *listen = "127.0.0.1:9560", *state = NULL, *relp = NULL,
@@ -166,6 +169,7 @@ int main(int argc, char **argv)
     sigset_t mask;
 
     cd.store_max = 64ULL << 20;
+    cd.restart_delay_ms = 1000;
     cd.epfd = -1;
     while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
         switch (c) {
@@ -181,12 +185,14 @@ int main(int argc, char **argv)
         case 'a': trace_age = strtoll(optarg, NULL, 10); break;
         case 'i': interval_ms = strtol(optarg, NULL, 10); break;
         case 'N': cd_telemetry = false; break;
+        case 'D': cd.restart_delay_ms = strtol(optarg, NULL, 10); break;
         case 'v': cd_log_level = CD_DEBUG; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }
     }
-    if (!root || optind != argc || !cd.store_max || interval_ms < 10 || interval_ms > 60000) {
+    if (!root || optind != argc || !cd.store_max || interval_ms < 10 || interval_ms > 60000 ||
+        cd.restart_delay_ms < 10 || cd.restart_delay_ms > 60000) {
         fputs(usage, stderr);
         return 2;
     }

@@ -7,7 +7,8 @@
  *
  * Restart policy (no | on-failure | always): when a managed instance's QEMU
  * goes away without an API stop, it is started again after an exponential
- * backoff (1 s, 2 s, 4 s ... 60 s; reset after 60 s of running).  More than
+ * backoff (--restart-delay, default 1 s, doubled per restart up to 60 s;
+ * reset after 60 s of running).  More than
  * CRASHLOOP_MAX restarts within CRASHLOOP_WINDOW_MS is a crash loop: the
  * instance goes to state crash-loop and is left alone until an API start.
  * A failure is any exit but a SHUTDOWN event of reason guest-shutdown.  A
@@ -305,7 +306,7 @@ void supervise_tick(struct inst *in, int64_t now)
     if (!s->next_start) {
         if (in->last_run_ms > RAN_LONG_MS)
             s->consecutive = 0;
-        int64_t delay = 1000LL << (s->consecutive < 6 ? s->consecutive : 6);
+        int64_t delay = cd.restart_delay_ms << (s->consecutive < 6 ? s->consecutive : 6);
         s->next_start = now + (delay < BACKOFF_MAX_MS ? delay : BACKOFF_MAX_MS);
         return;
     }

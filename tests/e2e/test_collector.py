@@ -743,13 +743,14 @@ def test_collector_crash_bundles(t):
 
 def test_collector_crash_loop(t):
     """An instance that exits at once, with restart=always: restarted with backoff, then
-    crash-loop (no more restarts); the daemon's other work goes on."""
+    crash-loop (no more restarts); the daemon's other work goes on.  A 100 ms first
+    backoff (--restart-delay) keeps the five restarts within seconds."""
     from pvh_stub import write_pvh_elf
     base, root, state = setup(t)
     img = base / "exit.elf"
     write_pvh_elf(img, b"bye\n", status=3)
     try:
-        cd = Collector(t, root, state)
+        cd = Collector(t, root, state, ["--restart-delay", "100"])
         token = (state / "token").read_text().strip()
         st, body = cd.request("/api/v1/instances", "POST", token=token,
                               body={"name": "crashy", "image": str(img), "mem_mib": 32,
