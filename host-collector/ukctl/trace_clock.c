@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trace_host.h"
+#include "trace_clock.h"
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -45,23 +45,32 @@ static unsigned intersect(const struct th_sync *g, size_t ng, const struct th_ho
     return n;
 }
 
+/* How far the host's last sync write may be from the guest's last sync
+ * point in sequence numbers: writes after the guest's last drain, points
+ * whose writes came before the host recording started are ng at most. */
+#define SEQ_SLACK 16
+
 int th_fit(struct th_clock *c, const struct th_sync *g, size_t ng, const struct th_hostw *hv,
            size_t nh)
 {
-    if (ng < 2 || nh < 2)
+    if (ng < 2 || nh < 2 || nh > INT32_MAX || ng > INT32_MAX)
         return -1;
-    uint64_t smin = UINT64_MAX, smax = 0;
+    int64_t smax = -1;
     for (size_t i = 0; i < ng; i++) {
-        if (g[i].g2 < g[i].g1)
+        /* guest numbers: a forged huge seq only fails the fit (no overflow) */
+        if (g[i].g2 < g[i].g1 || g[i].seq > INT64_MAX / 4 || g[i].g2 > INT64_MAX / 4)
             return -1;
-        smin = g[i].seq < smin ? g[i].seq : smin;
-        smax = g[i].seq > smax ? g[i].seq : smax;
+        smax = (int64_t)g[i].seq > smax ? (int64_t)g[i].seq : smax;
     }
-    /* Every shift that pairs at least two points; the right one is the one
-     * whose brackets agree (a wrong one is off by a whole sync period). */
+    /* Shifts d (host write j <-> guest seq j + d) that put the last host
+     * write near the last guest point: at most ng + 2 * SEQ_SLACK candidates,
+     * however the guest numbers its points.  The right shift is the one
+     * whose brackets agree (a wrong one is off by whole sync periods). */
     unsigned best_n = 0;
     int64_t best_lo = 0, best_hi = 0;
-    for (int64_t d = (int64_t)smin - (int64_t)nh + 1; d <= (int64_t)smax; d++) {
+    int64_t dlo = smax - (int64_t)ng - SEQ_SLACK - ((int64_t)nh - 1);
+    int64_t dhi = smax + SEQ_SLACK - ((int64_t)nh - 1);
+    for (int64_t d = dlo; d <= dhi; d++) {
         int64_t lo, hi;
         unsigned n = intersect(g, ng, hv, nh, d, &lo, &hi);
         if (n < 2 || lo > hi)
@@ -72,7 +81,10 @@ int th_fit(struct th_clock *c, const struct th_sync *g, size_t ng, const struct 
             best_hi = hi;
         }
     }
-    if (!best_n)
+    /* A pairing that agrees on a handful of points only is chance (two
+     * brackets at the edge of a wrong shift can overlap): most of the host
+     * writes must pair consistently. */
+    if (!best_n || 2 * (size_t)best_n < (nh < ng ? nh : ng))
         return -1;
     c->k = best_lo + (best_hi - best_lo) / 2;
     c->bound_ns = (double)((long double)(best_hi - best_lo) / 2 * c->ns_per_tick);
