@@ -102,7 +102,7 @@ static size_t guest_syncs(const struct gbuf *b, struct th_sync *out, size_t max)
 
 struct hthread {
     uint32_t tid;
-    bool on, waiting;
+    bool seen, on, waiting;
     char name[48];
 };
 
@@ -149,8 +149,14 @@ static int put(struct tout *o, uint64_t ns, unsigned tr, enum tout_host_kind k, 
     return tout_pf_host_event(o, &e);
 }
 
-/* Host records -> slices and instants, per thread. */
-static int host_tracks(struct tout *o, pid_t pid, struct ht_event *ev, size_t n)
+/* Host records -> slices and instants, per thread.  A switch-out of a
+ * thread that is not on a CPU (or a switch-in of one that is) means the
+ * record misses the switch in between: marked with an instant ("missed
+ * switch-in/out") and counted in *missed, so no reader takes that stretch
+ * for a clean off-CPU interval.  Seen rarely (a few per 10 000 switches)
+ * with no ring-buffer loss; the cause is not known (docs/host-view.md). */
+static int host_tracks(struct tout *o, pid_t pid, struct ht_event *ev, size_t n,
+                       unsigned *missed)
 {
     static struct hthread th[MAX_TRACKS];
     unsigned nth = 0;
@@ -173,6 +179,10 @@ static int host_tracks(struct tout *o, pid_t pid, struct ht_event *ev, size_t n)
         last = e->ts_ns;
         switch (e->type) {
         case HT_ON_CPU:
+            if (h->on) {
+                rc |= put(o, e->ts_ns, t, TOUT_HOST_INSTANT, "missed switch-out", NULL, 0);
+                (*missed)++;
+            }
             if (h->waiting)
                 rc |= put(o, e->ts_ns, t, TOUT_HOST_END, NULL, NULL, 0);
             if (h->on)
@@ -182,6 +192,13 @@ static int host_tracks(struct tout *o, pid_t pid, struct ht_event *ev, size_t n)
             h->waiting = false;
             break;
         case HT_OFF_CPU:
+            if (!h->on && h->seen) {
+                rc |= put(o, e->ts_ns, t, TOUT_HOST_INSTANT, "missed switch-in", NULL, 0);
+                (*missed)++;
+                if (h->waiting) /* that wait ended at the missed switch-in */
+                    rc |= put(o, e->ts_ns, t, TOUT_HOST_END, NULL, NULL, 0);
+                h->waiting = false;
+            }
             if (h->on)
                 rc |= put(o, e->ts_ns, t, TOUT_HOST_END, NULL, NULL, 0);
             h->on = false;
@@ -198,6 +215,15 @@ static int host_tracks(struct tout *o, pid_t pid, struct ht_event *ev, size_t n)
             }
             break;
         case HT_WRITE:
+            if (!h->on && h->seen) { /* it runs: its switch-in was missed */
+                rc |= put(o, e->ts_ns, t, TOUT_HOST_INSTANT, "missed switch-in", NULL, 0);
+                (*missed)++;
+                if (h->waiting)
+                    rc |= put(o, e->ts_ns, t, TOUT_HOST_END, NULL, NULL, 0);
+                rc |= put(o, e->ts_ns, t, TOUT_HOST_BEGIN, cpu_name(e->cpu), "cpu", e->cpu);
+                h->on = true;
+                h->waiting = false;
+            }
             rc |= put(o, e->ts_ns, t, TOUT_HOST_INSTANT,
                       e->arg2 == SYNC_BYTE ? "host_sync write" : "write", "fd", e->arg);
             break;
@@ -210,6 +236,7 @@ static int host_tracks(struct tout *o, pid_t pid, struct ht_event *ev, size_t n)
         default:
             break;
         }
+        h->seen |= e->type == HT_ON_CPU || e->type == HT_OFF_CPU || e->type == HT_WAKEUP;
         if (rc)
             return -1;
     }
@@ -327,7 +354,8 @@ int trace_with_host(const char *run_dir, struct utr *t, double duration_s, const
     }
     begun = true;
     o.stop = stop;
-    if (tout_pass(&o, b.ev, b.n) || host_tracks(&o, in.pid, ev, nh)) {
+    unsigned missed = 0;
+    if (tout_pass(&o, b.ev, b.n) || host_tracks(&o, in.pid, ev, nh, &missed)) {
         ukctl_err("Failed to write %s: %s", out, o.err);
         free(ev);
         goto cleanup;
@@ -338,8 +366,8 @@ int trace_with_host(const char *run_dir, struct utr *t, double duration_s, const
         ukctl_err("Failed to write %s: %s", out, o.err);
         goto cleanup;
     }
-    printf("trace: %zu guest events, %zu host events (lost %llu) -> %s\n", b.n, nh,
-           (unsigned long long)ht_lost(h), out);
+    printf("trace: %zu guest events, %zu host events (lost %llu, missed switches %u) -> %s\n",
+           b.n, nh, (unsigned long long)ht_lost(h), missed, out);
     printf("clock: sync_points=%u guest_sync=%zu host_sync=%zu bound_ns=%.0f "
            "bracket_median_ns=%.0f k=%lld ns_per_tick=%.9Lf\n",
            c.points, ng, nw, c.bound_ns, c.bracket_ns, (long long)c.k, c.ns_per_tick);
