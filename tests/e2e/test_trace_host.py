@@ -220,3 +220,30 @@ def check_trace_host(t, accel):
 
 def test_trace_host(t, accel):
     check_trace_host(t, accel)
+
+
+def test_trace_host_refuses(t):
+    """No sync points (guest without trace_sync_ms): a clear error and no
+    output, not a trace on a guessed clock; --with-host with another format
+    or a core file is a usage error."""
+    need_bpf()
+    base, root, state = setup(t)
+    try:
+        run([t.build / "bin/ukctl", "run", "--detach", "--keep", "--no-net", "--name", "g",
+             "--run-dir", root / "g", "--mem", "32", "--accel", "tcg",
+             "--cmdline", "demo.load=10", t.build / "kernel.elf"], timeout=120)
+        time.sleep(1)
+        out = base / "x.pftrace"
+        r = run([t.build / "bin/ukctl", "trace", root / "g", "--with-host", "--duration", "1",
+                 "-o", out], timeout=60, check=False)
+        assert r.returncode == 1 and "Failed to map the guest clock" in r.stderr, r.stderr
+        assert "trace_sync_ms" in r.stderr and not out.exists(), r.stderr
+        for extra in (["-f", "json"], ["--follow"], ["--duration", "0"]):
+            r = run([t.build / "bin/ukctl", "trace", root / "g", "--with-host", *extra],
+                    timeout=60, check=False)
+            assert r.returncode == 2, (extra, r.returncode, r.stderr)
+        r = run([t.build / "bin/ukctl", "trace", "--from-core", root / "g" / "ram",
+                 "--with-host"], timeout=60, check=False)
+        assert r.returncode == 2, r.stderr
+    finally:
+        stop_all(t, root)
