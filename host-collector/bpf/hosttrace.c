@@ -113,6 +113,20 @@ uint64_t ht_lost(const struct ht *h)
     return sum;
 }
 
+uint64_t ht_prog_misses(const struct ht *h)
+{
+    struct bpf_program *p;
+    uint64_t sum = 0;
+    bpf_object__for_each_program(p, h->skel->obj) {
+        struct bpf_prog_info info;
+        uint32_t len = sizeof(info);
+        memset(&info, 0, sizeof(info));
+        if (bpf_program__fd(p) >= 0 && !bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len))
+            sum += info.recursion_misses;
+    }
+    return sum;
+}
+
 bool ht_has_kvm(const struct ht *h)
 {
     return h && h->kvm;

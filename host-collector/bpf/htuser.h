@@ -26,6 +26,8 @@ int ht_poll(struct ht *h, int timeout_ms);
 const struct ht_event *ht_events(const struct ht *h, size_t *n);
 /* Records the kernel could not store (ring buffer full). */
 uint64_t ht_lost(const struct ht *h);
+/* Program runs the kernel skipped (BPF recursion protection), summed. */
+uint64_t ht_prog_misses(const struct ht *h);
 bool ht_has_kvm(const struct ht *h);
 void ht_close(struct ht *h);
 

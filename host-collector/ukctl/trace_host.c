@@ -366,8 +366,10 @@ int trace_with_host(const char *run_dir, struct utr *t, double duration_s, const
         ukctl_err("Failed to write %s: %s", out, o.err);
         goto cleanup;
     }
-    printf("trace: %zu guest events, %zu host events (lost %llu, missed switches %u) -> %s\n",
-           b.n, nh, (unsigned long long)ht_lost(h), missed, out);
+    printf("trace: %zu guest events, %zu host events (lost %llu, missed switches %u, "
+           "skipped program runs %llu) -> %s\n",
+           b.n, nh, (unsigned long long)ht_lost(h), missed,
+           (unsigned long long)ht_prog_misses(h), out);
     printf("clock: sync_points=%u guest_sync=%zu host_sync=%zu bound_ns=%.0f "
            "bracket_median_ns=%.0f k=%lld ns_per_tick=%.9Lf\n",
            c.points, ng, nw, c.bound_ns, c.bracket_ns, (long long)c.k, c.ns_per_tick);
