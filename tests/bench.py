@@ -938,10 +938,10 @@ SECTIONS = [
     ("prometheus_busy", bench_prometheus_busy),
     ("idle", bench_idle),
     ("crash", bench_crash),
+    ("trace_host", bench_trace_host),
     ("tracestore", bench_tracestore),
     ("collector", bench_collector),
     ("bpf", bench_bpf),
-    ("trace_host", bench_trace_host),
 ]
 
 
