@@ -842,6 +842,11 @@ def bench_bpf(b):
     return _script_section(b, "bench_bpf.py", "--runs", "5" if b.args.quick else "9")
 
 
+def bench_trace_host(b):
+    """`ukctl trace --with-host`: guest/host clock alignment (issue 13)."""
+    return _script_section(b, "bench_trace_host.py", "--runs", "3" if b.args.quick else "5")
+
+
 def bench_tracestore(b):
     """The collector's trace-store drain CPU per instance (issue 12)."""
     return _script_section(b, "bench_tracestore.py", "--accel", "tcg",
@@ -886,6 +891,7 @@ SECTIONS = [
     ("prometheus_busy", bench_prometheus_busy),
     ("idle", bench_idle),
     ("crash", bench_crash),
+    ("trace_host", bench_trace_host),
     ("tracestore", bench_tracestore),
     ("collector", bench_collector),
     ("bpf", bench_bpf),

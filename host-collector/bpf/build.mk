@@ -25,8 +25,22 @@ $(O)/bpf/hostview.skel.h: $(O)/bpf/hostview.bpf.o
 	@$(if $(Q),echo "  SKEL    $@")
 	$(Q)$(BPFTOOL) gen skeleton $< name hostview > $@.tmp && mv $@.tmp $@
 
+# hosttrace: per-event records of one QEMU process (ukctl trace --with-host)
+$(O)/bpf/hosttrace.bpf.o: host-collector/bpf/hosttrace.bpf.c host-collector/bpf/hosttrace.h \
+		$(O)/bpf/vmlinux.h
+	@$(if $(Q),echo "  BPF     $<")
+	$(Q)$(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
+		-I$(O)/bpf -Ihost-collector/bpf -c $< -o $@
+
+$(O)/bpf/hosttrace.skel.h: $(O)/bpf/hosttrace.bpf.o
+	@$(if $(Q),echo "  SKEL    $@")
+	$(Q)$(BPFTOOL) gen skeleton $< name hosttrace > $@.tmp && mv $@.tmp $@
+
+$(call hobj,host-collector/bpf/hosttrace.c): $(O)/bpf/hosttrace.skel.h
+$(call hobj,host-collector/bpf/hosttrace.c): HOST_CFLAGS += -I$(O)/bpf
+
 HV_OBJS := $(call hobj,host-collector/bpf/hostview.c host-collector/bpf/hvparse.c \
-	host-collector/bpf/hvexit.c)
+	host-collector/bpf/hvexit.c host-collector/bpf/hosttrace.c)
 $(call hobj,host-collector/bpf/hostview.c): $(O)/bpf/hostview.skel.h
 $(call hobj,host-collector/bpf/hostview.c): HOST_CFLAGS += -I$(O)/bpf
 

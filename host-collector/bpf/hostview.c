@@ -80,7 +80,7 @@ int hv_missing_caps(char *buf, size_t len)
 /* Whether the kvm trace event NAME exists, mounting tracefs at its usual
  * place if nobody has (libbpf resolves a tracepoint's id there).  Not
  * finding it is normal: no KVM in this kernel, or the module not loaded. */
-static bool kvm_event(const char *name)
+bool hv_kvm_event(const char *name)
 {
     static const char *const dirs[] = {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"};
     static bool mounted;
@@ -138,7 +138,7 @@ int hv_open(struct hv **out, char *err, size_t errlen)
                   {"kvm_vcpu_wakeup", h->skel->progs.hv_kvm_wakeup}};
         h->kvm = false;
         for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
-            bool on = kvm_allowed && kvm_event(kv[i].event);
+            bool on = kvm_allowed && hv_kvm_event(kv[i].event);
             h->kvm |= on;
             bpf_program__set_autoload(kv[i].prog, on);
         }

@@ -32,6 +32,10 @@ bool hv_has_kvm(const struct hv *h);
  */
 int hv_missing_caps(char *buf, size_t len);
 
+/* Whether the trace event kvm/NAME exists (mounts tracefs at
+ * /sys/kernel/tracing if nothing is mounted and it may). */
+bool hv_kvm_event(const char *name);
+
 /* Start/stop watching a process (a QEMU pid).  hv_untrack also deletes
  * every thread and exit entry of that process.  0 or -1 (errno set). */
 int hv_track(struct hv *h, pid_t tgid, unsigned slot);

@@ -20,6 +20,7 @@
 #include "run.h"
 #include "trace_cmd.h"
 #include "trace_fleet.h"
+#include "trace_host.h"
 #include "trace_core.h"
 #include "trace_out.h"
 #include "util.h"
@@ -38,6 +39,11 @@ static const char usage[] =
     "  -c, --from-core FILE  read a saved RAM image or an ELF core (QEMU\n"
     "                        dump-guest-memory, paging off) instead of a live RUN_DIR\n"
     "  -F, --follow          keep draining every 100 ms until SIGINT/SIGTERM\n"
+    "  -H, --with-host       also record the host's events of this instance's QEMU\n"
+    "                        (BPF: root or CAP_BPF+CAP_PERFMON) for --duration and\n"
+    "                        write one Perfetto trace on the host's CLOCK_MONOTONIC\n"
+    "                        (guest started with trace_sync_ms=N; docs/host-view.md)\n"
+    "  -d, --duration S      --with-host: seconds to record (default 2)\n"
     "  -h, --help            show this help\n";
 
 static volatile sig_atomic_t interrupted;
@@ -101,11 +107,14 @@ int trace_main(int argc, char **argv)
                                          {"output", required_argument, NULL, 'o'},
                                          {"from-core", required_argument, NULL, 'c'},
                                          {"follow", no_argument, NULL, 'F'},
+                                         {"with-host", no_argument, NULL, 'H'},
+                                         {"duration", required_argument, NULL, 'd'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     enum tout_format fmt = TOUT_PERFETTO;
     const char *out = NULL, *core = NULL, *run_dir = NULL;
-    bool follow = false;
+    bool follow = false, with_host = false;
+    double duration = 2.0;
     int c, rc = 1, fd = -1;
     void *map = MAP_FAILED;
     size_t map_len = 0;
@@ -120,7 +129,7 @@ int trace_main(int argc, char **argv)
         if (!strcmp(argv[i], "--fleet"))
             return trace_fleet_main(argc, argv); /* host-collector/ukctl/trace_fleet.c */
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:o:c:Fh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:o:c:FHd:h", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (!strcmp(optarg, "json"))
@@ -145,6 +154,18 @@ int trace_main(int argc, char **argv)
         case 'F':
             follow = true;
             break;
+        case 'H':
+            with_host = true;
+            break;
+        case 'd': {
+            char *end;
+            duration = strtod(optarg, &end);
+            if (*end || !(duration > 0 && duration <= 3600)) {
+                ukctl_err("bad --duration '%s' (seconds, 0 < S <= 3600)", optarg);
+                return UKCTL_EXIT_USAGE;
+            }
+            break;
+        }
         case 'h':
             fputs(usage, stdout);
             return 0;
@@ -155,7 +176,8 @@ int trace_main(int argc, char **argv)
     }
     if (optind < argc)
         run_dir = argv[optind++];
-    if (optind < argc || (!run_dir && !core) || (core && follow)) {
+    if (optind < argc || (!run_dir && !core) || (core && follow) ||
+        (with_host && (core || follow || fmt != TOUT_PERFETTO))) {
         fputs(usage, stderr);
         return UKCTL_EXIT_USAGE;
     }
@@ -222,6 +244,10 @@ int trace_main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_sigint};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    if (with_host) { /* host-collector/ukctl/trace_host.c */
+        rc = trace_with_host(run_dir, &t, duration, out, &interrupted);
+        goto cleanup;
+    }
     if (tout_begin(&o, fmt, out, &t)) {
         ukctl_err("Failed to start %s: %s", out, o.err);
         goto cleanup;

@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 
 #include "trace_reader.h"
 
@@ -75,6 +76,31 @@ int tout_ctf_finish(struct tout *o);
 int tout_pf_begin(struct tout *o);
 int tout_pf_pass(struct tout *o, const struct utr_event *ev, size_t n);
 int tout_pf_finish(struct tout *o);
+
+/*
+ * Host tracks (Perfetto only; `ukctl trace --with-host`): a second process
+ * "host_name" (pid host_pid: the QEMU) with one track per host thread,
+ * written after the guest's events.  Timestamps must already be on the
+ * same clock as the guest events (the caller maps the guest's).  Names are
+ * the caller's, clean ASCII.  Slices on one track must nest (begin/end in
+ * order).
+ */
+enum tout_host_kind {
+    TOUT_HOST_BEGIN,   /* slice begins: name */
+    TOUT_HOST_END,     /* the innermost open slice ends */
+    TOUT_HOST_INSTANT, /* instant: name, with arg_name = arg if arg_name */
+};
+struct tout_host_ev {
+    uint64_t ns;
+    unsigned track; /* index given to tout_pf_host_track */
+    enum tout_host_kind kind;
+    const char *name;
+    const char *arg_name;
+    int64_t arg;
+};
+int tout_pf_host_begin(struct tout *o, unsigned host_pid, const char *host_name);
+int tout_pf_host_track(struct tout *o, unsigned track, const char *name);
+int tout_pf_host_event(struct tout *o, const struct tout_host_ev *e);
 
 /* Shared helpers. */
 /* -1 with "interrupted" in o->err if o->stop was raised, else 0. */

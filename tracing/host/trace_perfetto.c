@@ -264,6 +264,68 @@ int tout_pf_pass(struct tout *o, const struct utr_event *ev, size_t n)
     return 0;
 }
 
+/* Host tracks: uuids above the guest's ranges, one packet sequence after
+ * the rings' (SEQ_RING(UK_TRACE_MAX_RINGS) is inside this pid's block). */
+#define UUID_HOST_PROC     (PID_BASE + (3ull << 30))
+#define UUID_HOST_TRACK(i) (UUID_HOST_PROC + 1 + (uint64_t)(i))
+#define SEQ_HOST           SEQ_RING(UK_TRACE_MAX_RINGS)
+
+int tout_pf_host_begin(struct tout *o, unsigned host_pid, const char *host_name)
+{
+    Packet p = UKSCOPE__PERFETTO__TRACE_PACKET__INIT;
+    Track td = UKSCOPE__PERFETTO__TRACK_DESCRIPTOR__INIT;
+    Ukscope__Perfetto__ProcessDescriptor pd = UKSCOPE__PERFETTO__PROCESS_DESCRIPTOR__INIT;
+    td.has_uuid = 1;
+    td.uuid = UUID_HOST_PROC;
+    td.name = (char *)host_name;
+    pd.has_pid = 1;
+    pd.pid = (int32_t)host_pid;
+    pd.process_name = (char *)host_name;
+    td.process = &pd;
+    p.has_trusted_packet_sequence_id = 1;
+    p.trusted_packet_sequence_id = SEQ_DESCRIPTORS;
+    p.track_descriptor = &td;
+    return emit(o, &p);
+}
+
+int tout_pf_host_track(struct tout *o, unsigned idx, const char *name)
+{
+    return track(o, UUID_HOST_TRACK(idx), UUID_HOST_PROC, name, -1, false);
+}
+
+int tout_pf_host_event(struct tout *o, const struct tout_host_ev *e)
+{
+    Packet p = UKSCOPE__PERFETTO__TRACE_PACKET__INIT;
+    Event te = UKSCOPE__PERFETTO__TRACK_EVENT__INIT;
+    Annot a, *ap[1] = {&a};
+    char *cats[1] = {"host"};
+
+    p.has_timestamp = 1;
+    p.timestamp = e->ns;
+    p.has_trusted_packet_sequence_id = 1;
+    p.trusted_packet_sequence_id = SEQ_HOST;
+    te.has_type = 1;
+    te.has_track_uuid = 1;
+    te.track_uuid = UUID_HOST_TRACK(e->track);
+    te.n_categories = 1;
+    te.categories = cats;
+    te.type = e->kind == TOUT_HOST_BEGIN  ? UKSCOPE__PERFETTO__TRACK_EVENT__TYPE__TYPE_SLICE_BEGIN
+              : e->kind == TOUT_HOST_END ? UKSCOPE__PERFETTO__TRACK_EVENT__TYPE__TYPE_SLICE_END
+                                         : UKSCOPE__PERFETTO__TRACK_EVENT__TYPE__TYPE_INSTANT;
+    if (e->kind != TOUT_HOST_END)
+        te.name = (char *)e->name;
+    if (e->kind != TOUT_HOST_END && e->arg_name) {
+        ukscope__perfetto__debug_annotation__init(&a);
+        a.name = (char *)e->arg_name;
+        a.has_int_value = 1;
+        a.int_value = e->arg;
+        te.n_debug_annotations = 1;
+        te.debug_annotations = ap;
+    }
+    p.track_event = &te;
+    return emit(o, &p);
+}
+
 int tout_pf_finish(struct tout *o)
 {
     struct pf *pf = o->priv;

@@ -48,7 +48,8 @@ enum uk_tp_field_type {
     X(SPAN_BEGIN, "span_begin", "app", "name", STR8, "id", U64)                                    \
     X(SPAN_END, "span_end", "app", "name", STR8, "id", U64)                                        \
     X(COUNTER, "counter", "app", "name", STR8, "value", S64)                                       \
-    X(BENCH, "bench", "bench", "i", U64, "x", U64)
+    X(BENCH, "bench", "bench", "i", U64, "x", U64)                                                 \
+    X(HOST_SYNC, "host_sync", "sync", "seq", U64, "phase", U64)
 
 enum uk_tp_id {
 #define UK_TP_ENUM_(id, ...) UK_TP_##id,

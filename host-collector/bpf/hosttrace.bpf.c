@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hosttrace: one record per scheduler/syscall/KVM event of ONE QEMU
+ * process, into a BPF ring buffer, for the merged guest+host timeline of
+ * `ukctl trace --with-host` (docs/host-view.md).  Unlike hostview (counters
+ * for the whole fleet), this runs only for the length of one recording, so
+ * per-event output is affordable.  The process is filtered in the kernel by
+ * comparing the task's tgid with `target_tgid` (read-only data set before
+ * load): other tasks cost a load and a compare.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "hosttrace.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile __u32 target_tgid;
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, HT_RINGBUF_BYTES);
+} events SEC(".maps");
+
+/* Records lost because the ring buffer was full (index 0). */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} lost SEC(".maps");
+
+static __always_inline void put(__u32 tid, __u32 cpu, __u32 type, __u32 arg, __s64 arg2)
+{
+    struct ht_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        __u32 k = 0;
+        __u64 *v = bpf_map_lookup_elem(&lost, &k);
+        if (v)
+            (*v)++;
+        return;
+    }
+    e->ts_ns = bpf_ktime_get_ns();
+    e->tid = tid;
+    e->cpu = cpu;
+    e->type = type;
+    e->arg = arg;
+    e->arg2 = arg2;
+    bpf_ringbuf_submit(e, 0);
+}
+
+struct task_struct___pre514 {
+    long state;
+} __attribute__((preserve_access_index));
+
+static __always_inline long task_state(struct task_struct *p)
+{
+    if (bpf_core_field_exists(p->__state))
+        return BPF_CORE_READ(p, __state);
+    return BPF_CORE_READ((struct task_struct___pre514 *)p, state);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(ht_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+    __u32 cpu = bpf_get_smp_processor_id();
+
+    if (prev->tgid == target_tgid)
+        put(prev->pid, cpu, HT_OFF_CPU, preempt || task_state(prev) == 0, 0);
+    if (next->tgid == target_tgid)
+        put(next->pid, cpu, HT_ON_CPU, 0, 0);
+    return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(ht_wakeup, struct task_struct *p)
+{
+    if (p->tgid == target_tgid)
+        put(p->pid, BPF_CORE_READ(p, wake_cpu), HT_WAKEUP, 0, 0);
+    return 0;
+}
+
+struct ht_write_args {
+    __u64 pad;
+    long nr;
+    unsigned long fd;
+    const char *buf;
+    unsigned long count;
+};
+
+/* The sync point: the guest's UART byte becomes QEMU's write(2) of it. */
+SEC("tracepoint/syscalls/sys_enter_write")
+int ht_write(struct ht_write_args *ctx)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    unsigned char c = 0;
+    __s64 first = -1;
+
+    if ((__u32)(id >> 32) != target_tgid)
+        return 0;
+    if (ctx->count && !bpf_probe_read_user(&c, 1, ctx->buf))
+        first = c;
+    put((__u32)id, bpf_get_smp_processor_id(), HT_WRITE, (__u32)ctx->fd, first);
+    return 0;
+}
+
+struct ht_writev_args {
+    __u64 pad;
+    long nr;
+    unsigned long fd;
+    const struct iovec *vec;
+    unsigned long vlen;
+};
+
+/* QEMU's file and socket chardevs write through writev(2) (QIOChannel). */
+SEC("tracepoint/syscalls/sys_enter_writev")
+int ht_writev(struct ht_writev_args *ctx)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    struct iovec v = {};
+    unsigned char c = 0;
+    __s64 first = -1;
+
+    if ((__u32)(id >> 32) != target_tgid)
+        return 0;
+    if (ctx->vlen && !bpf_probe_read_user(&v, sizeof(v), ctx->vec) && v.iov_len &&
+        !bpf_probe_read_user(&c, 1, v.iov_base))
+        first = c;
+    put((__u32)id, bpf_get_smp_processor_id(), HT_WRITE, (__u32)ctx->fd, first);
+    return 0;
+}
+
+struct ht_sys_exit_args {
+    __u64 pad;
+    long nr;
+    long ret;
+};
+
+/* The end of the sync write: the guest's second stamp comes after it, so
+ * the bracket shrinks by the syscall's own duration (trace_clock.c). */
+static __always_inline int write_ret(struct ht_sys_exit_args *ctx)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+
+    if ((__u32)(id >> 32) == target_tgid)
+        put((__u32)id, bpf_get_smp_processor_id(), HT_WRITE_RET, 0, ctx->ret);
+    return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int ht_write_ret(struct ht_sys_exit_args *ctx)
+{
+    return write_ret(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_writev")
+int ht_writev_ret(struct ht_sys_exit_args *ctx)
+{
+    return write_ret(ctx);
+}
+
+struct ht_kvm_exit_args {
+    __u64 pad;
+    unsigned int exit_reason;
+    unsigned long guest_rip;
+    __u32 isa;
+};
+
+SEC("tracepoint/kvm/kvm_exit")
+int ht_kvm_exit(struct ht_kvm_exit_args *ctx)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+
+    if ((__u32)(id >> 32) == target_tgid)
+        put((__u32)id, bpf_get_smp_processor_id(), HT_KVM_EXIT, ctx->exit_reason, ctx->isa);
+    return 0;
+}
+
+struct ht_kvm_uexit_args {
+    __u64 pad;
+    __u32 reason;
+    int errno_;
+};
+
+SEC("tracepoint/kvm/kvm_userspace_exit")
+int ht_kvm_uexit(struct ht_kvm_uexit_args *ctx)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+
+    if ((__u32)(id >> 32) == target_tgid)
+        put((__u32)id, bpf_get_smp_processor_id(), HT_KVM_UEXIT, ctx->reason, ctx->errno_);
+    return 0;
+}

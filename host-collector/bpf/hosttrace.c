@@ -1,0 +1,143 @@
+/*
+ * hosttrace loader: the libbpf skeleton of hosttrace.bpf.c, a ring buffer
+ * drained into a growing array (see htuser.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "hosttrace.skel.h"
+#include "htuser.h"
+#include "hvuser.h"
+
+struct ht {
+    struct hosttrace *skel;
+    struct ring_buffer *rb;
+    struct ht_event *ev;
+    size_t n, cap;
+    bool kvm, oom;
+};
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+    struct ht *h = ctx;
+    if (len < sizeof(struct ht_event))
+        return 0;
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 65536;
+        struct ht_event *p = realloc(h->ev, cap * sizeof(*p));
+        if (!p) {
+            h->oom = true;
+            return -ENOMEM;
+        }
+        h->ev = p;
+        h->cap = cap;
+    }
+    memcpy(&h->ev[h->n++], data, sizeof(struct ht_event));
+    return 0;
+}
+
+int ht_open(struct ht **out, pid_t tgid, char *err, size_t errlen)
+{
+    struct ht *h = calloc(1, sizeof(*h));
+    char caps[64];
+    int rc;
+
+    *out = NULL;
+    if (!h) {
+        snprintf(err, errlen, "Failed to allocate: %s", strerror(errno));
+        return -1;
+    }
+    if (hv_missing_caps(caps, sizeof(caps))) {
+        snprintf(err, errlen, "Failed to load the host trace programs: missing %s (run as "
+                 "root or grant them)", caps);
+        goto fail;
+    }
+    h->skel = hosttrace__open();
+    if (!h->skel) {
+        snprintf(err, errlen, "Failed to open the BPF object: %s", strerror(errno));
+        goto fail;
+    }
+    h->skel->rodata->target_tgid = (uint32_t)tgid;
+    bool ex = hv_kvm_event("kvm_exit"), ux = hv_kvm_event("kvm_userspace_exit");
+    bpf_program__set_autoload(h->skel->progs.ht_kvm_exit, ex);
+    bpf_program__set_autoload(h->skel->progs.ht_kvm_uexit, ux);
+    h->kvm = ex || ux;
+    rc = hosttrace__load(h->skel);
+    if (!rc)
+        rc = hosttrace__attach(h->skel);
+    if (rc) {
+        snprintf(err, errlen, "Failed to load or attach the host trace programs: %s",
+                 strerror(-rc));
+        goto fail;
+    }
+    h->rb = ring_buffer__new(bpf_map__fd(h->skel->maps.events), on_event, h, NULL);
+    if (!h->rb) {
+        snprintf(err, errlen, "Failed to open the BPF ring buffer: %s", strerror(errno));
+        goto fail;
+    }
+    *out = h;
+    return 0;
+fail:
+    ht_close(h);
+    return -1;
+}
+
+int ht_poll(struct ht *h, int timeout_ms)
+{
+    int rc = ring_buffer__poll(h->rb, timeout_ms);
+    return rc < 0 && rc != -EINTR ? -1 : 0;
+}
+
+const struct ht_event *ht_events(const struct ht *h, size_t *n)
+{
+    *n = h->n;
+    return h->ev;
+}
+
+uint64_t ht_lost(const struct ht *h)
+{
+    uint32_t k = 0;
+    int ncpu = libbpf_num_possible_cpus();
+    uint64_t sum = 0;
+    if (ncpu <= 0)
+        return 0;
+    uint64_t *v = calloc((size_t)ncpu, sizeof(*v));
+    if (v && !bpf_map_lookup_elem(bpf_map__fd(h->skel->maps.lost), &k, v))
+        for (int i = 0; i < ncpu; i++)
+            sum += v[i];
+    free(v);
+    return sum;
+}
+
+uint64_t ht_prog_misses(const struct ht *h)
+{
+    struct bpf_program *p;
+    uint64_t sum = 0;
+    bpf_object__for_each_program(p, h->skel->obj) {
+        struct bpf_prog_info info;
+        uint32_t len = sizeof(info);
+        memset(&info, 0, sizeof(info));
+        if (bpf_program__fd(p) >= 0 && !bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len))
+            sum += info.recursion_misses;
+    }
+    return sum;
+}
+
+bool ht_has_kvm(const struct ht *h)
+{
+    return h && h->kvm;
+}
+
+void ht_close(struct ht *h)
+{
+    if (!h)
+        return;
+    ring_buffer__free(h->rb);
+    hosttrace__destroy(h->skel);
+    free(h->ev);
+    free(h);
+}
