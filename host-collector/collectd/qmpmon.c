@@ -14,10 +14,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "cd.h"
+#include "util.h"
 #include "dash.h"
 #include "log.h"
 
@@ -49,25 +49,18 @@ static int qmp_send(struct inst *in, const char *line)
 
 void qmp_start(struct inst *in, int64_t now)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
     struct epoll_event ev = {.events = EPOLLIN};
-    int fd;
+    int fd = util_unix_connect(in->run_dir, "qmp-collector.sock");
 
-    if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/qmp-collector.sock",
-                         in->run_dir) >= sizeof(sa.sun_path)) {
+    if (fd < 0 && errno == ENAMETOOLONG) {
         in->qretry = now + 60000;
         return;
     }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS &&
-        errno != EAGAIN) {
+    if (fd < 0) {
         if (!in->src_bad[SRC_QMP])
-            cd_log(CD_NOTICE, "%s: no QMP events (%s: %s); state from the process only",
-                   in->name, sa.sun_path, strerror(errno));
+            cd_log(CD_NOTICE, "%s: no QMP events (%s/qmp-collector.sock: %s); state from the "
+                   "process only", in->name, in->run_dir, strerror(errno));
         in->src_bad[SRC_QMP] = true;
-        close(fd);
         in->qretry = now + QMP_RETRY_MS;
         return;
     }

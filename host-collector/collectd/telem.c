@@ -34,10 +34,10 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "cd.h"
+#include "util.h"
 #include "log.h"
 #include "telemetry_decode.h"
 
@@ -70,24 +70,15 @@ void telem_drop(struct inst *in, const char *why)
 
 void telem_start(struct inst *in, int64_t now)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
     struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT};
     int fd;
 
     if (!cd_telemetry || in->tfd >= 0 || now < in->tretry)
         return;
     in->tretry = now + TELEM_RETRY_MS;
-    if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/telemetry.sock", in->run_dir) >=
-        sizeof(sa.sun_path))
-        return;
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = util_unix_connect(in->run_dir, "telemetry.sock");
     if (fd < 0)
-        return;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS &&
-        errno != EAGAIN) {
-        close(fd); /* no stream (an older run dir, --no-telemetry guest): the ring alone */
-        return;
-    }
+        return; /* no stream (an older run dir, --no-telemetry guest): the ring alone */
     in->tdec = calloc(1, sizeof(*in->tdec));
     if (!in->tdec || telem_dec_init(in->tdec) < 0) {
         free(in->tdec);

@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -285,4 +286,24 @@ int util_find_shipped(const char *rel, char *buf, size_t len)
         return 0;
     buf[0] = '\0';
     return -1;
+}
+
+int util_unix_connect(const char *dir, const char *name)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd, e;
+
+    if (util_path(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name) < 0)
+        return -1;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS &&
+        errno != EAGAIN) {
+        e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
 }

@@ -97,6 +97,13 @@ int util_path(char *buf, size_t len, const char *fmt, ...) __attribute__((format
 int util_state_path(char *buf, size_t len, const char *sub);
 
 /*
+ * A non-blocking, close-on-exec AF_UNIX stream connection to DIR/NAME: the fd
+ * (connected, or in progress: wait for EPOLLOUT/EPOLLIN), or -1 with errno
+ * (ENAMETOOLONG when the path does not fit sun_path).
+ */
+int util_unix_connect(const char *dir, const char *name);
+
+/*
  * Remove the files ukctl creates in a run dir (ram, sockets, instance.json,
  * logs), then the dir itself.  Foreign files are left alone, in which case
  * the dir stays too.  Missing files are not an error.

@@ -20,26 +20,6 @@
 
 #define POLL_MS     100
 
-struct gbuf {
-    struct utr_event *ev;
-    size_t n, cap;
-};
-
-static int gcollect(void *arg, const struct utr_event *ev)
-{
-    struct gbuf *b = arg;
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 65536;
-        struct utr_event *p = realloc(b->ev, cap * sizeof(*p));
-        if (!p)
-            return 1;
-        b->ev = p;
-        b->cap = cap;
-    }
-    b->ev[b->n++] = *ev;
-    return 0;
-}
-
 static uint64_t rdtsc(void)
 {
     uint32_t lo, hi;
@@ -77,7 +57,7 @@ static int cmp_ht(const void *a, const void *b)
 }
 
 /* Guest sync points from the drained events (phase 0 and 1 of one seq). */
-static size_t guest_syncs(const struct gbuf *b, struct th_sync *out, size_t max)
+static size_t guest_syncs(const struct utr_evbuf *b, struct th_sync *out, size_t max)
 {
     size_t n = 0;
     for (size_t i = 0; i < b->n; i++) {
@@ -102,7 +82,7 @@ int trace_with_host(const char *run_dir, struct utr *t, double duration_s, const
 {
     struct instance_summary in;
     struct ht *h = NULL;
-    struct gbuf b = {0};
+    struct utr_evbuf b = {0};
     struct tout o = {0};
     struct th_sync *sy = NULL;
     struct th_hostw *hv = NULL;
@@ -133,7 +113,7 @@ int trace_with_host(const char *run_dir, struct utr *t, double duration_s, const
             ukctl_err("Failed to read the host trace ring buffer: %s", strerror(errno));
             goto cleanup;
         }
-        if (utr_drain(t, false, gcollect, &b) < 0) {
+        if (utr_drain(t, false, utr_evbuf_add, &b) < 0) {
             ukctl_err("Failed to drain the trace rings: %s", t->err);
             goto cleanup;
         }
@@ -144,7 +124,7 @@ int trace_with_host(const char *run_dir, struct utr *t, double duration_s, const
             break;
     }
     clock_pair(&t1, &m1);
-    if (ht_poll(h, 0) || utr_drain(t, false, gcollect, &b) < 0) {
+    if (ht_poll(h, 0) || utr_drain(t, false, utr_evbuf_add, &b) < 0) {
         ukctl_err("Failed to drain the last events");
         goto cleanup;
     }

@@ -53,26 +53,6 @@ static void on_sigint(int sig)
     interrupted = 1;
 }
 
-struct evbuf {
-    struct utr_event *ev;
-    size_t n, cap;
-};
-
-static int collect(void *arg, const struct utr_event *ev)
-{
-    struct evbuf *b = arg;
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        struct utr_event *p = realloc(b->ev, cap * sizeof(*p));
-        if (!p)
-            return 1;
-        b->ev = p;
-        b->cap = cap;
-    }
-    b->ev[b->n++] = *ev;
-    return 0;
-}
-
 /* RUN_DIR/instance.json "ram_file" into buf. */
 static int ram_path(const char *run_dir, char *buf, size_t len)
 {
@@ -120,7 +100,7 @@ int trace_main(int argc, char **argv)
     size_t map_len = 0;
     struct utr t = {0};
     struct tout o = {0};
-    struct evbuf b = {0};
+    struct utr_evbuf b = {0};
     struct utr_core core_img = {0};
     bool opened = false, begun = false;
     char ram[4096], outbuf[4096];
@@ -259,7 +239,7 @@ int trace_main(int argc, char **argv)
     do {
         b.n = 0;
         /* none: nothing to convert, so no copy into the pass buffer */
-        if (utr_drain(&t, core != NULL, fmt == TOUT_NULL ? NULL : collect, &b) < 0) {
+        if (utr_drain(&t, core != NULL, fmt == TOUT_NULL ? NULL : utr_evbuf_add, &b) < 0) {
             ukctl_err("Failed to drain the trace rings: %s", t.err);
             goto cleanup;
         }

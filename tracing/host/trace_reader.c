@@ -309,3 +309,19 @@ void utr_close(struct utr *t)
     t->rings = NULL;
     t->threads = NULL;
 }
+
+int utr_evbuf_add(void *arg, const struct utr_event *ev)
+{
+    struct utr_evbuf *b = arg;
+
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        struct utr_event *p = realloc(b->ev, cap * sizeof(*p));
+        if (!p)
+            return 1;
+        b->ev = p;
+        b->cap = cap;
+    }
+    b->ev[b->n++] = *ev;
+    return 0;
+}

@@ -66,6 +66,17 @@ struct utr {
 /* Called per record in ring order; return non-zero to stop the drain. */
 typedef int (*utr_event_fn)(void *arg, const struct utr_event *ev);
 
+/*
+ * A growable array of drained events.  utr_evbuf_add is a utr_event_fn (arg =
+ * the buffer, zeroed at first) that appends a copy; it stops the drain (1)
+ * when memory runs out.  The caller frees ev.
+ */
+struct utr_evbuf {
+    struct utr_event *ev;
+    size_t n, cap;
+};
+int utr_evbuf_add(void *arg, const struct utr_event *ev);
+
 /* Scan page starts for a header that validates; 0 and *addr, or -1. */
 int utr_find(const struct utr_mem *m, uint64_t *addr, char *err, size_t errlen);
 
