@@ -106,6 +106,18 @@ class Collector:
         raise AssertionError(f"timed out waiting for {what}: {json.dumps(last)[:3000]}\n"
                              + self.log.read_text()[-3000:])
 
+    def wait_metrics(self, cond, what, timeout=30):
+        """The collector's /metrics text once cond(text) holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self.get("/metrics")
+            if cond(m):
+                return m
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}: {m[-3000:]}\n"
+                                     + self.log.read_text()[-3000:])
+            time.sleep(0.5)
+
 
 def start_instance(t, root, name, cmdline="", accel="tcg"):
     args = [t.build / "bin/ukctl", "run", "--detach", "--keep", "--name", name, "--run-dir",
@@ -682,16 +694,10 @@ def test_collector_crash_bundles(t):
         crashed = [f"de-{k}" for k in range(1, 6)] + ["pf-1"]
         cd.wait(lambda i: len(i) == 20 and all(i[n]["state"] == "panicked" for n in crashed)
                 and sum(v["state"] == "running" for v in i.values()) == 14, "6 panics", 180)
-        deadline = time.monotonic() + 120
-        while True:
-            m = cd.get("/metrics")
-            done = [n for n in crashed
-                    if f'ukcollectd_crash_bundles_total{{instance="{n}"}} 1' in m]
-            if len(done) == 6 or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+        m = cd.wait_metrics(lambda m: all(
+            f'ukcollectd_crash_bundles_total{{instance="{n}"}} 1' in m for n in crashed),
+            "a bundle per panic", 120)
         t.log(cd.log.read_text()[-4000:])
-        assert len(done) == 6, m
         assert 'ukcollectd_crash_bundles_total{instance="ok-1"} 0' in m
         assert all(f'ukcollectd_panics_total{{instance="{n}"}}' in m for n in crashed)
         ls = json.loads(run([t.build / "bin/ukctl", "crash", "--crash-dir", cdir, "ls", "--json"],
@@ -708,15 +714,10 @@ def test_collector_crash_bundles(t):
         cd = Collector(t, root, state, env=dict(os.environ, UKSCOPE_CRASH_DIR=str(cdir)))
         cd.wait(lambda i: all(i.get(n, {}).get("state") == "panicked" for n in crashed),
                 "re-adopt", 60)
-        deadline = time.monotonic() + 60
-        while True:
-            m = cd.get("/metrics")
-            claimed = [n for n in crashed
-                       if f'ukcollectd_crash_bundles_claimed_total{{instance="{n}"}} 1' in m]
-            if len(claimed) == 6 or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        assert len(claimed) == 6 and 'ukcollectd_crash_bundles_total{instance="de-1"} 0' in m, m
+        m = cd.wait_metrics(lambda m: all(
+            f'ukcollectd_crash_bundles_claimed_total{{instance="{n}"}} 1' in m for n in crashed),
+            "every panic claimed", 60)
+        assert 'ukcollectd_crash_bundles_total{instance="de-1"} 0' in m, m
         ls = json.loads(run([t.build / "bin/ukctl", "crash", "--crash-dir", cdir, "ls", "--json"],
                             timeout=60).stdout)
         assert len(ls["bundles"]) == 6, [b["id"] for b in ls["bundles"]]
