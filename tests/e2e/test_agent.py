@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
-from harness import guest_test  # noqa: E402
+from harness import guest_test, wait_for  # noqa: E402
 
 
 
@@ -658,17 +658,6 @@ def test_agent_trace_freeze(t, accel):
                     timeout=tmo)[0] == 403
     finally:
         stop(t, run)
-
-
-def wait_for(what, fn, secs):
-    """Poll fn() until it returns something true; fail naming `what`."""
-    deadline = time.time() + secs
-    while True:
-        v = fn()
-        if v:
-            return v
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
 
 
 def list_state(t, run):

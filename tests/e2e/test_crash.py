@@ -9,7 +9,7 @@ import struct
 import subprocess
 import time
 
-from harness import Skip
+from harness import Skip, wait_for
 
 FAULTS = {  # fault -> (console report regex, gdb's frame #0 function)
     "panic": (r"PANIC on CPU \d+: kv: injected panic", "inject"),
@@ -45,16 +45,6 @@ def start(t, accel, smp, cmdline):
 
 def console(run):
     return (run / "console.log").read_text(errors="replace")
-
-
-def wait_for(what, fn, secs):
-    deadline = time.time() + secs
-    while True:
-        v = fn()
-        if v:
-            return v
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def console_frames(text):

@@ -201,6 +201,18 @@ class Context:
 
 # ------------------------------------------------------------------- run ---
 
+def wait_for(what, fn, secs, interval=0.3):
+    """Poll fn() until it returns something true and return it; fail naming
+    `what` after secs seconds."""
+    deadline = time.time() + secs
+    while True:
+        v = fn()
+        if v:
+            return v
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(interval)
+
+
 def run(cmd, timeout=60, check=True, env=None, input=None, cwd=None):
     """Run a command (list, or a string split with shlex) and return a
     CompletedProcess with text stdout/stderr.  `env` entries are added to the
