@@ -3,7 +3,8 @@
  *
  * Writers reserve a sequence number with one atomic increment, so the ring
  * is safe from every context including NMIs.  The console mirror is
- * serialised by a lock that an NMI or a panicking CPU does not wait for.
+ * serialised by a lock, line by line; during a panic only the panicking
+ * CPU prints, and waits for another CPU's line only a bounded time.
  */
 #include "arch/x86_64/cpu.h"
 #include "core/kernel.h"
@@ -50,18 +51,44 @@ const char *uk_log_level_name(unsigned level)
     return level < UK_ARRAY_SIZE(names) ? names[level] : "?";
 }
 
-static void console_lock(void)
+/* How long a panicking CPU waits for another CPU to finish the line it is
+ * printing.  A line is ~100 port writes: well under a millisecond under
+ * TCG, tens of milliseconds where each one is emulated (kvm_pvm).  An owner
+ * that does not finish in time is taken to be stuck (parked by the panic's
+ * NMI mid-line, or hung) and is printed over from then on. */
+#define PANIC_CONSOLE_WAIT_NS 250000000ULL
+static bool console_broken;
+
+/*
+ * Take the console for one line; false: do not print it (the record is in
+ * the ring all the same).  Lines never interleave, so a panic report stays
+ * readable while other CPUs log: during a panic only the panicking CPU
+ * prints, after the line another CPU may be in the middle of; an NMI on the
+ * printing CPU (re-entry) prints anyway.
+ */
+static bool console_lock(void)
 {
     unsigned me = uk_cpu_id();
-    if (panic_cpu >= 0 || console_owner == me)
-        return; /* panic or re-entry (NMI on the printing CPU): print anyway */
+    int pc = panic_cpu;
+    if (console_owner == me)
+        return true;
+    if (pc >= 0 && pc != (int)me)
+        return false;
+    if (pc >= 0 && console_broken)
+        return true;
+    uint64_t deadline = pc >= 0 ? uk_time_ns() + PANIC_CONSOLE_WAIT_NS : 0;
     for (unsigned spins = 0; spins < 10000000; spins++) {
         uint32_t expected = ~0u;
         if (__atomic_compare_exchange_n(&console_owner, &expected, me, false, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED))
-            return;
+            return true;
+        if (deadline && uk_time_ns() > deadline)
+            break;
         uk_cpu_relax();
     }
+    if (pc >= 0)
+        console_broken = true;
+    return true; /* the owner is stuck: better a mixed line than none */
 }
 
 static void console_unlock(void)
@@ -78,11 +105,12 @@ static void console_emit(const struct uk_klog_rec *r, const char *text, size_t l
                      (unsigned long long)(r->time_ns / 1000ULL % 1000000ULL), r->cpu, r->tid,
                      uk_log_level_name(r->level));
     unsigned long flags = uk_irq_save();
-    console_lock();
-    uk_console_write(prefix, (size_t)n);
-    uk_console_write(text, len);
-    uk_console_write("\n", 1);
-    console_unlock();
+    if (console_lock()) {
+        uk_console_write(prefix, (size_t)n);
+        uk_console_write(text, len);
+        uk_console_write("\n", 1);
+        console_unlock();
+    }
     uk_irq_restore(flags);
 }
 

@@ -47,6 +47,11 @@ def console(run):
     return (run / "console.log").read_text(errors="replace")
 
 
+def panic_lines(text):
+    """The guest's PANIC lines, first in a failure message: what it reported."""
+    return [ln for ln in text.splitlines() if "PANIC" in ln]
+
+
 def console_frames(text):
     """Function names of the last backtrace in the guest's panic report."""
     report = text[text.rfind("PANIC on CPU"):]
@@ -141,7 +146,7 @@ def panic_case(t, accel, smp, fault, cdir):
         wait_for(f"{fault} report", lambda: "notifying the host" in console(run),
                  60 * t.scale(accel))
         text = console(run)
-        assert re.search(report, text), text[-2000:]
+        assert re.search(report, text), (panic_lines(text), text[-2000:])
         r = ukctl(t, "dump", run)
         assert "panicked guest" in r.stderr, r.stderr
         core = run / "core"
@@ -195,6 +200,32 @@ def test_crash_dump_faults(t, accel):
     assert len({next(iter(v)) for v in sigs.values()}) == len(FAULTS), sigs  # all different
     ls = json.loads(ukctl(t, "crash", "--crash-dir", cdir, "ls", "--json").stdout)
     assert sorted(g["count"] for g in ls["groups"].values()) == [2] * len(FAULTS), ls["groups"]
+
+
+def test_panic_report_whole_lines(t):
+    """A panic while another CPU logs as fast as it can: the panic report on
+    the console is whole lines, none mixed with the other CPU's (the console
+    mirror is locked line by line, and during a panic only the panicking CPU
+    prints).  TCG: the interleaving needs two CPUs printing at once, which
+    the engine does not change."""
+    run = start(t, "tcg", 2, "fault=panic fault_delay_ms=1500 demo.log_burst=1000000 "
+                "demo.log_batch=0 demo.log_delay_ms=0")
+    try:
+        wait_for("the panic report", lambda: "notifying the host" in console(run), 60)
+        lines = console(run).replace("\r", "").splitlines()
+        # Every line is one whole record: prefix, one level, text.
+        rec = re.compile(r"\[ *\d+\.\d{6}\] \d+:\d+ [a-z]+: ")
+        bad = [ln for ln in lines if not rec.match(ln) or len(rec.findall(ln)) != 1]
+        assert not bad, bad[:5]
+        first = next(i for i, ln in enumerate(lines) if "PANIC on CPU" in ln)
+        report = [rec.match(ln) and ln for ln in lines[first:]]
+        m = re.search(r"\] (\d+):\d+ emerg: PANIC on CPU (\d+): kv: injected panic$", report[0])
+        assert m and m.group(1) == m.group(2), report[:3]
+        # After the PANIC line only the panicking CPU prints.
+        assert all(re.search(r"\] %s:\d+ " % m.group(1), ln) for ln in report), report
+        assert "burst line" in "\n".join(lines[:first]), "the other CPU was not logging"
+    finally:
+        ukctl(t, "stop", run, check=False)
 
 
 def test_crash_dump_live_deadlock(t, accel):
