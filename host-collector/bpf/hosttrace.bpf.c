@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * hosttrace: one record per scheduler/syscall/KVM event of ONE QEMU
- * process, into a BPF ring buffer, for the merged guest+host timeline of
- * `ukctl trace --with-host` (docs/host-view.md).  Unlike hostview (counters
- * for the whole fleet), this runs only for the length of one recording, so
- * per-event output is affordable.  The process is filtered in the kernel by
- * comparing the task's tgid with `target_tgid` (read-only data set before
- * load): other tasks cost a load and a compare.
+ * hosttrace: one record per scheduler/syscall/KVM event of the tracked
+ * QEMU processes, into a BPF ring buffer, for the merged guest+host
+ * timeline of `ukctl trace --with-host` and the collector's host flight
+ * recorder (docs/host-view.md).  Unlike hostview (counters), this emits per
+ * event, which only the QEMU processes of the fleet can afford.  The
+ * processes are filtered in the kernel by the `filter` bitmap the loader
+ * sets (one bit per tgid): any other task costs an inlined array load and
+ * a bit test per event.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -17,7 +18,12 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile __u32 target_tgid;
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, HT_FILTER_WORDS);
+    __type(key, __u32);
+    __type(value, __u64);
+} filter SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -32,7 +38,16 @@ struct {
     __type(value, __u64);
 } lost SEC(".maps");
 
-static __always_inline void put(__u32 tid, __u32 cpu, __u32 type, __u32 arg, __s64 arg2)
+static __always_inline bool tracked(__u32 tgid)
+{
+    __u32 w = tgid >> 6;
+    __u64 *bits = bpf_map_lookup_elem(&filter, &w);
+
+    return bits && (*bits >> (tgid & 63)) & 1;
+}
+
+static __always_inline void put(__u32 tgid, __u32 tid, __u32 cpu, __u32 type, __u32 arg,
+                                __s64 arg2)
 {
     struct ht_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
@@ -43,11 +58,13 @@ static __always_inline void put(__u32 tid, __u32 cpu, __u32 type, __u32 arg, __s
         return;
     }
     e->ts_ns = bpf_ktime_get_ns();
+    e->tgid = tgid;
     e->tid = tid;
     e->cpu = cpu;
     e->type = type;
     e->arg = arg;
     e->arg2 = arg2;
+    e->pad = 0;
     bpf_ringbuf_submit(e, 0);
 }
 
@@ -67,18 +84,18 @@ int BPF_PROG(ht_switch, bool preempt, struct task_struct *prev, struct task_stru
 {
     __u32 cpu = bpf_get_smp_processor_id();
 
-    if (prev->tgid == target_tgid)
-        put(prev->pid, cpu, HT_OFF_CPU, preempt || task_state(prev) == 0, 0);
-    if (next->tgid == target_tgid)
-        put(next->pid, cpu, HT_ON_CPU, 0, 0);
+    if (tracked(prev->tgid))
+        put(prev->tgid, prev->pid, cpu, HT_OFF_CPU, preempt || task_state(prev) == 0, 0);
+    if (tracked(next->tgid))
+        put(next->tgid, next->pid, cpu, HT_ON_CPU, 0, 0);
     return 0;
 }
 
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(ht_wakeup, struct task_struct *p)
 {
-    if (p->tgid == target_tgid)
-        put(p->pid, BPF_CORE_READ(p, wake_cpu), HT_WAKEUP, 0, 0);
+    if (tracked(p->tgid))
+        put(p->tgid, p->pid, BPF_CORE_READ(p, wake_cpu), HT_WAKEUP, 0, 0);
     return 0;
 }
 
@@ -98,11 +115,11 @@ int ht_write(struct ht_write_args *ctx)
     unsigned char c = 0;
     __s64 first = -1;
 
-    if ((__u32)(id >> 32) != target_tgid)
+    if (!tracked((__u32)(id >> 32)))
         return 0;
     if (ctx->count && !bpf_probe_read_user(&c, 1, ctx->buf))
         first = c;
-    put((__u32)id, bpf_get_smp_processor_id(), HT_WRITE, (__u32)ctx->fd, first);
+    put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_WRITE, (__u32)ctx->fd, first);
     return 0;
 }
 
@@ -123,12 +140,12 @@ int ht_writev(struct ht_writev_args *ctx)
     unsigned char c = 0;
     __s64 first = -1;
 
-    if ((__u32)(id >> 32) != target_tgid)
+    if (!tracked((__u32)(id >> 32)))
         return 0;
     if (ctx->vlen && !bpf_probe_read_user(&v, sizeof(v), ctx->vec) && v.iov_len &&
         !bpf_probe_read_user(&c, 1, v.iov_base))
         first = c;
-    put((__u32)id, bpf_get_smp_processor_id(), HT_WRITE, (__u32)ctx->fd, first);
+    put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_WRITE, (__u32)ctx->fd, first);
     return 0;
 }
 
@@ -144,8 +161,8 @@ static __always_inline int write_ret(struct ht_sys_exit_args *ctx)
 {
     __u64 id = bpf_get_current_pid_tgid();
 
-    if ((__u32)(id >> 32) == target_tgid)
-        put((__u32)id, bpf_get_smp_processor_id(), HT_WRITE_RET, 0, ctx->ret);
+    if (tracked((__u32)(id >> 32)))
+        put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_WRITE_RET, 0, ctx->ret);
     return 0;
 }
 
@@ -173,8 +190,8 @@ int ht_kvm_exit(struct ht_kvm_exit_args *ctx)
 {
     __u64 id = bpf_get_current_pid_tgid();
 
-    if ((__u32)(id >> 32) == target_tgid)
-        put((__u32)id, bpf_get_smp_processor_id(), HT_KVM_EXIT, ctx->exit_reason, ctx->isa);
+    if (tracked((__u32)(id >> 32)))
+        put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_KVM_EXIT, ctx->exit_reason, ctx->isa);
     return 0;
 }
 
@@ -189,7 +206,7 @@ int ht_kvm_uexit(struct ht_kvm_uexit_args *ctx)
 {
     __u64 id = bpf_get_current_pid_tgid();
 
-    if ((__u32)(id >> 32) == target_tgid)
-        put((__u32)id, bpf_get_smp_processor_id(), HT_KVM_UEXIT, ctx->reason, ctx->errno_);
+    if (tracked((__u32)(id >> 32)))
+        put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_KVM_UEXIT, ctx->reason, ctx->errno_);
     return 0;
 }

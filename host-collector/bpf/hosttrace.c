@@ -1,6 +1,6 @@
 /*
  * hosttrace loader: the libbpf skeleton of hosttrace.bpf.c, a ring buffer
- * drained into a growing array (see htuser.h).
+ * drained into a callback or a growing array (see htuser.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +16,8 @@
 struct ht {
     struct hosttrace *skel;
     struct ring_buffer *rb;
+    ht_event_fn fn;
+    void *ctx;
     struct ht_event *ev;
     size_t n, cap;
     bool kvm, oom;
@@ -26,6 +28,12 @@ static int on_event(void *ctx, void *data, size_t len)
     struct ht *h = ctx;
     if (len < sizeof(struct ht_event))
         return 0;
+    if (h->fn) {
+        struct ht_event e;
+        memcpy(&e, data, sizeof(e));
+        h->fn(h->ctx, &e);
+        return 0;
+    }
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 65536;
         struct ht_event *p = realloc(h->ev, cap * sizeof(*p));
@@ -40,7 +48,8 @@ static int on_event(void *ctx, void *data, size_t len)
     return 0;
 }
 
-int ht_open(struct ht **out, pid_t tgid, char *err, size_t errlen)
+int ht_open(struct ht **out, size_t ring_bytes, ht_event_fn fn, void *ctx, char *err,
+            size_t errlen)
 {
     struct ht *h = calloc(1, sizeof(*h));
     char caps[64];
@@ -51,6 +60,8 @@ int ht_open(struct ht **out, pid_t tgid, char *err, size_t errlen)
         snprintf(err, errlen, "Failed to allocate: %s", strerror(errno));
         return -1;
     }
+    h->fn = fn;
+    h->ctx = ctx;
     if (hv_missing_caps(caps, sizeof(caps))) {
         snprintf(err, errlen, "Failed to load the host trace programs: missing %s (run as "
                  "root or grant them)", caps);
@@ -61,7 +72,13 @@ int ht_open(struct ht **out, pid_t tgid, char *err, size_t errlen)
         snprintf(err, errlen, "Failed to open the BPF object: %s", strerror(errno));
         goto fail;
     }
-    h->skel->rodata->target_tgid = (uint32_t)tgid;
+    rc = bpf_map__set_max_entries(h->skel->maps.events,
+                                  ring_bytes ? (uint32_t)ring_bytes : HT_RINGBUF_BYTES);
+    if (rc) {
+        snprintf(err, errlen, "Failed to size the BPF ring buffer (%zu bytes): %s", ring_bytes,
+                 strerror(-rc));
+        goto fail;
+    }
     bool ex = hv_kvm_event("kvm_exit"), ux = hv_kvm_event("kvm_userspace_exit");
     bpf_program__set_autoload(h->skel->progs.ht_kvm_exit, ex);
     bpf_program__set_autoload(h->skel->progs.ht_kvm_uexit, ux);
@@ -84,6 +101,37 @@ int ht_open(struct ht **out, pid_t tgid, char *err, size_t errlen)
 fail:
     ht_close(h);
     return -1;
+}
+
+/* Set or clear tgid's bit in the `filter` bitmap (only this process
+ * writes it; the programs only read). */
+static int filter_set(struct ht *h, pid_t tgid, bool on)
+{
+    int fd = bpf_map__fd(h->skel->maps.filter);
+    __u32 w = (__u32)tgid >> 6;
+    __u64 bits = 0;
+
+    if (tgid <= 0 || w >= HT_FILTER_WORDS) {
+        errno = ERANGE;
+        return -1;
+    }
+    if (bpf_map_lookup_elem(fd, &w, &bits) < 0)
+        return -1;
+    if (on)
+        bits |= 1ULL << (tgid & 63);
+    else
+        bits &= ~(1ULL << (tgid & 63));
+    return bpf_map_update_elem(fd, &w, &bits, BPF_ANY);
+}
+
+int ht_track(struct ht *h, pid_t tgid)
+{
+    return filter_set(h, tgid, true);
+}
+
+int ht_untrack(struct ht *h, pid_t tgid)
+{
+    return filter_set(h, tgid, false);
 }
 
 int ht_poll(struct ht *h, int timeout_ms)

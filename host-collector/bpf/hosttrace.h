@@ -1,8 +1,9 @@
 /*
- * hosttrace: per-event host records for one QEMU process, for
- * `ukctl trace --with-host` (docs/host-view.md, "One timeline").  Shared by
- * the BPF side (hosttrace.bpf.c) and the loader (hosttrace.c); fixed-width
- * types only.
+ * hosttrace: per-event host records of the tracked QEMU processes, for
+ * `ukctl trace --with-host` (one process, one window) and the collector's
+ * host flight recorder (every instance, continuously; docs/host-view.md,
+ * "One timeline").  Shared by the BPF side (hosttrace.bpf.c) and the loader
+ * (hosttrace.c); fixed-width types only.
  */
 #ifndef UKSCOPE_HOSTTRACE_H
 #define UKSCOPE_HOSTTRACE_H
@@ -11,9 +12,13 @@
 #include <linux/types.h>
 #endif
 
-/* 4 MiB: at ~50 k switches/s of a busy 2-vCPU guest and 32 B a record,
- * more than a second of slack for a reader polling every 100 ms. */
+/* 4 MiB: at ~50 k switches/s of a busy 2-vCPU guest and 40 B a record,
+ * two seconds of slack for a reader polling every 100 ms.  A loader may
+ * size it up (ht_open's ring_bytes) for a whole fleet read once a tick. */
 #define HT_RINGBUF_BYTES (4u << 20)
+
+/* `filter` bitmap: one bit per tgid < 2^22 (PID_MAX_LIMIT). */
+#define HT_FILTER_WORDS 65536
 
 enum ht_type {
     HT_ON_CPU = 1,  /* thread switched in on host CPU `cpu` */
@@ -27,11 +32,14 @@ enum ht_type {
 
 struct ht_event {
     __u64 ts_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+    __u32 tgid;  /* the QEMU process: which instance */
     __u32 tid;
     __u32 cpu;
     __u32 type; /* enum ht_type */
     __u32 arg;
+    __u32 pad; /* 0: arg2 is 8-aligned, no hidden padding */
     __s64 arg2;
 };
+_Static_assert(sizeof(struct ht_event) == 40, "ht_event is shared with the BPF side");
 
 #endif

@@ -1,7 +1,9 @@
 /*
- * hosttrace loader (hosttrace.c): record the host events of one QEMU
- * process for a while, for `ukctl trace --with-host`.  Needs the same
- * capabilities as hostview (CAP_BPF + CAP_PERFMON, or root).
+ * hosttrace loader (hosttrace.c): record the host events of the tracked
+ * QEMU processes: one for a while (`ukctl trace --with-host`), or every
+ * instance of a fleet continuously (the collector's host flight recorder,
+ * collectd/htglue.c).  Needs the same capabilities as hostview (CAP_BPF +
+ * CAP_PERFMON, or root).
  */
 #ifndef UKSCOPE_HTUSER_H
 #define UKSCOPE_HTUSER_H
@@ -15,14 +17,24 @@
 
 struct ht;
 
-/* Load and attach the programs filtered to tgid.  0, or -1 with a
- * "Failed to ..." message in err.  The kvm programs are attached only where
- * their trace events exist. */
-int ht_open(struct ht **out, pid_t tgid, char *err, size_t errlen);
-/* Drain the ring buffer, waiting up to timeout_ms for the first record.
- * Records are appended to the array ht_events() returns.  0 or -1. */
+/* Called for each record in ring-buffer order; e is valid for the call only. */
+typedef void (*ht_event_fn)(void *ctx, const struct ht_event *e);
+
+/* Load and attach the programs, tracking no process yet.  ring_bytes: the
+ * ring buffer's size (a power of 2 of at least a page; 0: HT_RINGBUF_BYTES).
+ * fn: where records go (NULL: appended to the array ht_events returns).
+ * 0, or -1 with a "Failed to ..." message in err.  The kvm programs are
+ * attached only where their trace events exist. */
+int ht_open(struct ht **out, size_t ring_bytes, ht_event_fn fn, void *ctx, char *err,
+            size_t errlen);
+/* Start / stop recording the process tgid (0 < tgid < 2^22).  0 or -1
+ * (errno ERANGE for a tgid out of range). */
+int ht_track(struct ht *h, pid_t tgid);
+int ht_untrack(struct ht *h, pid_t tgid);
+/* Drain the ring buffer, waiting up to timeout_ms for the first record
+ * (0: only what is there).  0 or -1. */
 int ht_poll(struct ht *h, int timeout_ms);
-/* All records so far, in ring-buffer order (time order per CPU). */
+/* All records so far (fn NULL), in ring-buffer order (time order per CPU). */
 const struct ht_event *ht_events(const struct ht *h, size_t *n);
 /* Records the kernel could not store (ring buffer full). */
 uint64_t ht_lost(const struct ht *h);

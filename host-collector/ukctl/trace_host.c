@@ -100,8 +100,14 @@ int trace_with_host(const char *run_dir, struct utr *t, double duration_s, const
         ukctl_err("Failed to find the instance's QEMU: %s", err);
         return 1;
     }
-    if (ht_open(&h, in.pid, err, sizeof(err))) {
+    if (ht_open(&h, 0, NULL, NULL, err, sizeof(err))) {
         ukctl_err("%s", err);
+        return 1;
+    }
+    if (ht_track(h, in.pid)) {
+        ukctl_err("Failed to track QEMU pid %d in the BPF filter: %s", (int)in.pid,
+                  strerror(errno));
+        ht_close(h);
         return 1;
     }
     int64_t t0, m0, t1, m1;
