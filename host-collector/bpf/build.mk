@@ -39,8 +39,11 @@ $(O)/bpf/hosttrace.skel.h: $(O)/bpf/hosttrace.bpf.o
 $(call hobj,host-collector/bpf/hosttrace.c): $(O)/bpf/hosttrace.skel.h
 $(call hobj,host-collector/bpf/hosttrace.c): HOST_CFLAGS += -I$(O)/bpf
 
-HV_OBJS := $(call hobj,host-collector/bpf/hostview.c host-collector/bpf/hvparse.c \
+HV_LOADER_OBJS := $(call hobj,host-collector/bpf/hostview.c host-collector/bpf/hvparse.c \
 	host-collector/bpf/hvexit.c host-collector/bpf/hosttrace.c)
+# + the host half of the guest+host timeline (uses the trace writers)
+HV_OBJS := $(HV_LOADER_OBJS) $(call hobj,host-collector/bpf/trace_clock.c \
+	host-collector/bpf/trace_host_tracks.c)
 $(call hobj,host-collector/bpf/hostview.c): $(O)/bpf/hostview.skel.h
 $(call hobj,host-collector/bpf/hostview.c): HOST_CFLAGS += -I$(O)/bpf
 
@@ -49,7 +52,7 @@ HOST_LDLIBS += -lbpf -lm
 CD_LDLIBS += -lbpf -lm
 
 # The driver of the BPF benchmark (tests/bench_bpf.py); built with the unit tests.
-$(O)/tests/hv_drive: tests/tools/hv_drive.c $(HV_OBJS)
+$(O)/tests/hv_drive: tests/tools/hv_drive.c $(HV_LOADER_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  HOSTLD  $@")
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $@ $^ -lbpf -lm

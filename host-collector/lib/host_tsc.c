@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-enum { SAMPLES = 5, WINDOW_NS = 10 * 1000 * 1000 };
+enum { SAMPLES = 16, WINDOW_NS = 10 * 1000 * 1000 };
 
 #if defined(__x86_64__)
 static uint64_t rdtsc(void)
@@ -20,25 +20,34 @@ static uint64_t rdtsc(void)
     return ((uint64_t)hi << 32) | lo;
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-/* A (TSC, ns) pair whose TSC bracket was the tightest of SAMPLES. */
-static void pair(uint64_t *tsc, uint64_t *ns)
+/* A (TSC, ns of clk) pair whose TSC bracket was the tightest of SAMPLES. */
+static void pair_of(clockid_t clk, uint64_t *tsc, uint64_t *ns)
 {
     uint64_t best = UINT64_MAX;
     for (int i = 0; i < SAMPLES; i++) {
-        uint64_t a = rdtsc(), t = mono_ns(), b = rdtsc();
+        struct timespec ts;
+        uint64_t a = rdtsc();
+        clock_gettime(clk, &ts);
+        uint64_t b = rdtsc();
         if (b - a < best) {
             best = b - a;
             *tsc = a + (b - a) / 2;
-            *ns = t;
+            *ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
         }
     }
+}
+
+static void pair(uint64_t *tsc, uint64_t *ns)
+{
+    pair_of(CLOCK_MONOTONIC_RAW, tsc, ns);
+}
+
+void host_tsc_pair(int64_t *tsc, int64_t *mono_ns)
+{
+    uint64_t t, n;
+    pair_of(CLOCK_MONOTONIC, &t, &n);
+    *tsc = (int64_t)t;
+    *mono_ns = (int64_t)n;
 }
 
 /* Both flags: the TSC ticks at one rate in every P- and C-state. */
@@ -77,5 +86,10 @@ uint64_t host_tsc_hz(void)
 uint64_t host_tsc_hz(void)
 {
     return 0;
+}
+
+void host_tsc_pair(int64_t *tsc, int64_t *mono_ns)
+{
+    *tsc = *mono_ns = 0;
 }
 #endif

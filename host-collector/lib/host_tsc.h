@@ -15,4 +15,12 @@
  */
 uint64_t host_tsc_hz(void);
 
+/*
+ * One (host TSC, CLOCK_MONOTONIC ns) pair: the TSC read in the middle of
+ * the tightest of a few brackets around clock_gettime.  Two pairs far
+ * apart give the TSC's rate in monotonic ns (the guest-to-host timeline,
+ * docs/host-view.md).  Zeros where there is no TSC.
+ */
+void host_tsc_pair(int64_t *tsc, int64_t *mono_ns);
+
 #endif

@@ -13,68 +13,18 @@
 #include <time.h>
 
 #include "bpf/htuser.h"
+#include "host_tsc.h"
 #include "instance.h"
 #include "trace_host.h"
 #include "trace_out.h"
 #include "util.h"
 
-#define POLL_MS     100
-
-static uint64_t rdtsc(void)
-{
-    uint32_t lo, hi;
-    __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
-    return ((uint64_t)hi << 32) | lo;
-}
-
-/* A (host TSC, CLOCK_MONOTONIC ns) pair: the tightest bracket of 16. */
-static void clock_pair(int64_t *tsc, int64_t *ns)
-{
-    uint64_t best = UINT64_MAX;
-    for (int i = 0; i < 16; i++) {
-        struct timespec ts;
-        uint64_t a = rdtsc();
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t b = rdtsc();
-        if (b - a < best) {
-            best = b - a;
-            *tsc = (int64_t)(a + (b - a) / 2);
-            *ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-        }
-    }
-}
-
-/* Host TSC at host monotonic time ns (the sampled rate and pair). */
-static int64_t host_tsc(const struct th_clock *c, uint64_t ns)
-{
-    return c->t0 + (int64_t)((long double)((int64_t)ns - c->m0) / c->ns_per_tick);
-}
+#define POLL_MS 100
 
 static int cmp_ht(const void *a, const void *b)
 {
     const struct ht_event *x = a, *y = b;
     return x->ts_ns < y->ts_ns ? -1 : x->ts_ns > y->ts_ns;
-}
-
-/* Guest sync points from the drained events (phase 0 and 1 of one seq). */
-static size_t guest_syncs(const struct utr_evbuf *b, struct th_sync *out, size_t max)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        const struct utr_event *e = &b->ev[i];
-        if (e->id != UK_TP_HOST_SYNC || e->arg[1] != 0)
-            continue;
-        for (size_t j = i + 1; j < b->n && j < i + 8; j++) {
-            const struct utr_event *f = &b->ev[j];
-            if (f->ring == e->ring && f->id == UK_TP_HOST_SYNC && f->arg[0] == e->arg[0] &&
-                f->arg[1] == 1) {
-                if (n < max)
-                    out[n++] = (struct th_sync){e->arg[0], e->tsc, f->tsc};
-                break;
-            }
-        }
-    }
-    return n;
 }
 
 int trace_with_host(const char *run_dir, struct utr *t, double duration_s, const char *out,
@@ -84,7 +34,7 @@ int trace_with_host(const char *run_dir, struct utr *t, double duration_s, const
     struct ht *h = NULL;
     struct utr_evbuf b = {0};
     struct tout o = {0};
-    struct th_sync *sy = NULL;
+    struct th_pairs sy = {0};
     struct th_hostw *hv = NULL;
     struct th_clock c = {0};
     bool begun = false;
@@ -111,7 +61,7 @@ int trace_with_host(const char *run_dir, struct utr *t, double duration_s, const
         return 1;
     }
     int64_t t0, m0, t1, m1;
-    clock_pair(&t0, &m0);
+    host_tsc_pair(&t0, &m0);
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
@@ -129,7 +79,7 @@ int trace_with_host(const char *run_dir, struct utr *t, double duration_s, const
         if (el >= duration_s || (stop && *stop))
             break;
     }
-    clock_pair(&t1, &m1);
+    host_tsc_pair(&t1, &m1);
     if (ht_poll(h, 0) || utr_drain(t, false, utr_evbuf_add, &b) < 0) {
         ukctl_err("Failed to drain the last events");
         goto cleanup;
@@ -145,33 +95,25 @@ int trace_with_host(const char *run_dir, struct utr *t, double duration_s, const
     size_t nh;
     const struct ht_event *hev = ht_events(h, &nh);
     struct ht_event *ev = malloc((nh + 1) * sizeof(*ev));
-    sy = calloc(b.n + 1, sizeof(*sy));
     hv = malloc((nh + 1) * sizeof(*hv));
-    if (!ev || !sy || !hv) {
+    if (!ev || !hv) {
         free(ev);
         ukctl_err("Failed to allocate the event buffers");
         goto cleanup;
     }
     memcpy(ev, hev, nh * sizeof(*ev));
     qsort(ev, nh, sizeof(*ev), cmp_ht);
-    /* Each sync write's entry, and the return of that thread's next
-     * write-family syscall (the same call). */
-    size_t nw = 0;
-    for (size_t i = 0; i < nh; i++) {
-        if (ev[i].type != HT_WRITE || ev[i].arg2 != TH_SYNC_BYTE)
-            continue;
-        uint64_t ret = ev[i].ts_ns;
-        for (size_t j = i + 1; j < nh; j++)
-            if (ev[j].tid == ev[i].tid && (ev[j].type == HT_WRITE_RET || ev[j].type == HT_WRITE)) {
-                if (ev[j].type == HT_WRITE_RET)
-                    ret = ev[j].ts_ns;
-                break;
-            }
-        hv[nw].enter = host_tsc(&c, ev[i].ts_ns);
-        hv[nw++].ret = host_tsc(&c, ret);
+    size_t nw = th_host_syncs(ev, nh, &c, hv);
+    for (size_t i = 0; i < b.n; i++) {
+        const struct utr_event *e = &b.ev[i];
+        if (e->id == UK_TP_HOST_SYNC && th_pairs_feed(&sy, e->ring, e->arg[0], e->arg[1], e->tsc)) {
+            free(ev);
+            ukctl_err("Failed to allocate the sync points");
+            goto cleanup;
+        }
     }
-    size_t ng = guest_syncs(&b, sy, b.n);
-    if (th_fit(&c, sy, ng, hv, nw)) {
+    size_t ng = sy.n;
+    if (th_fit(&c, sy.pt, ng, hv, nw)) {
         ukctl_err("Failed to map the guest clock to the host's: %zu guest sync points, %zu host "
                   "sync writes, no consistent pairing (start the guest with trace_sync_ms=N and "
                   "record for longer than N ms)", ng, nw);
@@ -211,7 +153,7 @@ int trace_with_host(const char *run_dir, struct utr *t, double duration_s, const
 cleanup:
     if (begun)
         tout_abort(&o);
-    free(sy);
+    th_pairs_free(&sy);
     free(hv);
     free(b.ev);
     ht_close(h);

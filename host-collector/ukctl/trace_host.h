@@ -13,18 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "bpf/hosttrace.h"
-#include "trace_clock.h"
+#include "bpf/trace_host_tracks.h"
 #include "trace_reader.h"
-
-/* The byte tracing/guest/trace_sync.c writes to COM1 at each sync point. */
-#define TH_SYNC_BYTE 0
-
-struct tout;
-/* Host records ev[0..n) (sorted here by time) -> host tracks in o, after
- * the guest's events; *missed counts the switches the record lacks
- * ("missed switch-in/out" marks).  0, or -1 with o->err set. */
-int th_host_tracks(struct tout *o, pid_t pid, struct ht_event *ev, size_t n, unsigned *missed);
 
 /* The whole command after the trace header is open; out is the Perfetto
  * output path.  Returns the process exit code. */

@@ -1,6 +1,6 @@
 /*
  * libFuzzer: the guest TSC -> host clock fit of `ukctl trace --with-host`
- * (host-collector/ukctl/trace_clock.c) on arbitrary sync points and host
+ * (host-collector/bpf/trace_clock.c) on arbitrary sync points and host
  * writes.  The guest's numbers (seq, g1, g2) are hostile: the fit must stay
  * bounded in time and memory, never overflow, and when it succeeds its k
  * must lie inside every bracket it paired (checked via the bound).

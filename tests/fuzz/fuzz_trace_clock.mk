@@ -1,2 +1,2 @@
-fuzz_trace_clock_SRCS   := host-collector/ukctl/trace_clock.c
-fuzz_trace_clock_CFLAGS := -Ihost-collector/ukctl
+fuzz_trace_clock_SRCS   := host-collector/bpf/trace_clock.c
+fuzz_trace_clock_CFLAGS := -Ihost-collector/bpf

@@ -1,5 +1,5 @@
 /* The guest TSC -> host CLOCK_MONOTONIC fit of `ukctl trace --with-host`
- * (host-collector/ukctl/trace_clock.c): brackets from synthetic sync
+ * (host-collector/bpf/trace_clock.c): brackets from synthetic sync
  * points with a known offset, the pairing shift found, and the cases where
  * the fit must refuse (inconsistent brackets, too few points, forged
  * numbers from the guest). */
@@ -97,6 +97,37 @@ static void test_fit_refuses(void **st)
     assert_int_equal(th_fit(&c, g, N, h, nh), -1);
 }
 
+/* host_sync records -> sync points: phase 0 then 1 of one seq on one ring;
+ * a phase 1 without its phase 0 (or of another seq), a second phase 0, an
+ * unknown phase and a ring out of range make no point. */
+static void test_pairs(void **st)
+{
+    struct th_pairs p = {0};
+    assert_int_equal(th_pairs_feed(&p, 0, 5, 0, 100), 0);
+    assert_int_equal(th_pairs_feed(&p, 1, 9, 0, 150), 0); /* another ring, interleaved */
+    assert_int_equal(th_pairs_feed(&p, 0, 5, 1, 120), 0);
+    assert_int_equal(th_pairs_feed(&p, 1, 9, 1, 160), 0);
+    assert_int_equal(p.n, 2);
+    assert_true(p.pt[0].seq == 5 && p.pt[0].g1 == 100 && p.pt[0].g2 == 120);
+    assert_true(p.pt[1].seq == 9 && p.pt[1].g1 == 150 && p.pt[1].g2 == 160);
+    th_pairs_feed(&p, 0, 6, 1, 200);          /* no phase 0 */
+    th_pairs_feed(&p, 0, 7, 0, 210);
+    th_pairs_feed(&p, 0, 8, 1, 220);          /* other seq */
+    th_pairs_feed(&p, 0, 9, 0, 230);
+    th_pairs_feed(&p, 0, 9, 7, 240);          /* unknown phase closes it */
+    th_pairs_feed(&p, 0, 9, 1, 250);
+    th_pairs_feed(&p, TH_PAIR_RINGS, 1, 0, 1); /* out of range: ignored */
+    th_pairs_feed(&p, TH_PAIR_RINGS, 1, 1, 2);
+    assert_int_equal(p.n, 2);
+    for (unsigned i = 0; i < 100; i++) { /* grows */
+        assert_int_equal(th_pairs_feed(&p, 3, i, 0, 1000 + i), 0);
+        assert_int_equal(th_pairs_feed(&p, 3, i, 1, 1001 + i), 0);
+    }
+    assert_int_equal(p.n, 102);
+    th_pairs_free(&p);
+    assert_null(p.pt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -104,6 +135,7 @@ int main(void)
         cmocka_unit_test(test_fit_unpaired_host_tail),
         cmocka_unit_test(test_fit_inconsistent),
         cmocka_unit_test(test_fit_refuses),
+        cmocka_unit_test(test_pairs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

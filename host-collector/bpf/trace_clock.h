@@ -1,10 +1,10 @@
 /*
- * Guest TSC -> host CLOCK_MONOTONIC for `ukctl trace --with-host`
- * (trace_clock.c; docs/host-view.md "One timeline").  No I/O: unit-tested
- * on its own.
+ * Guest TSC -> host CLOCK_MONOTONIC for `ukctl trace --with-host` and the
+ * collector's crash-bundle timeline (trace_clock.c; docs/host-view.md "One
+ * timeline").  No I/O: unit-tested on its own.
  */
-#ifndef UKCTL_TRACE_CLOCK_H
-#define UKCTL_TRACE_CLOCK_H
+#ifndef UKSCOPE_TRACE_CLOCK_H
+#define UKSCOPE_TRACE_CLOCK_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -46,5 +46,25 @@ int th_fit(struct th_clock *c, const struct th_sync *g, size_t ng, const struct 
 
 /* Map guest ticks to host ns with c. */
 uint64_t th_map(const struct th_clock *c, uint64_t tsc);
+
+/* Host TSC at host CLOCK_MONOTONIC ns, with c's rate and pair only. */
+int64_t th_host_tsc(const struct th_clock *c, uint64_t ns);
+
+/*
+ * A guest's host_sync records -> sync points, fed in each ring's order:
+ * phase 0 then phase 1 of one seq on one ring (the guest writes them with
+ * interrupts off around its port write).  An unmatched phase is dropped.
+ * Zero-initialise; th_pairs_free when done.
+ */
+enum { TH_PAIR_RINGS = 256 }; /* rings beyond are ignored */
+struct th_pairs {
+    struct th_sync *pt;
+    size_t n, cap;
+    uint64_t open_seq[TH_PAIR_RINGS], open_g1[TH_PAIR_RINGS];
+    uint8_t open[TH_PAIR_RINGS];
+};
+/* phase: 0 before the write, 1 after.  0, or -1 when out of memory. */
+int th_pairs_feed(struct th_pairs *p, unsigned ring, uint64_t seq, uint64_t phase, uint64_t tsc);
+void th_pairs_free(struct th_pairs *p);
 
 #endif

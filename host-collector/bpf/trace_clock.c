@@ -1,6 +1,6 @@
 /*
- * Guest TSC -> host CLOCK_MONOTONIC for `ukctl trace --with-host`
- * (trace_host.h, docs/host-view.md "One timeline").
+ * Guest TSC -> host CLOCK_MONOTONIC (trace_clock.h, docs/host-view.md
+ * "One timeline").
  *
  * Under TCG QEMU's guest TSC is the host TSC plus a constant (QEMU's
  * cpu_ticks_offset, fixed when the VM starts); under KVM the VM's TSC offset
@@ -105,4 +105,43 @@ uint64_t th_map(const struct th_clock *c, uint64_t tsc)
     long double ticks = (long double)(int64_t)tsc + (long double)c->k - (long double)c->t0;
     long double ns = (long double)c->m0 + ticks * c->ns_per_tick;
     return ns < 0 ? 0 : (uint64_t)ns;
+}
+
+int64_t th_host_tsc(const struct th_clock *c, uint64_t ns)
+{
+    return c->t0 + (int64_t)((long double)((int64_t)ns - c->m0) / c->ns_per_tick);
+}
+
+int th_pairs_feed(struct th_pairs *p, unsigned ring, uint64_t seq, uint64_t phase, uint64_t tsc)
+{
+    if (ring >= TH_PAIR_RINGS)
+        return 0;
+    if (phase == 0) {
+        p->open[ring] = 1;
+        p->open_seq[ring] = seq;
+        p->open_g1[ring] = tsc;
+        return 0;
+    }
+    if (phase != 1 || !p->open[ring] || p->open_seq[ring] != seq) {
+        p->open[ring] = 0;
+        return 0;
+    }
+    p->open[ring] = 0;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        struct th_sync *n = realloc(p->pt, cap * sizeof(*n));
+        if (!n)
+            return -1;
+        p->pt = n;
+        p->cap = cap;
+    }
+    p->pt[p->n++] = (struct th_sync){seq, p->open_g1[ring], tsc};
+    return 0;
+}
+
+void th_pairs_free(struct th_pairs *p)
+{
+    free(p->pt);
+    p->pt = NULL;
+    p->n = p->cap = 0;
 }

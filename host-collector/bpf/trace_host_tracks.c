@@ -1,13 +1,13 @@
 /*
- * Host records -> Perfetto host tracks for `ukctl trace --with-host`
- * (see trace_host.h): one track per QEMU thread with `on CPU N` and
+ * Host records -> the host sync writes, and -> Perfetto host tracks (see
+ * trace_host_tracks.h): one track per QEMU thread with `on CPU N` and
  * `runqueue wait` slices and syscall/KVM instants.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "trace_host.h"
+#include "trace_host_tracks.h"
 #include "trace_out.h"
 
 #define MAX_TRACKS  256
@@ -17,6 +17,26 @@ static int cmp_ts(const void *a, const void *b)
 {
     const struct ht_event *x = a, *y = b;
     return x->ts_ns < y->ts_ns ? -1 : x->ts_ns > y->ts_ns;
+}
+
+size_t th_host_syncs(const struct ht_event *ev, size_t n, const struct th_clock *c,
+                     struct th_hostw *out)
+{
+    size_t nw = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].type != HT_WRITE || ev[i].arg2 != TH_SYNC_BYTE)
+            continue;
+        uint64_t ret = ev[i].ts_ns;
+        for (size_t j = i + 1; j < n; j++)
+            if (ev[j].tid == ev[i].tid && (ev[j].type == HT_WRITE_RET || ev[j].type == HT_WRITE)) {
+                if (ev[j].type == HT_WRITE_RET)
+                    ret = ev[j].ts_ns;
+                break;
+            }
+        out[nw].enter = th_host_tsc(c, ev[i].ts_ns);
+        out[nw++].ret = th_host_tsc(c, ret);
+    }
+    return nw;
 }
 
 struct hthread {
