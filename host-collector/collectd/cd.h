@@ -199,6 +199,9 @@ int tsglue_init(uint64_t max_bytes, int64_t max_age_s);
 void tsglue_drain(struct inst *in, int64_t now);
 void tsglue_forget(struct inst *in);
 void tsglue_close(void);
+struct ts_host;
+int tsglue_export_host(const char *name, struct ts_host *h, const char *path, char *why,
+                       size_t whylen);
 int tsglue_export(const char *name, int64_t last_s, const char *format, char **body, size_t *len,
                   char *err, size_t errlen);
 char *prom_sd(size_t *len);
@@ -215,5 +218,17 @@ void hvglue_close(void);
 void hvglue_tick(struct inst *in, bool alive);
 void hvglue_forget(struct inst *in);
 void prom_hostview(FILE *o);
+/* htglue.c: the host flight recorder (BPF, docs/host-view.md "One
+ * timeline").  init never fails the daemon (events 0: off); track follows
+ * the instance's live QEMU pid (0: untrack, records kept); poll drains the
+ * kernel's ring buffer (each tick); snapshot copies the instance's latest
+ * records for a crash bundle's timeline (-1 with the reason in why). */
+struct ts_host;
+void htglue_init(size_t events_per_instance);
+void htglue_close(void);
+void htglue_poll(void);
+void htglue_track(struct inst *in, pid_t pid);
+int htglue_snapshot(struct inst *in, struct ts_host *out, char *why, size_t whylen);
+void prom_hosttrace(FILE *o);
 
 #endif

@@ -10,10 +10,13 @@
  * While the child runs, the instance is "busy": API stop/remove/restart are
  * refused and the restart policy waits, so the RAM is read before QEMU goes.
  * When the child is done (pipe at EOF, seen on SIGCHLD or at the next
- * tick), the collector adds
- * its own trace store's recent history for the instance to the bundle
- * (tracestore.perfetto-trace; the bundle already has the rings' snapshot)
- * and counts bundles and failures for /metrics.
+ * tick), the collector adds its own trace store's recent history for the
+ * instance to the bundle (tracestore.perfetto-trace; the bundle already has
+ * the rings' snapshot), and the guest+host timeline: the host recorder's
+ * latest records of the instance's QEMU with the guest's events of the same
+ * window on the host's clock (timeline.perfetto-trace, htglue.c), or in
+ * report.json why there is none; and counts bundles and failures for
+ * /metrics.
  *
  * The crash dir is the crash library's default: $UKSCOPE_CRASH_DIR (off:
  * no bundles), else $XDG_STATE_HOME/ukscope/crashes, else
@@ -32,6 +35,7 @@
 
 #include "cd.h"
 #include "log.h"
+#include "tracestore.h"
 
 enum {
     CAPTURE_TIMEOUT_MS = 120000, /* the capture's own snapshots stop at 5 s; the core is fast */
@@ -124,9 +128,41 @@ void crashglue_on_panic(struct inst *in)
     cd_log(CD_INFO, "%s: writing a crash bundle (ukctl pid %d)", in->name, (int)pid);
 }
 
-/* Add the trace store's recent history of `name` to the bundle; the
- * report's "snapshots" says whether it is there. */
-static void add_trace_history(const char *name, const char *bundle)
+/* The guest+host timeline of the instance (NULL: removed meanwhile) into
+ * the bundle; returns the report.json "timeline" object. */
+static json_t *add_timeline(struct inst *in, const char *bundle)
+{
+    char path[4600], why[512] = "the instance was removed before its bundle was done";
+    struct ts_host h;
+
+    if (in && htglue_snapshot(in, &h, why, sizeof(why)) == 0) {
+        snprintf(path, sizeof(path), "%s/timeline.perfetto-trace", bundle);
+        int rc = tsglue_export_host(in->name, &h, path, why, sizeof(why));
+        json_t *t = rc ? NULL
+                       : json_pack("{s:s,s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "status", "ok",
+                                   "qemu_pid", (json_int_t)h.pid, "host_events", (json_int_t)h.n,
+                                   "clock_bound_ns", h.clock.bound_ns, "sync_points",
+                                   (json_int_t)h.clock.points, "guest_sync_points",
+                                   (json_int_t)h.guest_points, "host_sync_writes",
+                                   (json_int_t)h.nsync, "missed_switches", (json_int_t)h.missed,
+                                   "host_events_overwritten", (json_int_t)h.overwritten,
+                                   "host_events_lost", (json_int_t)h.lost);
+        if (t) {
+            json_object_set_new(t, "from_ns", json_integer((json_int_t)h.ev[0].ts_ns));
+            json_object_set_new(t, "to_ns", json_integer((json_int_t)h.ev[h.n - 1].ts_ns));
+        }
+        ts_host_free(&h);
+        if (t)
+            return t;
+    }
+    cd_log(CD_INFO, "%s: crash bundle without a guest+host timeline: %s", bundle, why);
+    return json_pack("{s:s,s:s}", "status", "none", "why", why);
+}
+
+/* Add the trace store's recent history of `name` and the timeline of `in`
+ * (NULL: gone) to the bundle; the report's "snapshots" says whether they
+ * are there. */
+static void add_trace_history(const char *name, struct inst *in, const char *bundle)
 {
     char path[4600], err[256];
     char *body = NULL;
@@ -141,6 +177,7 @@ static void add_trace_history(const char *name, const char *bundle)
             close(fd);
         free(body);
     }
+    json_t *timeline = add_timeline(in, bundle);
     snprintf(path, sizeof(path), "%s/report.json", bundle);
     json_t *rep = json_load_file(path, 0, NULL);
     json_t *snap = json_object_get(rep, "snapshots");
@@ -148,9 +185,13 @@ static void add_trace_history(const char *name, const char *bundle)
         char tmp[4700];
         snprintf(tmp, sizeof(tmp), "%s.tmp", path);
         json_object_set_new(snap, "tracestore", json_string(status));
+        json_object_set(snap, "timeline",
+                        json_object_get(timeline, "status") ?: json_string("none"));
+        json_object_set(rep, "timeline", timeline);
         if (json_dump_file(rep, tmp, JSON_INDENT(1)) == 0)
             rename(tmp, path);
     }
+    json_decref(timeline);
     json_decref(rep);
 }
 
@@ -165,7 +206,8 @@ static void job_done(struct cjob *j, const char *why)
     line[strcspn(line, "\n")] = 0;
     if (!why && line[0] == '/') {
         j->bundles++;
-        add_trace_history(j->name, line);
+        struct inst *in = &cd.inst[j - jobs];
+        add_trace_history(j->name, in->used && !strcmp(in->name, j->name) ? in : NULL, line);
         cd_log(CD_NOTICE, "%s: crash bundle written in %lld ms: %s", j->name,
                (long long)(cd_now() - j->t0), line);
     } else if (!why && !strncmp(line, "claimed:", 8)) {

@@ -206,7 +206,7 @@ static void read_console(struct inst *in)
         char text[LINE_MAX_TEXT + 1];
         size_t t = 0;
         for (size_t j = start; j < start + len; j++)
-            if (buf[j] != '\r')
+            if (buf[j] != '\r' && buf[j] != 0) /* NUL: a clock sync byte (trace_sync_ms) */
                 text[t++] = (buf[j] >= 0x20 && buf[j] < 0x7f) ? buf[j] : '?';
         json_t *r = base_rec(in, "console");
         json_object_set_new(r, "seq", json_integer((json_int_t)in->ls.pos.console_seq));

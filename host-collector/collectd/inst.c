@@ -217,12 +217,14 @@ void inst_tick(struct inst *in, int64_t now)
         ingest_close(in);
         tsglue_forget(in);
         hvglue_forget(in);
+        htglue_track(in, 0);
         logstore_close(&in->ls);
         in->used = false;
         return;
     }
     alive = in->has_sum && instance_is_ours(&in->sum, why, sizeof(why));
     hvglue_tick(in, alive);
+    htglue_track(in, alive ? in->sum.pid : 0);
     if (!alive) {
         if (in->state != ST_EXITED && in->state != ST_CRASHLOOP && in->has_sum) {
             ingest_tick(in, now, true); /* final pass: the RAM file still holds the tail */

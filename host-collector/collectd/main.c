@@ -55,6 +55,9 @@ static const char usage[] =
     "  --interval MS      collection interval (default 1000, 10..60000)\n"
     "  --restart-delay MS first restart backoff, doubled per restart up to 60 s\n"
     "                     (default 1000, 10..60000)\n"
+    "  --host-trace-events N\n"
+    "                     host records kept per instance for the guest+host\n"
+    "                     timeline of crash bundles (default 65536, 0: off; BPF)\n"
     "  --no-telemetry     read the klog ring only; leave RUN/telemetry.sock to\n"
     "                     `ukctl telemetry` (QEMU serves one client)\n"
     "  --ukctl PATH       ukctl used to start/stop instances (default: next to ukcollectd)\n"
@@ -126,6 +129,7 @@ static void tick(void)
 {
     int64_t t0 = cd_now();
 
+    htglue_poll(); /* before a bundle may take the instance's host records */
     inst_reap_children();
     crashglue_tick(t0);
     inst_scan();
@@ -156,6 +160,7 @@ int main(int argc, char **argv)
         {"verbose", no_argument, NULL, 'v'},          {"help", no_argument, NULL, 'h'},
         {"interval", required_argument, NULL, 'i'},   {"no-telemetry", no_argument, NULL, 'N'},
         {"restart-delay", required_argument, NULL, 'D'},
+        {"host-trace-events", required_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},
     };
     const char *root = NULL, *listen = "127.0.0.1:9560", *state = NULL, *relp = NULL,
@@ -164,6 +169,7 @@ int main(int argc, char **argv)
     uint64_t trace_max = 64ULL << 20;
     int64_t trace_age = 3600;
     long interval_ms = 1000; /* one tick: every instance's ring is read this often */
+    long host_events = 65536;
     int c, rc = 1, tfd = -1, ifd = -1, sfd = -1;
     char buf[4096];
     sigset_t mask;
@@ -186,13 +192,15 @@ int main(int argc, char **argv)
         case 'i': interval_ms = strtol(optarg, NULL, 10); break;
         case 'N': cd_telemetry = false; break;
         case 'D': cd.restart_delay_ms = strtol(optarg, NULL, 10); break;
+        case 'H': host_events = strtol(optarg, NULL, 10); break;
         case 'v': cd_log_level = CD_DEBUG; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }
     }
     if (!root || optind != argc || !cd.store_max || interval_ms < 10 || interval_ms > 60000 ||
-        cd.restart_delay_ms < 10 || cd.restart_delay_ms > 60000) {
+        cd.restart_delay_ms < 10 || cd.restart_delay_ms > 60000 || host_events < 0 ||
+        host_events > (1L << 24)) {
         fputs(usage, stderr);
         return 2;
     }
@@ -276,6 +284,7 @@ int main(int argc, char **argv)
     if (tsglue_init(trace_max, trace_age) < 0)
         goto cleanup;
     hvglue_init(); /* never fatal: without BPF, bpf_up 0 */
+    htglue_init((size_t)host_events);
     inst_load_specs();
     cd_log(CD_NOTICE, "collecting %s; state %s; API on http://%s/api/v1/", cd.root, cd.state,
            listen);
@@ -330,6 +339,7 @@ cleanup:
         }
     tsglue_close();
     hvglue_close();
+    htglue_close();
 #ifdef HAVE_RELPFWD
     if (cd.relp)
         relpfwd_free(cd.relp);

@@ -217,6 +217,7 @@ char *prom_render(size_t *len)
     prom_trace(o);
     prom_crash(o);
     prom_hostview(o);
+    prom_hosttrace(o);
     for (unsigned i = 0; i < CD_MAX_INSTANCES; i++)
         if (cd.inst[i].used && cd.inst[i].state != ST_EXITED)
             add_instance(fams, &nf, &cd.inst[i]);

@@ -30,6 +30,9 @@
 #define TRACESTORE_H
 
 #include <stdint.h>
+#include <sys/types.h>
+
+#include "bpf/trace_host_tracks.h"
 
 #define TRACESTORE_SEG_BYTES (4u << 20) /* at most; smaller for small max_bytes */
 #define TRACESTORE_SEG_AGE_S 60
@@ -63,6 +66,31 @@ int tracestore_export(struct tracestore *, const char *instance, int64_t last_s,
 /* One Perfetto trace, a process per instance (named after it) with a
  * track per guest CPU and per guest thread. */
 int tracestore_export_fleet(struct tracestore *, int64_t last_s, const char *out_path);
+
+/* The host half of a guest+host timeline: one QEMU's host records and
+ * sync writes, and the host TSC <-> CLOCK_MONOTONIC rate and pair
+ * (clock.ns_per_tick, t0, m0) they were converted with (htglue.c). */
+struct ts_host {
+    pid_t pid;
+    struct ht_event *ev; /* sorted by time */
+    size_t n;
+    struct th_hostw *sync; /* host TSC, in time order */
+    size_t nsync;
+    uint64_t overwritten, lost; /* records the recorder did not keep / the kernel dropped */
+    struct th_clock clock;      /* k, bound, points: set by the export */
+    unsigned missed, guest_points;
+};
+void ts_host_free(struct ts_host *h);
+
+/*
+ * One Perfetto trace of the instance's latest boot on the host's
+ * CLOCK_MONOTONIC: the guest's events from the first host record on,
+ * mapped through the clock fitted to the guest's host_sync points and h's
+ * sync writes, and h's host tracks (process "host: qemu PID").  -1 with
+ * the reason in why (no consistent fit: the guest needs trace_sync_ms=N).
+ */
+int tracestore_export_host(struct tracestore *, const char *instance, struct ts_host *h,
+                           const char *out_path, char *why, size_t whylen);
 
 /* Counters of one instance (zeros if unknown). */
 void tracestore_stats(const struct tracestore *, const char *instance, struct tracestore_stats *);

@@ -122,8 +122,10 @@ static int view_load(struct ts_inst *in, struct view *v)
     return 0;
 }
 
-/* Feed the writer every event at guest ns >= cutoff, shifted by `shift`. */
-static int view_write(struct view *v, struct tout *o, uint64_t cutoff, int64_t shift)
+/* Feed the writer every event at guest ns >= cutoff, shifted by `shift`;
+ * with `map`, at host ns (th_map) >= cutoff instead. */
+static int view_write(struct view *v, struct tout *o, uint64_t cutoff, int64_t shift,
+                      const struct th_clock *map)
 {
     enum { BATCH = 4096 };
     struct utr_event *ev = malloc(BATCH * sizeof(*ev));
@@ -147,7 +149,8 @@ static int view_write(struct view *v, struct tout *o, uint64_t cutoff, int64_t s
             }
             if (r->type != TSEG_EVENT)
                 continue;
-            uint64_t ns = (uint64_t)((unsigned __int128)r->tsc * 1000000000u / s->hdr.tsc_hz);
+            uint64_t ns = map ? th_map(map, r->tsc)
+                              : (uint64_t)((unsigned __int128)r->tsc * 1000000000u / s->hdr.tsc_hz);
             if (ns < cutoff)
                 continue;
             /* A writer pass holds events grouped by ring in ascending ring
@@ -196,7 +199,7 @@ static int export_view(struct view *v, struct ts_inst *in, enum tout_format f, c
     /* in->name passed ts_name_ok: clean for every format */
     if (tout_begin_process(&o, f, out, &v->t, pid, pid ? in->name : NULL))
         return ts_err("Failed to start %s: %s", out, o.err);
-    if (view_write(v, &o, cutoff, shift) || tout_finish(&o)) {
+    if (view_write(v, &o, cutoff, shift, NULL) || tout_finish(&o)) {
         tout_abort(&o);
         return ts_err("Failed to write %s: %s", out, o.err);
     }
@@ -221,6 +224,91 @@ int tracestore_export(struct tracestore *ts, const char *instance, int64_t last_
         uint64_t cutoff = span && v.max_ns > span ? v.max_ns - span : 0;
         rc = export_view(&v, in, f, out_path, cutoff, 0, 0);
     }
+    view_free(&v);
+    return rc;
+}
+
+void ts_host_free(struct ts_host *h)
+{
+    free(h->ev);
+    free(h->sync);
+    h->ev = NULL;
+    h->sync = NULL;
+    h->n = h->nsync = 0;
+}
+
+static int cmp_seq(const void *a, const void *b)
+{
+    const struct th_sync *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The guest's sync points of the loaded boot, the latest `keep` by seq. */
+static int view_syncs(struct view *v, struct th_pairs *p, size_t keep)
+{
+    for (unsigned i = 0; i < v->n; i++) {
+        const struct tseg *s = &v->segs[i];
+        for (size_t k = 0; k < s->nrecs; k++) {
+            const struct tseg_rec *r = &s->recs[k];
+            if (r->type == TSEG_EVENT && r->id == UK_TP_HOST_SYNC && tseg_rec_ok(s, r) &&
+                th_pairs_feed(p, r->ring, r->arg[0], r->arg[1], r->tsc))
+                return -1;
+        }
+    }
+    qsort(p->pt, p->n, sizeof(*p->pt), cmp_seq);
+    if (p->n > keep) {
+        memmove(p->pt, p->pt + (p->n - keep), keep * sizeof(*p->pt));
+        p->n = keep;
+    }
+    return 0;
+}
+
+/* How many guest points beyond the host's sync writes the fit may see: the
+ * guest may have drained a few the host has not, or the reverse. */
+#define SYNC_EXTRA 32
+
+int tracestore_export_host(struct tracestore *ts, const char *instance, struct ts_host *h,
+                           const char *out_path, char *why, size_t whylen)
+{
+    struct th_pairs p = {0};
+    struct view v;
+    struct ts_inst *in;
+    struct tout o;
+    int rc = -1;
+
+    for (in = ts->insts; in && strcmp(in->name, instance); in = in->next)
+        ;
+    if (!in) {
+        snprintf(why, whylen, "no trace stored for the instance");
+        return -1;
+    }
+    if (view_load(in, &v)) {
+        snprintf(why, whylen, "no readable trace segment");
+        goto out;
+    }
+    if (view_syncs(&v, &p, h->nsync + SYNC_EXTRA)) {
+        snprintf(why, whylen, "out of memory");
+        goto out;
+    }
+    h->guest_points = (unsigned)p.n;
+    if (th_fit(&h->clock, p.pt, p.n, h->sync, h->nsync)) {
+        snprintf(why, whylen, "no consistent guest clock mapping from %zu guest sync points and "
+                 "%zu host sync writes (start the guest with trace_sync_ms=N)", p.n, h->nsync);
+        goto out;
+    }
+    if (tout_begin_process(&o, TOUT_PERFETTO, out_path, &v.t, 0, NULL)) {
+        snprintf(why, whylen, "Failed to start %s: %s", out_path, o.err);
+        goto out;
+    }
+    if (view_write(&v, &o, h->n ? h->ev[0].ts_ns : 0, 0, &h->clock) ||
+        th_host_tracks(&o, h->pid, h->ev, h->n, &h->missed) || tout_finish(&o)) {
+        snprintf(why, whylen, "Failed to write %s: %s", out_path, o.err);
+        tout_abort(&o);
+        goto out;
+    }
+    rc = 0;
+out:
+    th_pairs_free(&p);
     view_free(&v);
     return rc;
 }

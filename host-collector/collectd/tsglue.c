@@ -25,6 +25,9 @@ void prom_trace(FILE *o);
 /* Export into a malloc'ed body; name NULL: the fleet.  -1 with err. */
 int tsglue_export(const char *name, int64_t last_s, const char *format, char **body, size_t *len,
                   char *err, size_t errlen);
+/* The guest+host timeline of a crash bundle (tracestore_export_host). */
+int tsglue_export_host(const char *name, struct ts_host *h, const char *path, char *why,
+                       size_t whylen);
 
 #ifdef HAVE_TRACESTORE
 #include "tracestore.h"
@@ -141,6 +144,15 @@ uint64_t tsglue_lost(const char *instance)
     tracestore_stats(ts, instance, &st);
     return st.lost_in_guest;
 }
+int tsglue_export_host(const char *name, struct ts_host *h, const char *path, char *why,
+                       size_t whylen)
+{
+    if (!ts) {
+        snprintf(why, whylen, "no trace store");
+        return -1;
+    }
+    return tracestore_export_host(ts, name, h, path, why, whylen);
+}
 #else
 uint64_t tsglue_lost(const char *instance);
 uint64_t tsglue_lost(const char *instance)
@@ -179,6 +191,15 @@ int tsglue_export(const char *name, int64_t last_s, const char *format, char **b
     (void)body;
     (void)len;
     snprintf(err, errlen, "this ukcollectd is built without the trace store");
+    return -1;
+}
+int tsglue_export_host(const char *name, struct ts_host *h, const char *path, char *why,
+                       size_t whylen)
+{
+    (void)name;
+    (void)h;
+    (void)path;
+    snprintf(why, whylen, "this ukcollectd is built without the trace store");
     return -1;
 }
 #endif
