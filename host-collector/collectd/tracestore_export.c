@@ -293,7 +293,8 @@ int tracestore_export_host(struct tracestore *ts, const char *instance, struct t
     h->guest_points = (unsigned)p.n;
     if (th_fit(&h->clock, p.pt, p.n, h->sync, h->nsync)) {
         snprintf(why, whylen, "no consistent guest clock mapping from %zu guest sync points and "
-                 "%zu host sync writes (start the guest with trace_sync_ms=N)", p.n, h->nsync);
+                 "%zu host sync writes (it needs a guest started with trace_sync_ms=N that ran "
+                 "for a few N ms)", p.n, h->nsync);
         goto out;
     }
     if (tout_begin_process(&o, TOUT_PERFETTO, out_path, &v.t, 0, NULL)) {

@@ -25,7 +25,18 @@ static const char usage[] =
     "Start N instances P-1..P-N (P defaults to the image's basename) under the\n"
     "collector's root, or stop and remove the collector's managed instances (those\n"
     "named P-*, or all).  Needs ukcollectd ($UKCOLLECTD_ADDR) and its token\n"
-    "(--token-file, $UKCOLLECTD_TOKEN_FILE, else ~/.local/state/ukcollectd/token).\n";
+    "(--token-file, $UKCOLLECTD_TOKEN_FILE, else ~/.local/state/ukcollectd/token).\n"
+    "The guests get trace_sync_ms=1000 unless S sets it: the clock sync points that\n"
+    "put a crash bundle's guest trace on the host's timeline (docs/host-view.md).\n";
+
+/* S with trace_sync_ms=1000 added unless a word of S sets it; -1 if too long. */
+static int with_sync(const char *s, char *out, size_t len)
+{
+    for (const char *p = strstr(s, "trace_sync_ms="); p; p = strstr(p + 1, "trace_sync_ms="))
+        if (p == s || p[-1] == ' ')
+            return snprintf(out, len, "%s", s) < (int)len ? 0 : -1;
+    return snprintf(out, len, "%s%strace_sync_ms=1000", s, *s ? " " : "") < (int)len ? 0 : -1;
+}
 
 static int post(const char *path, const char *token, const char *body, const char *what)
 {
@@ -99,7 +110,11 @@ int fleet_main(int argc, char **argv)
         if (!prefix) {
             prefix = strrchr(image, '/') + 1;
         }
-        char pfx[64];
+        char pfx[64], cl[1024];
+        if (with_sync(cmdline, cl, sizeof(cl)) < 0) {
+            ukctl_err("Failed to start the fleet: --cmdline is too long");
+            return 2;
+        }
         snprintf(pfx, sizeof(pfx), "%s", prefix);
         char *dot = strchr(pfx, '.');
         if (dot)
@@ -108,7 +123,7 @@ int fleet_main(int argc, char **argv)
             char name[80];
             snprintf(name, sizeof(name), "%s-%u", pfx, i);
             json_t *b = json_pack("{s:s,s:s,s:i,s:i,s:s,s:s,s:s}", "name", name, "image", image,
-                                  "mem_mib", mem, "smp", smp, "cmdline", cmdline, "accel", accel,
+                                  "mem_mib", mem, "smp", smp, "cmdline", cl, "accel", accel,
                                   "restart", restart);
             char *body = json_dumps(b, JSON_COMPACT);
             json_decref(b);

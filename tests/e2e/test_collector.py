@@ -638,6 +638,8 @@ def test_collector_fleet(t, accel):
                     and all(i[n]["pid"] for n in ("web-1", "web-2")), "fleet up", 60 * sc)
         assert i["web-1"]["managed"] and i["web-1"]["restart_policy"] == "always"
         assert i["web-1"]["accel"] == accel, i["web-1"]
+        # the clock sync points a crash bundle's guest+host timeline needs
+        assert "trace_sync_ms=1000" in (root / "web-1" / "instance.json").read_text()
         os.kill(i["web-1"]["pid"], signal.SIGKILL)
         old = i["web-1"]["boot_id"]
         cd.wait(lambda i: i["web-1"]["restarts"] == 1 and i["web-1"]["state"] == "running"
@@ -709,6 +711,10 @@ def test_collector_crash_bundles(t):
         snaps = [r["snapshots"] for r in reps]
         assert all(s["tracestore"] in ("ok", "none") for s in snaps), snaps
         assert any(s["tracestore"] == "ok" for s in snaps), snaps
+        # the guest+host timeline, or why there is none (a guest that panicked before two
+        # clock sync points, or before the collector saw its QEMU)
+        assert all(r["timeline"]["status"] == "ok" or r["timeline"]["why"] for r in reps), \
+            [r["timeline"] for r in reps]
         # a second look at the same panics (the daemon restarted) writes nothing new
         cd.stop()
         cd = Collector(t, root, state, env=dict(os.environ, UKSCOPE_CRASH_DIR=str(cdir)))
