@@ -12,6 +12,9 @@ Per round, side by side in rotated order:
              per event)
   tracked    perf's process in the filter map (what a vCPU thread pays:
              every switch updates its counters; the worst case)
+  +rec       the same two with the collector's host recorder (hosttrace,
+             one ring-buffer record per event of a tracked process, drained
+             every 100 ms) attached as well: what ukcollectd runs by default
 Timing runs have kernel.bpf_stats_enabled=0 (stats add two clock reads per
 program run); one more run of each attached variant with stats on gives
 the per-event cost, run_time_ns / run_cnt per program.  Prints medians over
@@ -43,8 +46,9 @@ def perf(loops, on_start=None):
 
 
 class Driver:
-    def __init__(self, build):
-        self.p = subprocess.Popen([str(Path(build) / "tests/hv_drive")], stdin=subprocess.PIPE,
+    def __init__(self, build, recorder=False):
+        self.p = subprocess.Popen([str(Path(build) / "tests/hv_drive")] +
+                                  (["--recorder"] if recorder else []), stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
         line = self.p.stdout.readline()
         if not line.startswith("ready"):
@@ -88,20 +92,22 @@ def main():
     a = ap.parse_args()
 
     old_stats = STATS.read_text().strip()
-    times = {"off": [], "untracked": [], "tracked": []}
-    cost = {"untracked": {}, "tracked": {}}
+    variants = ["off", "untracked", "untracked+rec", "tracked", "tracked+rec"]
+    times = {v: [] for v in variants}
+    cost = {v: {} for v in variants[1:]}
     try:
         STATS.write_text("0")
         for r in range(a.runs):
-            order = ["off", "untracked", "tracked"]
-            order = order[r % 3:] + order[:r % 3]
+            k = r % len(variants)
+            order = variants[k:] + variants[:k]
             for v in order:
                 if v == "off":
                     times[v].append(perf(a.loops))
                     continue
-                d = Driver(a.build)
+                d = Driver(a.build, recorder=v.endswith("+rec"))
                 try:
-                    track = (lambda pid: d.cmd(f"track {pid}")) if v == "tracked" else None
+                    track = (lambda pid: d.cmd(f"track {pid}")) if v.startswith("tracked") \
+                        else None
                     times[v].append(perf(a.loops, track))
                     STATS.write_text("1")
                     s0 = d.stats()
@@ -119,14 +125,14 @@ def main():
     med = {v: statistics.median(x) for v, x in times.items()}
     print(f"BPF overhead: perf bench sched pipe -T -l {a.loops}, {a.runs} rounds, "
           "median usecs per round trip (2 switches + 2 wakeups)")
-    print(f"  {'variant':<10} {'usecs/op':>9} {'ratio':>7}   runs")
-    for v in ("off", "untracked", "tracked"):
+    print(f"  {'variant':<14} {'usecs/op':>9} {'ratio':>7}   runs")
+    for v in variants:
         runs = " ".join(f"{x:.2f}" for x in times[v])
-        print(f"  {v:<10} {med[v]:9.3f} {med[v] / med['off']:7.3f}   {runs}")
+        print(f"  {v:<14} {med[v]:9.3f} {med[v] / med['off']:7.3f}   {runs}")
     print("  per-event cost (BPF stats run_time_ns/run_cnt, median over rounds):")
-    for v in ("untracked", "tracked"):
+    for v in variants[1:]:
         parts = [f"{k}={statistics.median(x):.0f}ns" for k, x in sorted(cost[v].items())]
-        print(f"    {v:<10} " + " ".join(parts))
+        print(f"    {v:<14} " + " ".join(parts))
     return 0
 
 

@@ -55,5 +55,5 @@ CD_LDLIBS += -lbpf -lm
 $(O)/tests/hv_drive: tests/tools/hv_drive.c $(HV_LOADER_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  HOSTLD  $@")
-	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $@ $^ -lbpf -lm
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $@ $^ -lbpf -lm -lpthread
 unit: $(O)/tests/hv_drive

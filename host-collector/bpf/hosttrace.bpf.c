@@ -65,7 +65,9 @@ static __always_inline void put(__u32 tgid, __u32 tid, __u32 cpu, __u32 type, __
     e->arg = arg;
     e->arg2 = arg2;
     e->pad = 0;
-    bpf_ringbuf_submit(e, 0);
+    /* No wakeup per record: the reader drains on its own period (a wakeup
+     * per record cost a tracked switch ~4x in the benchmark). */
+    bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
 struct task_struct___pre514 {

@@ -48,8 +48,8 @@ static int on_event(void *ctx, void *data, size_t len)
     return 0;
 }
 
-int ht_open(struct ht **out, size_t ring_bytes, ht_event_fn fn, void *ctx, char *err,
-            size_t errlen)
+int ht_open(struct ht **out, unsigned flags, size_t ring_bytes, ht_event_fn fn, void *ctx,
+            char *err, size_t errlen)
 {
     struct ht *h = calloc(1, sizeof(*h));
     char caps[64];
@@ -79,6 +79,15 @@ int ht_open(struct ht **out, size_t ring_bytes, ht_event_fn fn, void *ctx, char 
                  strerror(-rc));
         goto fail;
     }
+    /* Lean (the collector's continuous recorder): what a crash timeline
+     * needs, at the least cost to the host's other processes, which each
+     * attached program's filter check taxes per event: no wakeups, and of
+     * the write family only writev(2), which carries a detached guest's
+     * console (a file chardev) and so its clock sync bytes. */
+    bool lean = flags & HT_LEAN;
+    bpf_program__set_autoload(h->skel->progs.ht_wakeup, !lean);
+    bpf_program__set_autoload(h->skel->progs.ht_write, !lean);
+    bpf_program__set_autoload(h->skel->progs.ht_write_ret, !lean);
     bool ex = hv_kvm_event("kvm_exit"), ux = hv_kvm_event("kvm_userspace_exit");
     bpf_program__set_autoload(h->skel->progs.ht_kvm_exit, ex);
     bpf_program__set_autoload(h->skel->progs.ht_kvm_uexit, ux);
@@ -136,7 +145,10 @@ int ht_untrack(struct ht *h, pid_t tgid)
 
 int ht_poll(struct ht *h, int timeout_ms)
 {
+    /* The programs submit without wakeups: poll only sleeps, consume reads. */
     int rc = ring_buffer__poll(h->rb, timeout_ms);
+    if (rc >= 0 || rc == -EINTR)
+        rc = ring_buffer__consume(h->rb);
     return rc < 0 && rc != -EINTR ? -1 : 0;
 }
 
@@ -161,18 +173,23 @@ uint64_t ht_lost(const struct ht *h)
     return sum;
 }
 
+static void add_misses(void *arg, const char *prog, const struct bpf_prog_info *info)
+{
+    *(uint64_t *)arg += info->recursion_misses;
+}
+
 uint64_t ht_prog_misses(const struct ht *h)
 {
-    struct bpf_program *p;
     uint64_t sum = 0;
-    bpf_object__for_each_program(p, h->skel->obj) {
-        struct bpf_prog_info info;
-        uint32_t len = sizeof(info);
-        memset(&info, 0, sizeof(info));
-        if (bpf_program__fd(p) >= 0 && !bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len))
-            sum += info.recursion_misses;
-    }
+    hv_obj_progs(h->skel->obj, add_misses, &sum);
     return sum;
+}
+
+void ht_prog_stats(const struct ht *h,
+                   void (*fn)(void *arg, const char *prog, uint64_t run_cnt, uint64_t run_time_ns),
+                   void *arg)
+{
+    hv_obj_prog_stats(h->skel->obj, fn, arg);
 }
 
 bool ht_has_kvm(const struct ht *h)

@@ -428,19 +428,46 @@ size_t hv_snap_threads(const struct hv_snap *s, pid_t tgid, size_t *first)
     return end - lo;
 }
 
-void hv_prog_stats(struct hv *h, void (*fn)(void *arg, const char *prog, uint64_t run_cnt,
-                                            uint64_t run_time_ns),
-                   void *arg)
+void hv_obj_progs(struct bpf_object *obj,
+                  void (*fn)(void *arg, const char *prog, const struct bpf_prog_info *info),
+                  void *arg)
 {
     struct bpf_program *p;
 
-    bpf_object__for_each_program(p, h->skel->obj) {
+    bpf_object__for_each_program(p, obj) {
         struct bpf_prog_info info;
         __u32 len = sizeof(info);
         int fd = bpf_program__fd(p);
         memset(&info, 0, sizeof(info));
         if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
             continue;
-        fn(arg, bpf_program__name(p), info.run_cnt, info.run_time_ns);
+        fn(arg, bpf_program__name(p), &info);
     }
+}
+
+struct stats_cb {
+    void (*fn)(void *arg, const char *prog, uint64_t run_cnt, uint64_t run_time_ns);
+    void *arg;
+};
+
+static void stats_one(void *arg, const char *prog, const struct bpf_prog_info *info)
+{
+    struct stats_cb *c = arg;
+    c->fn(c->arg, prog, info->run_cnt, info->run_time_ns);
+}
+
+void hv_obj_prog_stats(struct bpf_object *obj,
+                       void (*fn)(void *arg, const char *prog, uint64_t run_cnt,
+                                  uint64_t run_time_ns),
+                       void *arg)
+{
+    struct stats_cb c = {fn, arg};
+    hv_obj_progs(obj, stats_one, &c);
+}
+
+void hv_prog_stats(struct hv *h, void (*fn)(void *arg, const char *prog, uint64_t run_cnt,
+                                            uint64_t run_time_ns),
+                   void *arg)
+{
+    hv_obj_prog_stats(h->skel->obj, fn, arg);
 }

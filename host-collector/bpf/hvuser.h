@@ -85,6 +85,18 @@ size_t hv_snap_threads(const struct hv_snap *s, pid_t tgid, size_t *first);
 void hv_prog_stats(struct hv *h, void (*fn)(void *arg, const char *prog, uint64_t run_cnt,
                                             uint64_t run_time_ns),
                    void *arg);
+struct bpf_object;
+struct bpf_prog_info;
+/* hv_prog_stats for any BPF object. */
+void hv_obj_prog_stats(struct bpf_object *obj,
+                       void (*fn)(void *arg, const char *prog, uint64_t run_cnt,
+                                  uint64_t run_time_ns),
+                       void *arg);
+/* fn for each loaded program of a BPF object, with its kernel info (run
+ * count and time, recursion misses); shared with the hosttrace loader. */
+void hv_obj_progs(struct bpf_object *obj,
+                  void (*fn)(void *arg, const char *prog, const struct bpf_prog_info *info),
+                  void *arg);
 
 /* Name of a kvm_exit reason ("HLT", "IO_INSTRUCTION", "npf"...); NULL if
  * unknown.  isa: 1 VMX, 2 SVM, as in the kvm_exit event. */

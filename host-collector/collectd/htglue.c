@@ -146,7 +146,7 @@ void htglue_init(size_t events_per_instance)
         snprintf(off_why, sizeof(off_why), "the host recorder is off (--host-trace-events 0)");
         return;
     }
-    if (ht_open(&ht, HTG_RING_BYTES, on_event, NULL, err, sizeof(err)) < 0) {
+    if (ht_open(&ht, HT_LEAN, HTG_RING_BYTES, on_event, NULL, err, sizeof(err)) < 0) {
         cd_log(CD_WARN, "host recorder (BPF) off: %s", err);
         snprintf(off_why, sizeof(off_why), "the host recorder is off: %.120s", err);
         ht = NULL;

@@ -50,7 +50,7 @@ int trace_with_host(const char *run_dir, struct utr *t, double duration_s, const
         ukctl_err("Failed to find the instance's QEMU: %s", err);
         return 1;
     }
-    if (ht_open(&h, 0, NULL, NULL, err, sizeof(err))) {
+    if (ht_open(&h, 0, 0, NULL, NULL, err, sizeof(err))) {
         ukctl_err("%s", err);
         return 1;
     }

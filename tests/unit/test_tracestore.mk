@@ -4,6 +4,7 @@ test_tracestore_SRCS := host-collector/collectd/tracestore.c host-collector/coll
 	tracing/host/trace_reader.c tracing/host/trace_names.c \
 	tracing/host/trace_out.c tracing/host/trace_outfile.c tracing/host/trace_json.c \
 	tracing/host/trace_ctf.c tracing/host/trace_perfetto.c \
+	host-collector/bpf/trace_clock.c host-collector/bpf/trace_host_tracks.c \
 	$(O)/gen/tracing/perfetto_trace.pb-c.c
 test_tracestore_CFLAGS := -Itracing/include -Itracing/host -I$(O)/gen/tracing \
 	-DUKSCOPE_ROOT='"$(CURDIR)"'
