@@ -3,7 +3,9 @@
  * (host-collector/bpf/trace_clock.c) on arbitrary sync points and host
  * writes.  The guest's numbers (seq, g1, g2) are hostile: the fit must stay
  * bounded in time and memory, never overflow, and when it succeeds its k
- * must lie inside every bracket it paired (checked via the bound).
+ * must lie inside every bracket it paired (checked via the bound).  The
+ * rest of the input is a stream of hostile host_sync records for the
+ * pairer (th_pairs_feed), whose points then go through the fit as well.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -48,5 +50,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         (void)th_map(&c, ng ? g[0].g1 : 0);
     }
+    /* ring (1 byte, may be out of range), seq, phase (1 byte), tsc */
+    struct th_pairs p = {0};
+    size_t recs = 0;
+    while (size >= 18) {
+        uint64_t seq, tsc;
+        memcpy(&seq, data + 1, 8);
+        memcpy(&tsc, data + 10, 8);
+        unsigned ring = data[0] == 0xff ? TH_PAIR_RINGS + 1 : data[0];
+        if (th_pairs_feed(&p, ring, seq, data[9], tsc))
+            abort(); /* only out of memory fails */
+        recs++;
+        data += 18;
+        size -= 18;
+    }
+    if (p.n > recs / 2)
+        abort(); /* a point takes two records */
+    struct th_clock c2 = {.ns_per_tick = 0.4L, .t0 = 1000, .m0 = 1000};
+    if (th_fit(&c2, p.pt, p.n, h, nh) == 0 && c2.points < 2)
+        abort();
+    th_pairs_free(&p);
     return 0;
 }
