@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "bpf/htuser.h"
+#include "bpf/hvuser.h"
 #include "bpf/trace_host_tracks.h"
 #include "cd.h"
 #include "host_tsc.h"
@@ -144,6 +145,11 @@ void htglue_init(size_t events_per_instance)
     cap_events = events_per_instance;
     if (!cap_events) {
         snprintf(off_why, sizeof(off_why), "the host recorder is off (--host-trace-events 0)");
+        return;
+    }
+    char caps[64];
+    if (hv_missing_caps(caps, sizeof(caps))) { /* the host view's line said so already */
+        snprintf(off_why, sizeof(off_why), "the host recorder is off: missing %s", caps);
         return;
     }
     if (ht_open(&ht, HT_LEAN, HTG_RING_BYTES, on_event, NULL, err, sizeof(err)) < 0) {
