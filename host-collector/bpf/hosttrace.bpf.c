@@ -15,6 +15,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "hosttrace.h"
+#include "htrec.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -25,49 +26,12 @@ struct {
     __type(value, __u64);
 } filter SEC(".maps");
 
-struct {
-    __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, HT_RINGBUF_BYTES);
-} events SEC(".maps");
-
-/* Records lost because the ring buffer was full (index 0). */
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, __u64);
-} lost SEC(".maps");
-
 static __always_inline bool tracked(__u32 tgid)
 {
     __u32 w = tgid >> 6;
     __u64 *bits = bpf_map_lookup_elem(&filter, &w);
 
     return bits && (*bits >> (tgid & 63)) & 1;
-}
-
-static __always_inline void put(__u32 tgid, __u32 tid, __u32 cpu, __u32 type, __u32 arg,
-                                __s64 arg2)
-{
-    struct ht_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-    if (!e) {
-        __u32 k = 0;
-        __u64 *v = bpf_map_lookup_elem(&lost, &k);
-        if (v)
-            (*v)++;
-        return;
-    }
-    e->ts_ns = bpf_ktime_get_ns();
-    e->tgid = tgid;
-    e->tid = tid;
-    e->cpu = cpu;
-    e->type = type;
-    e->arg = arg;
-    e->arg2 = arg2;
-    e->pad = 0;
-    /* No wakeup per record: the reader drains on its own period (a wakeup
-     * per record cost a tracked switch ~4x in the benchmark). */
-    bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
 struct task_struct___pre514 {
@@ -87,9 +51,9 @@ int BPF_PROG(ht_switch, bool preempt, struct task_struct *prev, struct task_stru
     __u32 cpu = bpf_get_smp_processor_id();
 
     if (tracked(prev->tgid))
-        put(prev->tgid, prev->pid, cpu, HT_OFF_CPU, preempt || task_state(prev) == 0, 0);
+        ht_put(prev->tgid, prev->pid, cpu, HT_OFF_CPU, preempt || task_state(prev) == 0, 0);
     if (tracked(next->tgid))
-        put(next->tgid, next->pid, cpu, HT_ON_CPU, 0, 0);
+        ht_put(next->tgid, next->pid, cpu, HT_ON_CPU, 0, 0);
     return 0;
 }
 
@@ -97,7 +61,7 @@ SEC("tp_btf/sched_wakeup")
 int BPF_PROG(ht_wakeup, struct task_struct *p)
 {
     if (tracked(p->tgid))
-        put(p->tgid, p->pid, BPF_CORE_READ(p, wake_cpu), HT_WAKEUP, 0, 0);
+        ht_put(p->tgid, p->pid, BPF_CORE_READ(p, wake_cpu), HT_WAKEUP, 0, 0);
     return 0;
 }
 
@@ -121,7 +85,7 @@ int ht_write(struct ht_write_args *ctx)
         return 0;
     if (ctx->count && !bpf_probe_read_user(&c, 1, ctx->buf))
         first = c;
-    put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_WRITE, (__u32)ctx->fd, first);
+    ht_put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_WRITE, (__u32)ctx->fd, first);
     return 0;
 }
 
@@ -147,7 +111,7 @@ int ht_writev(struct ht_writev_args *ctx)
     if (ctx->vlen && !bpf_probe_read_user(&v, sizeof(v), ctx->vec) && v.iov_len &&
         !bpf_probe_read_user(&c, 1, v.iov_base))
         first = c;
-    put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_WRITE, (__u32)ctx->fd, first);
+    ht_put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_WRITE, (__u32)ctx->fd, first);
     return 0;
 }
 
@@ -164,7 +128,7 @@ static __always_inline int write_ret(struct ht_sys_exit_args *ctx)
     __u64 id = bpf_get_current_pid_tgid();
 
     if (tracked((__u32)(id >> 32)))
-        put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_WRITE_RET, 0, ctx->ret);
+        ht_put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_WRITE_RET, 0, ctx->ret);
     return 0;
 }
 
@@ -193,7 +157,7 @@ int ht_kvm_exit(struct ht_kvm_exit_args *ctx)
     __u64 id = bpf_get_current_pid_tgid();
 
     if (tracked((__u32)(id >> 32)))
-        put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_KVM_EXIT, ctx->exit_reason, ctx->isa);
+        ht_put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_KVM_EXIT, ctx->exit_reason, ctx->isa);
     return 0;
 }
 
@@ -209,6 +173,6 @@ int ht_kvm_uexit(struct ht_kvm_uexit_args *ctx)
     __u64 id = bpf_get_current_pid_tgid();
 
     if (tracked((__u32)(id >> 32)))
-        put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_KVM_UEXIT, ctx->reason, ctx->errno_);
+        ht_put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_KVM_UEXIT, ctx->reason, ctx->errno_);
     return 0;
 }

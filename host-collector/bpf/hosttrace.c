@@ -72,7 +72,7 @@ int ht_open(struct ht **out, unsigned flags, size_t ring_bytes, ht_event_fn fn, 
         snprintf(err, errlen, "Failed to open the BPF object: %s", strerror(errno));
         goto fail;
     }
-    rc = bpf_map__set_max_entries(h->skel->maps.events,
+    rc = bpf_map__set_max_entries(h->skel->maps.ht_events,
                                   ring_bytes ? (uint32_t)ring_bytes : HT_RINGBUF_BYTES);
     if (rc) {
         snprintf(err, errlen, "Failed to size the BPF ring buffer (%zu bytes): %s", ring_bytes,
@@ -81,10 +81,12 @@ int ht_open(struct ht **out, unsigned flags, size_t ring_bytes, ht_event_fn fn, 
     }
     /* Lean (the collector's continuous recorder): what a crash timeline
      * needs, at the least cost to the host's other processes, which each
-     * attached program's filter check taxes per event: no wakeups, and of
-     * the write family only writev(2), which carries a detached guest's
-     * console (a file chardev) and so its clock sync bytes. */
+     * attached program's filter check taxes per event: no switches (the
+     * host view's program records them, HV_RECORD), no wakeups, and of the
+     * write family only writev(2), which carries a detached guest's console
+     * (a file chardev) and so its clock sync bytes. */
     bool lean = flags & HT_LEAN;
+    bpf_program__set_autoload(h->skel->progs.ht_switch, !lean);
     bpf_program__set_autoload(h->skel->progs.ht_wakeup, !lean);
     bpf_program__set_autoload(h->skel->progs.ht_write, !lean);
     bpf_program__set_autoload(h->skel->progs.ht_write_ret, !lean);
@@ -100,7 +102,7 @@ int ht_open(struct ht **out, unsigned flags, size_t ring_bytes, ht_event_fn fn, 
                  strerror(-rc));
         goto fail;
     }
-    h->rb = ring_buffer__new(bpf_map__fd(h->skel->maps.events), on_event, h, NULL);
+    h->rb = ring_buffer__new(bpf_map__fd(h->skel->maps.ht_events), on_event, h, NULL);
     if (!h->rb) {
         snprintf(err, errlen, "Failed to open the BPF ring buffer: %s", strerror(errno));
         goto fail;
@@ -160,17 +162,15 @@ const struct ht_event *ht_events(const struct ht *h, size_t *n)
 
 uint64_t ht_lost(const struct ht *h)
 {
-    uint32_t k = 0;
-    int ncpu = libbpf_num_possible_cpus();
-    uint64_t sum = 0;
-    if (ncpu <= 0)
-        return 0;
-    uint64_t *v = calloc((size_t)ncpu, sizeof(*v));
-    if (v && !bpf_map_lookup_elem(bpf_map__fd(h->skel->maps.lost), &k, v))
-        for (int i = 0; i < ncpu; i++)
-            sum += v[i];
-    free(v);
-    return sum;
+    return hv_percpu_sum0(bpf_map__fd(h->skel->maps.ht_lost));
+}
+
+int ht_add_ring(struct ht *h, int map_fd)
+{
+    int rc = ring_buffer__add(h->rb, map_fd, on_event, h);
+    if (rc < 0)
+        errno = -rc;
+    return rc < 0 ? -1 : 0;
 }
 
 static void add_misses(void *arg, const char *prog, const struct bpf_prog_info *info)

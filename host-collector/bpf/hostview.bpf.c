@@ -20,8 +20,13 @@
 #include <bpf/bpf_tracing.h>
 
 #include "hostview.h"
+#include "htrec.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* Set before load by the collector's host recorder (hv_open HV_RECORD):
+ * also emit each tracked thread's switch into ht_events (htrec.bpf.h). */
+const volatile bool hv_record;
 
 /* One bit per tgid, set for the tracked ones: an array lookup the verifier
  * inlines, so an untracked task costs a load and a test, no helper call. */
@@ -176,9 +181,14 @@ int BPF_PROG(hv_switch, bool preempt, struct task_struct *prev, struct task_stru
          * run queue (the kernel's nivcsw case). */
         if (preempt || task_state(prev) == 0)
             t->invol++;
+        if (hv_record)
+            ht_put(prev->tgid, prev->pid, bpf_get_smp_processor_id(), HT_OFF_CPU,
+                   preempt || task_state(prev) == 0, 0);
     }
     t = thread_of(next);
     if (t) {
+        if (hv_record)
+            ht_put(next->tgid, next->pid, bpf_get_smp_processor_id(), HT_ON_CPU, 0, 0);
         __u64 queued = 0, clock = 0;
 
         if (bpf_core_field_exists(next->sched_info)) { /* CONFIG_SCHED_INFO */

@@ -101,7 +101,7 @@ bool hv_kvm_event(const char *name)
     return false;
 }
 
-int hv_open(struct hv **out, char *err, size_t errlen)
+int hv_open(struct hv **out, unsigned flags, char *err, size_t errlen)
 {
     struct hv *h = calloc(1, sizeof(*h));
     char caps[64];
@@ -136,6 +136,10 @@ int hv_open(struct hv **out, char *err, size_t errlen)
                   {"kvm_userspace_exit", h->skel->progs.hv_kvm_uexit},
                   {"kvm_emulate_insn", h->skel->progs.hv_kvm_emul},
                   {"kvm_vcpu_wakeup", h->skel->progs.hv_kvm_wakeup}};
+        h->skel->rodata->hv_record = flags & HV_RECORD;
+        /* a page when not recording: the map exists either way */
+        bpf_map__set_max_entries(h->skel->maps.ht_events,
+                                 flags & HV_RECORD ? HV_RECORD_RING_BYTES : 4096);
         h->kvm = false;
         for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
             bool on = kvm_allowed && hv_kvm_event(kv[i].event);
@@ -159,6 +163,31 @@ int hv_open(struct hv **out, char *err, size_t errlen)
 fail:
     hv_close(h);
     return -1;
+}
+
+int hv_events_fd(const struct hv *h)
+{
+    return h ? bpf_map__fd(h->skel->maps.ht_events) : -1;
+}
+
+uint64_t hv_percpu_sum0(int map_fd)
+{
+    uint32_t k = 0;
+    int ncpu = libbpf_num_possible_cpus();
+    uint64_t sum = 0;
+    if (map_fd < 0 || ncpu <= 0)
+        return 0;
+    uint64_t *v = calloc((size_t)ncpu, sizeof(*v));
+    if (v && !bpf_map_lookup_elem(map_fd, &k, v))
+        for (int i = 0; i < ncpu; i++)
+            sum += v[i];
+    free(v);
+    return sum;
+}
+
+uint64_t hv_events_lost(const struct hv *h)
+{
+    return h ? hv_percpu_sum0(bpf_map__fd(h->skel->maps.ht_lost)) : 0;
 }
 
 void hv_close(struct hv *h)

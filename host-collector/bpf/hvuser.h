@@ -22,7 +22,21 @@ struct hv;
  * programs are attached only when the host has kvm trace events
  * (hv_has_kvm); their absence is not an error.
  */
-int hv_open(struct hv **out, char *err, size_t errlen);
+enum hv_flags {
+    /* Also emit each tracked thread's switches as host records (hosttrace.h)
+     * into a ring buffer (hv_events_fd): the collector's host recorder. */
+    HV_RECORD = 1,
+};
+/* The ring buffer's size with HV_RECORD: read once a collector tick. */
+#define HV_RECORD_RING_BYTES (16u << 20)
+int hv_open(struct hv **out, unsigned flags, char *err, size_t errlen);
+/* The host-record ring buffer's map fd (ring_buffer__add), and the records
+ * it could not take (full). */
+int hv_events_fd(const struct hv *h);
+uint64_t hv_events_lost(const struct hv *h);
+/* Sum of the per-CPU u64 values at index 0 of a per-CPU array map (0 when
+ * it cannot be read). */
+uint64_t hv_percpu_sum0(int map_fd);
 void hv_close(struct hv *h);
 bool hv_has_kvm(const struct hv *h);
 

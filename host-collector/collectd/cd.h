@@ -213,7 +213,9 @@ void crashglue_tick(int64_t now);
 bool crashglue_busy(struct inst *in);
 /* hostview_glue.c: the host view (BPF, docs/host-view.md).  init never
  * fails the daemon; tick tracks in->sum.pid while alive, forget untracks. */
-void hvglue_init(void);
+/* record: also emit the tracked threads' switches for htglue (HV_RECORD). */
+void hvglue_init(bool record);
+struct hv *hvglue_hv(void); /* NULL: the host view is off */
 void hvglue_close(void);
 void hvglue_tick(struct inst *in, bool alive);
 void hvglue_forget(struct inst *in);

@@ -18,11 +18,16 @@
 static struct hv *hv;
 static pid_t tracked[CD_MAX_INSTANCES];
 
-void hvglue_init(void)
+struct hv *hvglue_hv(void)
+{
+    return hv;
+}
+
+void hvglue_init(bool record)
 {
     char err[256];
 
-    if (hv_open(&hv, err, sizeof(err)) < 0) {
+    if (hv_open(&hv, record ? HV_RECORD : 0, err, sizeof(err)) < 0) {
         cd_log(CD_WARN, "host view (BPF) off: %s; ukscope_collector_bpf_up 0", err);
         hv = NULL;
         return;

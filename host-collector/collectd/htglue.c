@@ -29,7 +29,7 @@
 #include "tracestore.h"
 
 enum {
-    HTG_RING_BYTES = 16u << 20, /* read once a tick: ~400 000 records of slack */
+    HTG_RING_BYTES = 4u << 20,  /* writev and KVM records only (switches: HV_RECORD's) */
     HTG_SYNC_KEEP = 64,         /* latest sync writes per instance: the fit's run */
     HTG_PAIRS = 128,            /* host TSC/monotonic pairs, one per tick */
     HTG_RATE_BASE_MS = 60000,   /* rate from a pair about this old (NTP slews monotonic) */
@@ -147,14 +147,20 @@ void htglue_init(size_t events_per_instance)
         snprintf(off_why, sizeof(off_why), "the host recorder is off (--host-trace-events 0)");
         return;
     }
-    char caps[64];
-    if (hv_missing_caps(caps, sizeof(caps))) { /* the host view's line said so already */
-        snprintf(off_why, sizeof(off_why), "the host recorder is off: missing %s", caps);
+    if (!hvglue_hv()) { /* its one log line said why already */
+        snprintf(off_why, sizeof(off_why), "the host recorder is off with the host view (BPF)");
         return;
     }
-    if (ht_open(&ht, HT_LEAN, HTG_RING_BYTES, on_event, NULL, err, sizeof(err)) < 0) {
+    /* switches come from the host view's program (HV_RECORD), the rest
+     * (writev, KVM) from hosttrace's lean set, both into on_event */
+    if (ht_open(&ht, HT_LEAN, HTG_RING_BYTES, on_event, NULL, err, sizeof(err)) < 0 ||
+        ht_add_ring(ht, hv_events_fd(hvglue_hv())) < 0) {
+        if (ht)
+            snprintf(err, sizeof(err), "Failed to add the host view's ring buffer: %s",
+                     strerror(errno));
         cd_log(CD_WARN, "host recorder (BPF) off: %s", err);
         snprintf(off_why, sizeof(off_why), "the host recorder is off: %.120s", err);
+        ht_close(ht);
         ht = NULL;
         return;
     }
@@ -259,7 +265,7 @@ int htglue_snapshot(struct inst *in, struct ts_host *out, char *why, size_t whyl
     out->nsync = r->sn;
     out->pid = r->qpid;
     out->overwritten = r->overwritten;
-    out->lost = ht_lost(ht);
+    out->lost = ht_lost(ht) + hv_events_lost(hvglue_hv());
     return 0;
 }
 
@@ -272,7 +278,8 @@ void prom_hosttrace(FILE *o)
         return;
     fprintf(o, "# HELP ukcollectd_host_trace_lost_total Host records the kernel could not store "
                "(ring buffer full).\n# TYPE ukcollectd_host_trace_lost_total counter\n"
-               "ukcollectd_host_trace_lost_total %llu\n", (unsigned long long)ht_lost(ht));
+               "ukcollectd_host_trace_lost_total %llu\n",
+            (unsigned long long)(ht_lost(ht) + hv_events_lost(hvglue_hv())));
     fprintf(o, "# HELP ukcollectd_host_trace_events_total Host records of the instance's QEMU "
                "(the latest are kept).\n# TYPE ukcollectd_host_trace_events_total counter\n");
     for (unsigned i = 0; i < CD_MAX_INSTANCES; i++)

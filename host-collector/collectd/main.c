@@ -283,7 +283,7 @@ int main(int argc, char **argv)
     }
     if (tsglue_init(trace_max, trace_age) < 0)
         goto cleanup;
-    hvglue_init(); /* never fatal: without BPF, bpf_up 0 */
+    hvglue_init(host_events > 0); /* never fatal: without BPF, bpf_up 0 */
     htglue_init((size_t)host_events);
     inst_load_specs();
     cd_log(CD_NOTICE, "collecting %s; state %s; API on http://%s/api/v1/", cd.root, cd.state,

@@ -190,7 +190,7 @@ int top_main(int argc, char **argv)
     }
     if (!bpf)
         snprintf(err, sizeof(err), "BPF not loaded (--no-bpf)");
-    else if (hv_open(&hv, err, sizeof(err)) < 0)
+    else if (hv_open(&hv, 0, err, sizeof(err)) < 0)
         hv = NULL;
     else if (!hv_has_kvm(hv))
         snprintf(err, sizeof(err), "no kvm trace events on this host");

@@ -12,6 +12,7 @@
  * processes go into both filters, and stats lists its programs as well.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,13 +48,14 @@ int main(int argc, char **argv)
     unsigned slot = 0;
     pthread_t th;
 
-    if (hv_open(&h, err, sizeof(err)) < 0) {
+    bool rec = argc > 1 && !strcmp(argv[1], "--recorder");
+    if (hv_open(&h, rec ? HV_RECORD : 0, err, sizeof(err)) < 0) {
         fprintf(stderr, "hv_drive: %s\n", err);
         return 1;
     }
-    if (argc > 1 && !strcmp(argv[1], "--recorder")) {
-        if (ht_open(&ht, HT_LEAN, 16u << 20, on_record, NULL, err, sizeof(err)) < 0 ||
-            pthread_create(&th, NULL, drain, NULL)) {
+    if (rec) {
+        if (ht_open(&ht, HT_LEAN, 0, on_record, NULL, err, sizeof(err)) < 0 ||
+            ht_add_ring(ht, hv_events_fd(h)) < 0 || pthread_create(&th, NULL, drain, NULL)) {
             fprintf(stderr, "hv_drive: %s\n", err);
             return 1;
         }
@@ -75,7 +77,7 @@ int main(int argc, char **argv)
             if (ht) {
                 ht_prog_stats(ht, on_prog, NULL);
                 printf("recorder records=%llu lost=%llu\n", records,
-                       (unsigned long long)ht_lost(ht));
+                       (unsigned long long)(ht_lost(ht) + hv_events_lost(h)));
             }
             if (hv_snapshot(h, &s) == 0)
                 for (size_t i = 0; i < s.nth; i++)
