@@ -109,7 +109,12 @@ int trace_with_host(const char *run_dir, struct utr *t, double duration_s, const
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
-        if (ht_poll(h, POLL_MS)) {
+        /* Sleep, then read what is there: waiting in ht_poll instead would
+         * wake ukctl at almost every record, each wake-up preempts a QEMU
+         * thread, and that switch is recorded and wakes ukctl again (99% of
+         * the recorded switches were this loop's own; docs/host-view.md). */
+        nanosleep(&(struct timespec){0, POLL_MS * 1000000L}, NULL);
+        if (ht_poll(h, 0)) {
             ukctl_err("Failed to read the host trace ring buffer: %s", strerror(errno));
             goto cleanup;
         }
