@@ -88,12 +88,27 @@ static int put(struct tout *o, uint64_t ns, unsigned tr, enum tout_host_kind k, 
     return tout_pf_host_event(o, &e);
 }
 
+/* A thread's state is unknown until its first switch record, and the
+ * kernel also reports sched_wakeup for a thread still on its CPU (woken
+ * after setting its sleep state, before it switched out).  So a wakeup
+ * before the first switch record means "was off CPU" only if the thread's
+ * next record of its own (not a wakeup) is a switch-in; a switch-out,
+ * syscall or KVM exit there means it was running.  No such record: off. */
+static bool woken_off_cpu(const struct ht_event *ev, size_t n, size_t i)
+{
+    for (size_t j = i + 1; j < n; j++)
+        if (ev[j].tid == ev[i].tid && ev[j].type != HT_WAKEUP)
+            return ev[j].type == HT_ON_CPU;
+    return true;
+}
+
 /* Host records -> slices and instants, per thread.  A switch-out of a
  * thread that is not on a CPU (or a switch-in of one that is) means the
  * record misses the switch in between: marked with an instant ("missed
  * switch-in/out") and counted in *missed, so no reader takes that stretch
- * for a clean off-CPU interval.  Seen rarely (a few per 10 000 switches)
- * with no ring-buffer loss; the cause is not known (docs/host-view.md). */
+ * for a clean off-CPU interval.  Seen a few times per 10 000 switches on
+ * the test VM: the kernel emits no sched_switch when the CPU leaves one of
+ * that VM's own agent threads (docs/host-view.md, "Missed switches"). */
 int th_host_tracks(struct tout *o, pid_t pid, struct ht_event *ev, size_t n, unsigned *missed)
 {
     static struct hthread th[MAX_TRACKS];
@@ -113,6 +128,7 @@ int th_host_tracks(struct tout *o, pid_t pid, struct ht_event *ev, size_t n, uns
         if (t < 0)
             continue;
         struct hthread *h = &th[t];
+        bool woke_running = false;
         int rc = 0;
         last = e->ts_ns;
         switch (e->type) {
@@ -146,6 +162,10 @@ int th_host_tracks(struct tout *o, pid_t pid, struct ht_event *ev, size_t n, uns
             }
             break;
         case HT_WAKEUP:
+            if (!h->seen && !woken_off_cpu(ev, n, i)) {
+                woke_running = true; /* state still unknown: no wait, no miss */
+                break;
+            }
             if (!h->on && !h->waiting) {
                 rc |= put(o, e->ts_ns, t, TOUT_HOST_BEGIN, "runqueue wait", "target_cpu",
                           e->cpu);
@@ -174,7 +194,8 @@ int th_host_tracks(struct tout *o, pid_t pid, struct ht_event *ev, size_t n, uns
         default:
             break;
         }
-        h->seen |= e->type == HT_ON_CPU || e->type == HT_OFF_CPU || e->type == HT_WAKEUP;
+        h->seen |= e->type == HT_ON_CPU || e->type == HT_OFF_CPU ||
+                   (e->type == HT_WAKEUP && !woke_running);
         if (rc)
             return -1;
     }
