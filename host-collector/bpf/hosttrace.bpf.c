@@ -115,6 +115,38 @@ int ht_writev(struct ht_writev_args *ctx)
     return 0;
 }
 
+/* The same for the collector's continuous recorder, as a uprobe on libc's
+ * writev() attached to each tracked QEMU only (hosttrace.c): a syscall
+ * tracepoint, once attached, sends every syscall of every task on the host
+ * down the kernel's slow syscall path. */
+SEC("uprobe")
+int BPF_KPROBE(ht_uwritev, int fd, const struct iovec *vec, int vlen)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    struct iovec v = {};
+    unsigned char c = 0;
+    __s64 first = -1;
+
+    if (!tracked((__u32)(id >> 32)))
+        return 0;
+    if (vlen > 0 && !bpf_probe_read_user(&v, sizeof(v), vec) && v.iov_len &&
+        !bpf_probe_read_user(&c, 1, v.iov_base))
+        first = c;
+    ht_put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_WRITE, (__u32)fd, first);
+    return 0;
+}
+
+/* ... and its return, which bounds the bracket's other side. */
+SEC("uretprobe")
+int BPF_KRETPROBE(ht_uwritev_ret, long ret)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+
+    if (tracked((__u32)(id >> 32)))
+        ht_put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_WRITE_RET, 0, ret);
+    return 0;
+}
+
 struct ht_sys_exit_args {
     __u64 pad;
     long nr;

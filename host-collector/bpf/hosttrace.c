@@ -13,9 +13,19 @@
 #include "htuser.h"
 #include "hvuser.h"
 
+/* The per-process uprobes (HT_LEAN): libc's writev() in one QEMU, entry
+ * and return. */
+struct ht_ulink {
+    pid_t pid;
+    struct bpf_link *link, *ret;
+};
+
 struct ht {
     struct hosttrace *skel;
     struct ring_buffer *rb;
+    unsigned flags;
+    struct ht_ulink *ul;
+    size_t nul;
     ht_event_fn fn;
     void *ctx;
     struct ht_event *ev;
@@ -82,14 +92,21 @@ int ht_open(struct ht **out, unsigned flags, size_t ring_bytes, ht_event_fn fn, 
     /* Lean (the collector's continuous recorder): what a crash timeline
      * needs, at the least cost to the host's other processes, which each
      * attached program's filter check taxes per event: no switches (the
-     * host view's program records them, HV_RECORD), no wakeups, and of the
-     * write family only writev(2), which carries a detached guest's console
-     * (a file chardev) and so its clock sync bytes. */
+     * host view's program records them, HV_RECORD), no wakeups, and no
+     * syscall tracepoint (attached, one sends every syscall on the host down
+     * the slow path): the sync bytes of a detached guest's console (a file
+     * chardev, written with writev) come from a uprobe on libc's writev()
+     * in each tracked QEMU (ht_track). */
     bool lean = flags & HT_LEAN;
+    h->flags = flags;
     bpf_program__set_autoload(h->skel->progs.ht_switch, !lean);
     bpf_program__set_autoload(h->skel->progs.ht_wakeup, !lean);
     bpf_program__set_autoload(h->skel->progs.ht_write, !lean);
     bpf_program__set_autoload(h->skel->progs.ht_write_ret, !lean);
+    bpf_program__set_autoload(h->skel->progs.ht_writev, !lean);
+    bpf_program__set_autoload(h->skel->progs.ht_writev_ret, !lean);
+    bpf_program__set_autoload(h->skel->progs.ht_uwritev, lean); /* attached per process */
+    bpf_program__set_autoload(h->skel->progs.ht_uwritev_ret, lean);
     bool ex = hv_kvm_event("kvm_exit"), ux = hv_kvm_event("kvm_userspace_exit");
     bpf_program__set_autoload(h->skel->progs.ht_kvm_exit, ex);
     bpf_program__set_autoload(h->skel->progs.ht_kvm_uexit, ux);
@@ -135,13 +152,58 @@ static int filter_set(struct ht *h, pid_t tgid, bool on)
     return bpf_map_update_elem(fd, &w, &bits, BPF_ANY);
 }
 
+/* HT_LEAN: the writev() uprobe in process tgid's libc. */
+static int uprobe_attach(struct ht *h, pid_t tgid)
+{
+    LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = "writev");
+    struct ht_ulink *n = realloc(h->ul, (h->nul + 1) * sizeof(*n));
+    if (!n)
+        return -1;
+    h->ul = n;
+    struct bpf_link *l =
+        bpf_program__attach_uprobe_opts(h->skel->progs.ht_uwritev, tgid, "libc.so.6", 0, &o);
+    if (!l)
+        return -1; /* errno set by libbpf */
+    o.retprobe = true;
+    struct bpf_link *r =
+        bpf_program__attach_uprobe_opts(h->skel->progs.ht_uwritev_ret, tgid, "libc.so.6", 0, &o);
+    if (!r) {
+        int e = errno;
+        bpf_link__destroy(l);
+        errno = e;
+        return -1;
+    }
+    h->ul[h->nul++] = (struct ht_ulink){tgid, l, r};
+    return 0;
+}
+
+static void uprobe_detach(struct ht *h, pid_t tgid)
+{
+    for (size_t i = 0; i < h->nul; i++)
+        if (h->ul[i].pid == tgid) {
+            bpf_link__destroy(h->ul[i].link);
+            bpf_link__destroy(h->ul[i].ret);
+            h->ul[i] = h->ul[--h->nul];
+            return;
+        }
+}
+
 int ht_track(struct ht *h, pid_t tgid)
 {
-    return filter_set(h, tgid, true);
+    if (filter_set(h, tgid, true) < 0)
+        return -1;
+    if ((h->flags & HT_LEAN) && uprobe_attach(h, tgid) < 0) {
+        int e = errno;
+        filter_set(h, tgid, false);
+        errno = e;
+        return -1;
+    }
+    return 0;
 }
 
 int ht_untrack(struct ht *h, pid_t tgid)
 {
+    uprobe_detach(h, tgid);
     return filter_set(h, tgid, false);
 }
 
@@ -202,6 +264,11 @@ void ht_close(struct ht *h)
     if (!h)
         return;
     ring_buffer__free(h->rb);
+    for (size_t i = 0; i < h->nul; i++) {
+        bpf_link__destroy(h->ul[i].link);
+        bpf_link__destroy(h->ul[i].ret);
+    }
+    free(h->ul);
     hosttrace__destroy(h->skel);
     free(h->ev);
     free(h);

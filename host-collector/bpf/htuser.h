@@ -21,10 +21,11 @@ struct ht;
 typedef void (*ht_event_fn)(void *ctx, const struct ht_event *e);
 
 enum ht_flags {
-    /* Only writev(2) and KVM exits: no switches (the collector takes them
-     * from the host view's program: hv_open HV_RECORD, ht_add_ring), no
-     * HT_WAKEUP, no write(2); the continuous recorder's cost to every other
-     * process. */
+    /* Only libc writev() calls of the tracked processes (a uprobe per
+     * process, attached by ht_track) and KVM exits: no switches (the
+     * collector takes them from the host view's program: hv_open
+     * HV_RECORD, ht_add_ring), no HT_WAKEUP, no syscall tracepoint; the
+     * continuous recorder's cost to every other process. */
     HT_LEAN = 1,
 };
 
@@ -38,8 +39,9 @@ int ht_open(struct ht **out, unsigned flags, size_t ring_bytes, ht_event_fn fn, 
 /* Also drain another object's ring buffer of host records (the host
  * view's, hv_events_fd) into the same callback or array.  0 or -1. */
 int ht_add_ring(struct ht *h, int map_fd);
-/* Start / stop recording the process tgid (0 < tgid < 2^22).  0 or -1
- * (errno ERANGE for a tgid out of range). */
+/* Start / stop recording the process tgid (0 < tgid < 2^22; with HT_LEAN
+ * also its writev() uprobe).  0 or -1 (errno ERANGE for a tgid out of
+ * range). */
 int ht_track(struct ht *h, pid_t tgid);
 int ht_untrack(struct ht *h, pid_t tgid);
 /* Wait timeout_ms (0: not at all), then drain what the ring buffer holds
