@@ -496,7 +496,12 @@ function crashPage(main, id) {
       el("div", { class: "toolbar" }, el("button", { id: "btn-core", onclick: () => token
         ? download("/api/v1/crashes/" + encodeURIComponent(id) + "/core", id + ".core", true)
         : toast("Set the API token first (top right): a core holds guest memory") },
-      "Download core")),
+      "Download core"),
+      r.timeline && r.timeline.status === "ok" ? el("button", { id: "btn-timeline",
+        onclick: () => download("/api/v1/crashes/" + encodeURIComponent(id) + "/timeline",
+          id + ".perfetto-trace", false) }, "Download guest+host timeline") :
+        el("span", { class: "muted", id: "no-timeline" }, "no guest+host timeline: " +
+          ((r.timeline && r.timeline.why) || "not recorded"))),
       el("h2", {}, "Backtrace (thread " + ((r.thread && r.thread.name) || "") + ")"),
       el("pre", { class: "frames", id: "crash-frames" },
         ((r.thread && r.thread.frames) || []).map(frameText).join("\n")),

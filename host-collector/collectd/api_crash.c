@@ -101,7 +101,10 @@ static enum MHD_Result list(struct MHD_Connection *c, const char *dir)
                                     bundles));
 }
 
-static enum MHD_Result core(struct MHD_Connection *c, const char *path, const char *id)
+/* A bundle file as a download: the core (guest memory) or the guest+host
+ * timeline (a Perfetto trace). */
+static enum MHD_Result bundle_file(struct MHD_Connection *c, const char *path, const char *id,
+                                   const char *ext)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
@@ -112,12 +115,14 @@ static enum MHD_Result core(struct MHD_Connection *c, const char *path, const ch
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0)
             close(fd);
-        return api_reply_err(c, MHD_HTTP_NOT_FOUND, "no core in this bundle");
+        return api_reply_err(c, MHD_HTTP_NOT_FOUND, strcmp(ext, "core")
+                                                        ? "no timeline in this bundle"
+                                                        : "no core in this bundle");
     }
     r = MHD_create_response_from_fd((uint64_t)st.st_size, fd); /* closes fd */
     if (!r)
         return MHD_NO;
-    snprintf(disp, sizeof(disp), "attachment; filename=\"%s.core\"", id);
+    snprintf(disp, sizeof(disp), "attachment; filename=\"%s.%s\"", id, ext);
     MHD_add_response_header(r, "Content-Type", "application/octet-stream");
     MHD_add_response_header(r, "Content-Disposition", disp);
     MHD_add_response_header(r, "Cache-Control", "no-store");
@@ -141,14 +146,19 @@ bool crash_route(struct MHD_Connection *c, const char *url, enum MHD_Result *ret
         return true;
     }
     if (sscanf(url + 16, "%255[^/]/%15s", id, what) < 1 || !dash_bundle_id_ok(id) ||
-        (what[0] && strcmp(what, "core"))) {
+        (what[0] && strcmp(what, "core") && strcmp(what, "timeline"))) {
         *ret = api_reply_err(c, MHD_HTTP_NOT_FOUND, "no such crash bundle");
+        return true;
+    }
+    if (!strcmp(what, "timeline")) { /* trace events, like GET .../trace: no token */
+        snprintf(p, sizeof(p), "%s/%s/timeline.perfetto-trace", dir, id);
+        *ret = bundle_file(c, p, id, "perfetto-trace");
         return true;
     }
     snprintf(p, sizeof(p), "%s/%s/%s", dir, id, what[0] ? "core" : "report.json");
     if (what[0]) {
         if (api_authorized(c, ret)) /* guest memory: the token, like a POST */
-            *ret = core(c, p, id);
+            *ret = bundle_file(c, p, id, "core");
         return true;
     }
     json_t *rep = json_load_file(p, 0, NULL);

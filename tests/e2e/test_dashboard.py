@@ -113,6 +113,7 @@ def fake_hostile_bundle(crash_dir):
     sig = "0123456789ab-0123456789abcdef"
     msg, th, fn, log = ("<img src=x onerror=__xss=3>", "<script>__xss=4</script>",
                         "<img src=x onerror=__xss=5>", "<b>__xss=6</b>")
+    why = "<img src=x onerror=__xss=7>"  # a tampered report.json's timeline reason
     b = crash_dir / bid
     b.mkdir(parents=True)
     (b / "report.json").write_text(json.dumps({
@@ -122,12 +123,13 @@ def fake_hostile_bundle(crash_dir):
                                                      "offset": 1, "source": "<i>x.c</i>:1"}]},
         "threads": [{"tid": 7, "name": th, "state": "running", "cpu": 0,
                      "frames": [{"function": fn}]}],
-        "log": [{"seq": 1, "level": 3, "text": log}]}))
+        "log": [{"seq": 1, "level": 3, "text": log}],
+        "timeline": {"status": "none", "why": why}}))
     (crash_dir / "index.json").write_text(json.dumps({"groups": {sig: {
         "count": 1, "first_seen": "2026-11-29T00:00:00Z", "last_seen": "2026-11-29T00:00:00Z",
         "last_id": bid, "reason": "panic", "message": msg, "top_frame": fn,
         "instances": ["evil"], "instance_count": 1}}}))
-    return {"id": bid, "group_texts": [msg, fn], "report_texts": [msg, th, fn, log]}
+    return {"id": bid, "group_texts": [msg, fn], "report_texts": [msg, th, fn, log, why]}
 
 
 def test_dashboard_browser(t):

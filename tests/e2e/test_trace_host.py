@@ -280,6 +280,11 @@ def test_trace_host_bundle(t):
         assert tl["clock_bound_ns"] <= BOUND_NS, tl
         check_alignment(t, bundle / "timeline.perfetto-trace", pid, vcpus, tl["clock_bound_ns"],
                         "tcg")
+        # the console's download: the same bytes, no token needed (trace events, not memory)
+        st, body = c.request(f"/api/v1/crashes/{bundle.name}/timeline")
+        assert st == 200 and body == (bundle / "timeline.perfetto-trace").read_bytes(), st
+        st, body = c.request(f"/api/v1/crashes/{bundle.name}/nothing")
+        assert st == 404, (st, body)
         m = c.get("/metrics")
         assert "ukcollectd_host_trace_up 1" in m, m[-2000:]
         n = re.search(r'ukcollectd_host_trace_events_total\{instance="g"\} (\d+)', m)

@@ -231,6 +231,10 @@ async function shot(page, name) {
        * button did not already */
       await page.fill("#token", cfg.token);
       await page.click("#token-form button");
+      /* the guest+host timeline: a download, or the reason there is none */
+      if (!(await page.evaluate(() => !!(document.getElementById("btn-timeline") ||
+          document.getElementById("no-timeline")))))
+        throw new Error("the crash page says nothing of the guest+host timeline");
       const core = await downloaded(page, "#btn-core");
       if (core.length < 4096 || core.subarray(0, 4).toString("latin1") !== "\x7fELF")
         throw new Error(`the core download: ${core.length} bytes`);
