@@ -338,8 +338,8 @@ cleanup:
             logstore_close(&cd.inst[i].ls);
         }
     tsglue_close();
+    htglue_close(); /* first: it reads the host view's ring buffer */
     hvglue_close();
-    htglue_close();
 #ifdef HAVE_RELPFWD
     if (cd.relp)
         relpfwd_free(cd.relp);
