@@ -185,8 +185,8 @@ static void add_trace_history(const char *name, struct inst *in, const char *bun
         char tmp[4700];
         snprintf(tmp, sizeof(tmp), "%s.tmp", path);
         json_object_set_new(snap, "tracestore", json_string(status));
-        json_object_set(snap, "timeline",
-                        json_object_get(timeline, "status") ?: json_string("none"));
+        const char *ts = json_string_value(json_object_get(timeline, "status"));
+        json_object_set_new(snap, "timeline", json_string(ts ? ts : "none"));
         json_object_set(rep, "timeline", timeline);
         if (json_dump_file(rep, tmp, JSON_INDENT(1)) == 0)
             rename(tmp, path);
