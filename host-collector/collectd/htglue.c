@@ -30,7 +30,7 @@
 
 enum {
     HTG_RING_BYTES = 4u << 20,  /* writev and KVM records only (switches: HV_RECORD's) */
-    HTG_SYNC_KEEP = 64,         /* latest sync writes per instance: the fit's run */
+    HTG_SYNC_KEEP = 512,        /* latest sync writes per instance: the fit's run (8 KiB) */
     HTG_PAIRS = 128,            /* host TSC/monotonic pairs, one per tick */
     HTG_RATE_BASE_MS = 60000,   /* rate from a pair about this old (NTP slews monotonic) */
     HTG_HASH = 4096,            /* tgid -> slot, open addressing, > 2 * CD_MAX_INSTANCES */

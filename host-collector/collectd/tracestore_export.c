@@ -266,6 +266,8 @@ static int view_syncs(struct view *v, struct th_pairs *p, size_t keep)
 /* How many guest points beyond the host's sync writes the fit may see: the
  * guest may have drained a few the host has not, or the reverse. */
 #define SYNC_EXTRA 32
+/* The shortest run of host writes the fit is tried on. */
+#define SYNC_MIN_RUN 8
 
 int tracestore_export_host(struct tracestore *ts, const char *instance, struct ts_host *h,
                            const char *out_path, char *why, size_t whylen)
@@ -291,11 +293,21 @@ int tracestore_export_host(struct tracestore *ts, const char *instance, struct t
         goto out;
     }
     h->guest_points = (unsigned)p.n;
-    if (th_fit(&h->clock, p.pt, p.n, h->sync, h->nsync)) {
-        snprintf(why, whylen, "no consistent guest clock mapping from %zu guest sync points and "
-                 "%zu host sync writes (it needs a guest started with trace_sync_ms=N that ran "
-                 "for a few N ms)", p.n, h->nsync);
-        goto out;
+    /* All the points, else the latest half, quarter...: the offset k holds
+     * only since the VM last ran on (a pause, e.g. a live `ukctl dump`,
+     * moves it), and the fit refuses a run that straddles a move. */
+    size_t keep = h->nsync;
+    for (;;) {
+        size_t ng = p.n < keep + SYNC_EXTRA ? p.n : keep + SYNC_EXTRA;
+        if (!th_fit(&h->clock, p.pt + (p.n - ng), ng, h->sync + (h->nsync - keep), keep))
+            break;
+        if (keep / 2 < SYNC_MIN_RUN) {
+            snprintf(why, whylen, "no consistent guest clock mapping from %zu guest sync points "
+                     "and %zu host sync writes (it needs a guest started with trace_sync_ms=N "
+                     "that ran for a few N ms)", p.n, h->nsync);
+            goto out;
+        }
+        keep /= 2;
     }
     if (tout_begin_process(&o, TOUT_PERFETTO, out_path, &v.t, 0, NULL)) {
         snprintf(why, whylen, "Failed to start %s: %s", out_path, o.err);
