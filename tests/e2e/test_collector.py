@@ -247,9 +247,9 @@ def test_collector_discovery_logs(t, accel):
         run([t.build / "bin/ukctl", "stop", root / "c3"], timeout=60)
         cd.wait(lambda i: "c3" not in i and "c2" in i, "c3 forgotten", 30 * sc)
     finally:
-        stop_all(t, root)
         if "cd" in locals():
-            cd.stop()
+            cd.stop()  # first: a supervising daemon restarts what stop_all stops
+        stop_all(t, root)
 
 
 def test_collector_kill9_burst(t):
@@ -277,9 +277,9 @@ def test_collector_kill9_burst(t):
         m = cd.get("/metrics")
         assert f'ukcollectd_log_records_lost_total{{instance="burst"}} {lost}' in m
     finally:
-        stop_all(t, root)
         if "cd" in locals():
-            cd.stop()
+            cd.stop()  # first: a supervising daemon restarts what stop_all stops
+        stop_all(t, root)
 
 
 def test_collector_final_drain(t):
@@ -311,9 +311,9 @@ def test_collector_final_drain(t):
         assert n1 - n0 >= 100, (n0, n1)
         check_exactly_once(store_records(state, "fin"))
     finally:
-        stop_all(t, root)
         if "cd" in locals():
-            cd.stop()
+            cd.stop()  # first: a supervising daemon restarts what stop_all stops
+        stop_all(t, root)
 
 
 def test_collector_follow_rotation(t):
@@ -363,9 +363,9 @@ def test_collector_follow_rotation(t):
         assert rc == 0, (rc, cd.log.read_text()[-1000:])
     finally:
         stop.set()
-        stop_all(t, root)
         if "cd" in locals():
-            cd.stop()
+            cd.stop()  # first: a supervising daemon restarts what stop_all stops
+        stop_all(t, root)
 
 
 def fake_silent_instance(t, root, name):
@@ -432,9 +432,9 @@ def test_collector_hostile_guest(t):
         assert cd.proc.poll() is None, "the daemon died"
         srv.close()
     finally:
-        stop_all(t, root)
         if "cd" in locals():
-            cd.stop()
+            cd.stop()  # first: a supervising daemon restarts what stop_all stops
+        stop_all(t, root)
 
 
 def _varint(n):
@@ -499,9 +499,9 @@ def test_collector_telemetry_live(t):
     finally:
         if srv:
             srv.close()
-        stop_all(t, root)
         if "cd" in locals():
-            cd.stop()
+            cd.stop()  # first: a supervising daemon restarts what stop_all stops
+        stop_all(t, root)
 
 
 def test_collector_telemetry_stream(t, accel):
@@ -539,9 +539,9 @@ def test_collector_telemetry_stream(t, accel):
         t.log(f"{total} seqs by the stream after one tick, {lost} lost")
         assert lost == 0, lost
     finally:
-        stop_all(t, root)
         if "cd" in locals():
-            cd.stop()
+            cd.stop()  # first: a supervising daemon restarts what stop_all stops
+        stop_all(t, root)
 
 
 def test_collector_prometheus(t):
@@ -649,9 +649,9 @@ def test_collector_fleet(t, accel):
         cd.wait(lambda i: not i, "fleet down", 60 * sc)
         assert not list(root.iterdir()), list(root.iterdir())
     finally:
-        stop_all(t, root)
         if "cd" in locals():
-            cd.stop()
+            cd.stop()  # first: a supervising daemon restarts what stop_all stops
+        stop_all(t, root)
 
 
 def test_collector_panic(t, accel):
@@ -670,9 +670,9 @@ def test_collector_panic(t, accel):
         assert any("PANIC" in r.get("text", "").upper() for r in recs), recs[-5:]
         assert 'ukcollectd_instances{state="panicked"} 1' in cd.get("/metrics")
     finally:
-        stop_all(t, root)
         if "cd" in locals():
-            cd.stop()
+            cd.stop()  # first: a supervising daemon restarts what stop_all stops
+        stop_all(t, root)
 
 
 def test_collector_crash_bundles(t):
@@ -743,9 +743,9 @@ def test_collector_crash_bundles(t):
                             timeout=60).stdout)
         assert sorted(g["count"] for g in ls["groups"].values()) == [1, 6], ls["groups"]
     finally:
-        stop_all(t, root)
         if "cd" in locals():
-            cd.stop()
+            cd.stop()  # first: a supervising daemon restarts what stop_all stops
+        stop_all(t, root)
 
 
 def test_collector_crash_loop(t):
@@ -772,9 +772,9 @@ def test_collector_crash_loop(t):
         assert 'ukcollectd_restarts_total{instance="crashy"} 5' in m
         assert 'ukcollectd_instances{state="crash-loop"} 1' in m
     finally:
-        stop_all(t, root)
         if "cd" in locals():
-            cd.stop()
+            cd.stop()  # first: a supervising daemon restarts what stop_all stops
+        stop_all(t, root)
 
 
 def test_collector_relp(t):
@@ -819,9 +819,9 @@ def test_collector_relp(t):
         m = cd.get("/metrics")
         assert "ukcollectd_log_records_forwarded_total" in m, m[-1500:]
     finally:
-        stop_all(t, root)
         if "cd" in locals():
-            cd.stop()
+            cd.stop()  # first: a supervising daemon restarts what stop_all stops
+        stop_all(t, root)
         rs.stop()
 
 
@@ -851,9 +851,9 @@ def test_collector_ipv6_listen(t):
                                capture_output=True, text=True, timeout=20)
             assert r.returncode != 0 and want in r.stderr, (listen, r.returncode, r.stderr)
     finally:
-        stop_all(t, root)
         if "cd" in locals():
-            cd.stop()
+            cd.stop()  # first: a supervising daemon restarts what stop_all stops
+        stop_all(t, root)
 
 
 def test_collector_relp_keeps_up(t):
@@ -890,9 +890,9 @@ def test_collector_relp_keeps_up(t):
         t.log(f"{len(stored)} records; at rsyslog {t1 - t0} ticks after the last was stored")
         assert t1 - t0 <= 3, (t0, t1)
     finally:
-        stop_all(t, root)
         if "cd" in locals():
-            cd.stop()
+            cd.stop()  # first: a supervising daemon restarts what stop_all stops
+        stop_all(t, root)
         rs.stop()
 
 
@@ -921,6 +921,6 @@ def test_collector_trace_api(t):
         m = cd.get("/metrics")
         assert 'ukcollectd_trace_events_stored_total{instance="t1"}' in m, m[-2000:]
     finally:
-        stop_all(t, root)
         if "cd" in locals():
-            cd.stop()
+            cd.stop()  # first: a supervising daemon restarts what stop_all stops
+        stop_all(t, root)

@@ -148,10 +148,7 @@ class Fleet:
         return st, json.loads(body)
 
     def stop(self):
-        for d in sorted(self.root.iterdir()) if self.root.exists() else []:
-            if (d / "instance.json").exists():
-                subprocess.run([str(self.build / "bin/ukctl"), "stop", str(d)],
-                               capture_output=True, timeout=60, env=self.env)
+        # the daemons first: a supervising collector restarts what `ukctl stop` stops
         for p in reversed(self.procs):
             if p.poll() is None:
                 try:
@@ -162,4 +159,8 @@ class Fleet:
                         os.killpg(p.pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
+        for d in sorted(self.root.iterdir()) if self.root.exists() else []:
+            if (d / "instance.json").exists():
+                subprocess.run([str(self.build / "bin/ukctl"), "stop", str(d)],
+                               capture_output=True, timeout=60, env=self.env)
 
