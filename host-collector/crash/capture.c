@@ -18,6 +18,21 @@
 
 #include "crash_bundle.h"
 
+/* Keep the image once per build-id: copied under a temporary name, then
+ * renamed, so a capture of the same build running at the same time sees
+ * the whole image or none (a half-copied one symbolized nothing). */
+static int keep_image(const char *src, const char *img)
+{
+    char tmp[4200];
+    if (util_path(tmp, sizeof(tmp), "%s.tmp-%d", img, (int)getpid()) < 0)
+        return -1;
+    if (crash_copy_file(src, tmp, 0) < 0 || rename(tmp, img) < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
 static double now_ms(void)
 {
     struct timespec ts;
@@ -85,7 +100,7 @@ int crash_bundle_write(const char *run_dir, const char *crash_dir, enum crash_le
     if (util_path(img, sizeof(img), "%s/images", dir) < 0 || util_mkdir_p(img, 0700) < 0 ||
         util_path(img, sizeof(img), "%s/images/%s.elf", dir,
                   src.lay.build_id[0] ? src.lay.build_id : "unknown") < 0 ||
-        (access(img, R_OK) != 0 && crash_copy_file(src.image, img, 0) < 0)) {
+        (access(img, R_OK) != 0 && keep_image(src.image, img) < 0)) {
         crash_warn(st, "could not keep a copy of %s", src.image);
         snprintf(img, sizeof(img), "%s", src.image);
     }
