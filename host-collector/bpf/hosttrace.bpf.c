@@ -97,30 +97,10 @@ struct ht_writev_args {
     unsigned long vlen;
 };
 
-/* QEMU's file and socket chardevs write through writev(2) (QIOChannel). */
-SEC("tracepoint/syscalls/sys_enter_writev")
-int ht_writev(struct ht_writev_args *ctx)
-{
-    __u64 id = bpf_get_current_pid_tgid();
-    struct iovec v = {};
-    unsigned char c = 0;
-    __s64 first = -1;
-
-    if (!tracked((__u32)(id >> 32)))
-        return 0;
-    if (ctx->vlen && !bpf_probe_read_user(&v, sizeof(v), ctx->vec) && v.iov_len &&
-        !bpf_probe_read_user(&c, 1, v.iov_base))
-        first = c;
-    ht_put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_WRITE, (__u32)ctx->fd, first);
-    return 0;
-}
-
-/* The same for the collector's continuous recorder, as a uprobe on libc's
- * writev() attached to each tracked QEMU only (hosttrace.c): a syscall
- * tracepoint, once attached, sends every syscall of every task on the host
- * down the kernel's slow syscall path. */
-SEC("uprobe")
-int BPF_KPROBE(ht_uwritev, int fd, const struct iovec *vec, int vlen)
+/* A writev of the tracked process: its fd and the first byte of its first
+ * buffer (the sync byte, trace_clock.c), for the tracepoint and the uprobe. */
+static __always_inline int writev_entry(unsigned long fd, const struct iovec *vec,
+                                        long vlen)
 {
     __u64 id = bpf_get_current_pid_tgid();
     struct iovec v = {};
@@ -136,9 +116,9 @@ int BPF_KPROBE(ht_uwritev, int fd, const struct iovec *vec, int vlen)
     return 0;
 }
 
-/* ... and its return, which bounds the bracket's other side. */
-SEC("uretprobe")
-int BPF_KRETPROBE(ht_uwritev_ret, long ret)
+/* The end of the sync write: the guest's second stamp comes after it, so
+ * the bracket shrinks by the syscall's own duration (trace_clock.c). */
+static __always_inline int write_return(long ret)
 {
     __u64 id = bpf_get_current_pid_tgid();
 
@@ -147,33 +127,46 @@ int BPF_KRETPROBE(ht_uwritev_ret, long ret)
     return 0;
 }
 
+/* QEMU's file and socket chardevs write through writev(2) (QIOChannel). */
+SEC("tracepoint/syscalls/sys_enter_writev")
+int ht_writev(struct ht_writev_args *ctx)
+{
+    return writev_entry(ctx->fd, ctx->vec, (long)ctx->vlen);
+}
+
+/* The same for the collector's continuous recorder, as a uprobe on libc's
+ * writev() attached to each tracked QEMU only (hosttrace.c): a syscall
+ * tracepoint, once attached, sends every syscall of every task on the host
+ * down the kernel's slow syscall path. */
+SEC("uprobe")
+int BPF_KPROBE(ht_uwritev, int fd, const struct iovec *vec, int vlen)
+{
+    return writev_entry((unsigned long)fd, vec, vlen);
+}
+
+/* ... and its return, which bounds the bracket's other side. */
+SEC("uretprobe")
+int BPF_KRETPROBE(ht_uwritev_ret, long ret)
+{
+    return write_return(ret);
+}
+
 struct ht_sys_exit_args {
     __u64 pad;
     long nr;
     long ret;
 };
 
-/* The end of the sync write: the guest's second stamp comes after it, so
- * the bracket shrinks by the syscall's own duration (trace_clock.c). */
-static __always_inline int write_ret(struct ht_sys_exit_args *ctx)
-{
-    __u64 id = bpf_get_current_pid_tgid();
-
-    if (tracked((__u32)(id >> 32)))
-        ht_put((__u32)(id >> 32), (__u32)id, bpf_get_smp_processor_id(), HT_WRITE_RET, 0, ctx->ret);
-    return 0;
-}
-
 SEC("tracepoint/syscalls/sys_exit_write")
 int ht_write_ret(struct ht_sys_exit_args *ctx)
 {
-    return write_ret(ctx);
+    return write_return(ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_writev")
 int ht_writev_ret(struct ht_sys_exit_args *ctx)
 {
-    return write_ret(ctx);
+    return write_return(ctx->ret);
 }
 
 struct ht_kvm_exit_args {

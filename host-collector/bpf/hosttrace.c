@@ -131,25 +131,9 @@ fail:
     return -1;
 }
 
-/* Set or clear tgid's bit in the `filter` bitmap (only this process
- * writes it; the programs only read). */
 static int filter_set(struct ht *h, pid_t tgid, bool on)
 {
-    int fd = bpf_map__fd(h->skel->maps.filter);
-    __u32 w = (__u32)tgid >> 6;
-    __u64 bits = 0;
-
-    if (tgid <= 0 || w >= HT_FILTER_WORDS) {
-        errno = ERANGE;
-        return -1;
-    }
-    if (bpf_map_lookup_elem(fd, &w, &bits) < 0)
-        return -1;
-    if (on)
-        bits |= 1ULL << (tgid & 63);
-    else
-        bits &= ~(1ULL << (tgid & 63));
-    return bpf_map_update_elem(fd, &w, &bits, BPF_ANY);
+    return hv_filter_set(bpf_map__fd(h->skel->maps.filter), HT_FILTER_WORDS, tgid, on);
 }
 
 /* HT_LEAN: the writev() uprobe in process tgid's libc. */

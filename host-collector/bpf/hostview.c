@@ -252,25 +252,27 @@ static void seed_threads(struct hv *h, pid_t tgid)
     closedir(d);
 }
 
-/* Set or clear tgid's bit in the `filter` bitmap (only this process
- * writes it; the programs only read). */
-static int filter_set(struct hv *h, pid_t tgid, bool on)
+int hv_filter_set(int map_fd, unsigned words, pid_t tgid, bool on)
 {
-    int fd = bpf_map__fd(h->skel->maps.filter);
     __u32 w = (__u32)tgid >> 6;
     __u64 bits = 0;
 
-    if (tgid <= 0 || w >= HV_FILTER_WORDS) {
+    if (tgid <= 0 || w >= words) {
         errno = ERANGE;
         return -1;
     }
-    if (bpf_map_lookup_elem(fd, &w, &bits) < 0)
+    if (bpf_map_lookup_elem(map_fd, &w, &bits) < 0)
         return -1;
     if (on)
         bits |= 1ULL << (tgid & 63);
     else
         bits &= ~(1ULL << (tgid & 63));
-    return bpf_map_update_elem(fd, &w, &bits, BPF_ANY);
+    return bpf_map_update_elem(map_fd, &w, &bits, BPF_ANY);
+}
+
+static int filter_set(struct hv *h, pid_t tgid, bool on)
+{
+    return hv_filter_set(bpf_map__fd(h->skel->maps.filter), HV_FILTER_WORDS, tgid, on);
 }
 
 int hv_track(struct hv *h, pid_t tgid, unsigned slot)

@@ -34,6 +34,11 @@ int hv_open(struct hv **out, unsigned flags, char *err, size_t errlen);
  * it could not take (full). */
 int hv_events_fd(const struct hv *h);
 uint64_t hv_events_lost(const struct hv *h);
+/* Set or clear tgid's bit in a `filter` bitmap map of `words` u64 words
+ * (one bit per tgid; only this process writes it, the programs only read):
+ * hostview's and hosttrace's.  0, or -1 (errno ERANGE for a tgid out of
+ * range). */
+int hv_filter_set(int map_fd, unsigned words, pid_t tgid, bool on);
 /* Sum of the per-CPU u64 values at index 0 of a per-CPU array map (0 when
  * it cannot be read). */
 uint64_t hv_percpu_sum0(int map_fd);
