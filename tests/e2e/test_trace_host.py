@@ -72,12 +72,24 @@ def packets(text):
     return out
 
 
-def start(t, root, accel):
+def start(t, root, accel, extra=""):
     run([t.build / "bin/ukctl", "run", "--detach", "--keep", "--no-net", "--name", "g",
          "--run-dir", root / "g", "--mem", "32", "--smp", "2", "--accel", accel,
-         "--cmdline", "demo.load=60 trace_sync_ms=10 trace_buf=1M", t.build / "kernel.elf"],
-        timeout=120)
+         "--cmdline", "demo.load=60 trace_sync_ms=10 trace_buf=1M " + extra,
+         t.build / "kernel.elf"], timeout=120)
     return json.loads((root / "g" / "instance.json").read_text())["pid"]
+
+
+def pin_vcpu0(pid):
+    """vCPU 0's thread shares host CPU 0 with a busy competitor, so it is
+    preempted (off-CPU intervals that are not just halts).  Returns the
+    vCPU threads and the competitor to kill."""
+    vcpus = vcpu_threads(pid)
+    assert 0 in vcpus and 1 in vcpus, vcpus
+    cpu0 = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(vcpus[0], {cpu0})
+    return vcpus, subprocess.Popen(["taskset", "-c", str(cpu0), sys.executable, "-c",
+                                    "while True: pass"])
 
 
 def vcpu_threads(pid):
@@ -207,13 +219,7 @@ def check_trace_host(t, accel):
     try:
         pid = start(t, root, accel)
         time.sleep(2 * t.scale(accel))
-        vcpus = vcpu_threads(pid)
-        assert 0 in vcpus and 1 in vcpus, vcpus
-        # vCPU 0 shares host CPU 0 with a busy competitor: it is preempted
-        cpu0 = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(vcpus[0], {cpu0})
-        spinner = subprocess.Popen(["taskset", "-c", str(cpu0), sys.executable, "-c",
-                                    "while True: pass"])
+        vcpus, spinner = pin_vcpu0(pid)
         dur = 3
         bound = BOUND_PVM_NS if accel == "kvm" and os.path.exists("/sys/module/kvm_pvm") \
             else BOUND_NS
@@ -256,18 +262,9 @@ def test_trace_host_bundle(t):
     crash = base / "crashes"
     spinner = c = None
     try:
-        run([t.build / "bin/ukctl", "run", "--detach", "--keep", "--no-net", "--name", "g",
-             "--run-dir", root / "g", "--mem", "32", "--smp", "2", "--accel", "tcg",
-             "--cmdline", "demo.load=60 trace_sync_ms=10 trace_buf=1M fault=panic "
-             "fault_delay_ms=6000", t.build / "kernel.elf"], timeout=120)
-        pid = json.loads((root / "g" / "instance.json").read_text())["pid"]
+        pid = start(t, root, "tcg", "fault=panic fault_delay_ms=6000")
         c = Collector(t, root, state, env=dict(os.environ, UKSCOPE_CRASH_DIR=str(crash)))
-        vcpus = vcpu_threads(pid)
-        assert 0 in vcpus and 1 in vcpus, vcpus
-        cpu0 = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(vcpus[0], {cpu0})
-        spinner = subprocess.Popen(["taskset", "-c", str(cpu0), sys.executable, "-c",
-                                    "while True: pass"])
+        vcpus, spinner = pin_vcpu0(pid)
         c.wait_metrics(lambda m: 'ukcollectd_crash_bundles_total{instance="g"} 1' in m,
                        "the crash bundle", 90)
         bundle = next(crash.glob("*-g"))
