@@ -15,8 +15,11 @@ $(O)/bpf/vmlinux.h: | $(O)/deps.stamp
 	@$(if $(Q),echo "  BTF     $@")
 	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 
+BPF_SHARED_HDRS := host-collector/bpf/hosttrace.h host-collector/bpf/htrec.bpf.h \
+	host-collector/bpf/tgidfilter.bpf.h
+
 $(O)/bpf/hostview.bpf.o: host-collector/bpf/hostview.bpf.c host-collector/bpf/hostview.h \
-		$(O)/bpf/vmlinux.h
+		$(BPF_SHARED_HDRS) $(O)/bpf/vmlinux.h
 	@$(if $(Q),echo "  BPF     $<")
 	$(Q)$(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
 		-I$(O)/bpf -Ihost-collector/bpf -c $< -o $@
@@ -26,7 +29,7 @@ $(O)/bpf/hostview.skel.h: $(O)/bpf/hostview.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name hostview > $@.tmp && mv $@.tmp $@
 
 # hosttrace: per-event records of one QEMU process (ukctl trace --with-host)
-$(O)/bpf/hosttrace.bpf.o: host-collector/bpf/hosttrace.bpf.c host-collector/bpf/hosttrace.h \
+$(O)/bpf/hosttrace.bpf.o: host-collector/bpf/hosttrace.bpf.c $(BPF_SHARED_HDRS) \
 		$(O)/bpf/vmlinux.h
 	@$(if $(Q),echo "  BPF     $<")
 	$(Q)$(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \

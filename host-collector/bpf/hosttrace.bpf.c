@@ -16,23 +16,9 @@
 
 #include "hosttrace.h"
 #include "htrec.bpf.h"
+#include "tgidfilter.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
-
-struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, HT_FILTER_WORDS);
-    __type(key, __u32);
-    __type(value, __u64);
-} filter SEC(".maps");
-
-static __always_inline bool tracked(__u32 tgid)
-{
-    __u32 w = tgid >> 6;
-    __u64 *bits = bpf_map_lookup_elem(&filter, &w);
-
-    return bits && (*bits >> (tgid & 63)) & 1;
-}
 
 struct task_struct___pre514 {
     long state;

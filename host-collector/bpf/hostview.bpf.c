@@ -2,10 +2,12 @@
 /*
  * hostview: what the host scheduler and KVM do to the QEMU processes of a
  * ukscope fleet (docs/host-view.md).  Counters and log2 histograms stay in
- * maps that userspace reads (hostview.c); nothing is emitted per event.
+ * maps that userspace reads (hostview.c); nothing is emitted per event,
+ * except a tracked thread's switches when loaded with `hv_record` (the
+ * collector's host recorder, htrec.bpf.h).
  *
  * Filter: only processes whose tgid userspace put into `procs` and marked
- * in the `filter` bitmap.  The bitmap test comes first, so an untracked
+ * in the `filter` bitmap (tgidfilter.bpf.h).  The bitmap test comes first, so an untracked
  * task costs an inlined array load per event, no hash lookup.
  *
  * Built CO-RE against the build host's vmlinux.h: task_struct fields are
@@ -21,21 +23,13 @@
 
 #include "hostview.h"
 #include "htrec.bpf.h"
+#include "tgidfilter.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 /* Set before load by the collector's host recorder (hv_open HV_RECORD):
  * also emit each tracked thread's switch into ht_events (htrec.bpf.h). */
 const volatile bool hv_record;
-
-/* One bit per tgid, set for the tracked ones: an array lookup the verifier
- * inlines, so an untracked task costs a load and a test, no helper call. */
-struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, HV_FILTER_WORDS);
-    __type(key, __u32);
-    __type(value, __u64);
-} filter SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -88,14 +82,6 @@ static __always_inline long task_state(struct task_struct *p)
 }
 
 enum { PF_EXITING_ = 0x4 }; /* include/linux/sched.h: a stable ABI value */
-
-static __always_inline bool tracked(__u32 tgid)
-{
-    __u32 w = tgid >> 6;
-    __u64 *bits = bpf_map_lookup_elem(&filter, &w);
-
-    return bits && (*bits >> (tgid & 63)) & 1;
-}
 
 /* The entry of a thread of a tracked process, created on first sight, but
  * not for a thread that is exiting: its last switch-out comes after

@@ -15,12 +15,14 @@
 #include <linux/types.h>
 #endif
 
+#include "hosttrace.h" /* HT_FILTER_WORDS: the tgid bitmap both objects use */
+
 enum {
     HV_MAX_INSTANCES = 1024,   /* tracked QEMU processes (tgids) */
     HV_MAX_THREADS = 32768,    /* 1024 x (16 vCPUs + 16 main/IO/worker threads) */
     HV_MAX_EXIT_KEYS = 65536,  /* (tid, exit reason) pairs: 4 reasons per vCPU at full scale */
     HV_HIST_BUCKETS = 27,      /* log2 of microseconds: [0,1) [1,2) [2,4) ... [2^25, inf) us */
-    HV_FILTER_WORDS = 65536,   /* `filter` bitmap: one bit per tgid < 2^22 (PID_MAX_LIMIT) */
+    HV_FILTER_WORDS = HT_FILTER_WORDS, /* `filter` bitmap (tgidfilter.bpf.h) */
 };
 
 /* Per-process value of the `procs` map (key: tgid).  Userspace sets slot;
