@@ -19,6 +19,11 @@ static int cmp_ts(const void *a, const void *b)
     return x->ts_ns < y->ts_ns ? -1 : x->ts_ns > y->ts_ns;
 }
 
+void th_sort(struct ht_event *ev, size_t n)
+{
+    qsort(ev, n, sizeof(*ev), cmp_ts);
+}
+
 size_t th_host_syncs(const struct ht_event *ev, size_t n, const struct th_clock *c,
                      struct th_hostw *out)
 {
@@ -119,7 +124,7 @@ int th_host_tracks(struct tout *o, pid_t pid, struct ht_event *ev, size_t n, uns
     snprintf(pname, sizeof(pname), "host: qemu %d", (int)pid);
     if (tout_pf_host_begin(o, (unsigned)pid, pname))
         return -1;
-    qsort(ev, n, sizeof(*ev), cmp_ts);
+    th_sort(ev, n);
     for (size_t i = 0; i < n; i++) {
         const struct ht_event *e = &ev[i];
         int t = track_of(o, th, &nth, pid, e->tid);

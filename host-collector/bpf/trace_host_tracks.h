@@ -19,6 +19,10 @@
 
 struct tout;
 
+/* Sort host records by time (a ring buffer gives them in time order per
+ * CPU only): what th_host_syncs expects, and what th_host_tracks does. */
+void th_sort(struct ht_event *ev, size_t n);
+
 /* The sync writes of ev[0..n) (sorted by time): each write(2)/writev(2) of
  * TH_SYNC_BYTE, from its entry to the return of that thread's next
  * write-family syscall (the same call), as host TSC with c's rate and pair

@@ -208,12 +208,6 @@ void htglue_track(struct inst *in, pid_t pid)
     hash_rebuild();
 }
 
-static int cmp_ts(const void *a, const void *b)
-{
-    const struct ht_event *x = a, *y = b;
-    return x->ts_ns < y->ts_ns ? -1 : x->ts_ns > y->ts_ns;
-}
-
 int htglue_snapshot(struct inst *in, struct ts_host *out, char *why, size_t whylen)
 {
     struct hrec *r = &rec[in - cd.inst];
@@ -255,7 +249,7 @@ int htglue_snapshot(struct inst *in, struct ts_host *out, char *why, size_t whyl
     for (size_t i = 0; i < r->n; i++)
         out->ev[i] = r->ev[(first + i) % cap_events];
     out->n = r->n;
-    qsort(out->ev, out->n, sizeof(*out->ev), cmp_ts);
+    th_sort(out->ev, out->n);
     size_t sfirst = (r->shead + HTG_SYNC_KEEP - r->sn) % HTG_SYNC_KEEP;
     for (size_t i = 0; i < r->sn; i++) {
         const struct hsync *s = &r->sync[(sfirst + i) % HTG_SYNC_KEEP];

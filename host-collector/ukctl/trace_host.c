@@ -21,12 +21,6 @@
 
 #define POLL_MS 100
 
-static int cmp_ht(const void *a, const void *b)
-{
-    const struct ht_event *x = a, *y = b;
-    return x->ts_ns < y->ts_ns ? -1 : x->ts_ns > y->ts_ns;
-}
-
 int trace_with_host(const char *run_dir, struct utr *t, double duration_s, const char *out,
                     volatile sig_atomic_t *stop)
 {
@@ -102,7 +96,7 @@ int trace_with_host(const char *run_dir, struct utr *t, double duration_s, const
         goto cleanup;
     }
     memcpy(ev, hev, nh * sizeof(*ev));
-    qsort(ev, nh, sizeof(*ev), cmp_ht);
+    th_sort(ev, nh);
     size_t nw = th_host_syncs(ev, nh, &c, hv);
     for (size_t i = 0; i < b.n; i++) {
         const struct utr_event *e = &b.ev[i];
